@@ -1,0 +1,6 @@
+//! Validated user-facing values and the user record.
+
+pub mod email;
+pub mod password;
+pub mod user;
+pub mod username;

@@ -1,0 +1,124 @@
+//! The user record as djoser's default `auth.User` has it, minus what the API never shows.
+
+use serde::Serialize;
+
+/// A stored user. `password` is the PHC (argon2id) or Django (`pbkdf2_sha256$…`) hash string.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// Integer primary key; djoser's USER_ID_FIELD.
+    pub id: i64,
+    /// Unique, case-sensitive, NFKC-normalised.
+    pub username: String,
+    /// May be empty; unique (case-insensitively) when not.
+    pub email: String,
+    /// The password hash; `!`-prefixed means unusable (Django's convention).
+    pub password: String,
+    /// False until activation (SEND_ACTIVATION_EMAIL) and after an e-mail change.
+    pub is_active: bool,
+    /// Staff see and edit every user.
+    pub is_staff: bool,
+    /// Compared by the password similarity validator.
+    pub first_name: String,
+    /// Compared by the password similarity validator.
+    pub last_name: String,
+    /// Unix seconds of the last token/login or reset; part of the one-time token state.
+    pub last_login: Option<i64>,
+    /// Refresh tokens and access tokens issued before this unix second are refused.
+    pub tokens_valid_after: i64,
+}
+
+impl User {
+    /// Django's `has_usable_password`.
+    pub fn has_usable_password(&self) -> bool {
+        !self.password.is_empty() && !self.password.starts_with('!')
+    }
+
+    /// The serializer output `{"email","id","username"}` in djoser's key order.
+    pub fn public(&self) -> PublicUser<'_> {
+        PublicUser {
+            email: &self.email,
+            id: self.id,
+            username: &self.username,
+        }
+    }
+}
+
+/// djoser's `UserSerializer` representation.
+#[derive(Debug, Serialize)]
+pub struct PublicUser<'a> {
+    /// The e-mail, or "".
+    pub email: &'a str,
+    /// The id.
+    pub id: i64,
+    /// The username.
+    pub username: &'a str,
+}
+
+/// What registration stores.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// NFKC-normalised username.
+    pub username: String,
+    /// Domain-lower-cased e-mail, or "".
+    pub email: String,
+    /// The password hash.
+    pub password: String,
+    /// Active at once only when activation e-mails are off.
+    pub is_active: bool,
+    /// Registration time, unix seconds.
+    pub date_joined: i64,
+}
+
+/// The key that makes e-mails unique regardless of case: full Unicode lower-casing.
+pub fn email_key(email: &str) -> String {
+    email.to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_representation_has_djoser_key_order() {
+        let user = User {
+            id: 7,
+            username: "alice".into(),
+            email: "a@example.com".into(),
+            password: "x".into(),
+            is_active: true,
+            is_staff: false,
+            first_name: String::new(),
+            last_name: String::new(),
+            last_login: None,
+            tokens_valid_after: 0,
+        };
+        assert_eq!(
+            serde_json::to_string(&user.public()).unwrap(),
+            r#"{"email":"a@example.com","id":7,"username":"alice"}"#
+        );
+    }
+
+    #[test]
+    fn unusable_password_is_detected() {
+        let mut user = User {
+            id: 1,
+            username: "u".into(),
+            email: String::new(),
+            password: "!abc".into(),
+            is_active: true,
+            is_staff: false,
+            first_name: String::new(),
+            last_name: String::new(),
+            last_login: None,
+            tokens_valid_after: 0,
+        };
+        assert!(!user.has_usable_password());
+        user.password = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into();
+        assert!(user.has_usable_password());
+    }
+
+    #[test]
+    fn email_key_folds_unicode_case() {
+        assert_eq!(email_key("Ärger@Example.COM"), "ärger@example.com");
+    }
+}
