@@ -1,0 +1,562 @@
+//! Settings: djoser's and simplejwt's configuration keys, typed, with their defaults.
+//!
+//! Every field is named after the djoser/simplejwt key in snake case; the environment variable is the
+//! key itself in upper case (`SEND_ACTIVATION_EMAIL`). Values come from wrangler `[vars]`, secrets and
+//! `.dev.vars`. Parsing is pure (`from_lookup`) so it is tested on the host; `lib.rs` wires it to `Env`.
+//! This module must not decide anything about requests: it only describes the deployment.
+
+use std::fmt;
+
+/// How outgoing e-mail is delivered (`EMAIL_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailBackend {
+    /// Write the whole message to the Worker console (local default).
+    Console,
+    /// POST a JSON document to `EMAIL_WEBHOOK_URL`.
+    Webhook,
+    /// Resend's HTTP API with `RESEND_API_KEY`.
+    Resend,
+    /// Cloudflare Email Routing's `send_email` binding named `EMAIL`.
+    Cloudflare,
+}
+
+/// Which user attribute the login endpoints take (`LOGIN_FIELD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginField {
+    /// djoser's default: the (case-sensitive) username.
+    Username,
+    /// The e-mail address (compared case-insensitively, as addresses are unique here).
+    Email,
+}
+
+/// The whole configuration of one deployment.
+#[derive(Clone)]
+pub struct Settings {
+    // ---- djoser ----
+    /// SEND_ACTIVATION_EMAIL (True): new users are inactive and get the activation e-mail; an e-mail
+    /// change through users/me deactivates the user and re-sends it.
+    pub send_activation_email: bool,
+    /// SEND_CONFIRMATION_EMAIL (True): the "account created and activated" e-mail.
+    pub send_confirmation_email: bool,
+    /// PASSWORD_CHANGED_EMAIL_CONFIRMATION (True): e-mail after set_password / reset_password_confirm.
+    pub password_changed_email_confirmation: bool,
+    /// USERNAME_CHANGED_EMAIL_CONFIRMATION (True): e-mail after set_username / reset_username_confirm.
+    pub username_changed_email_confirmation: bool,
+    /// ACTIVATION_URL ("activate/{uid}/{token}"): frontend path in the activation e-mail.
+    pub activation_url: String,
+    /// PASSWORD_RESET_CONFIRM_URL ("password/reset/confirm/{uid}/{token}").
+    pub password_reset_confirm_url: String,
+    /// USERNAME_RESET_CONFIRM_URL ("username/reset/confirm/{uid}/{token}").
+    pub username_reset_confirm_url: String,
+    /// USER_CREATE_PASSWORD_RETYPE (False): registration requires `re_password`.
+    pub user_create_password_retype: bool,
+    /// SET_PASSWORD_RETYPE (False): set_password requires `re_new_password`.
+    pub set_password_retype: bool,
+    /// PASSWORD_RESET_CONFIRM_RETYPE (False): reset_password_confirm requires `re_new_password`.
+    pub password_reset_confirm_retype: bool,
+    /// SET_USERNAME_RETYPE (False): set_username requires `re_new_username`.
+    pub set_username_retype: bool,
+    /// USERNAME_RESET_CONFIRM_RETYPE (False): reset_username_confirm requires `re_new_username`.
+    pub username_reset_confirm_retype: bool,
+    /// LOGOUT_ON_PASSWORD_CHANGE (False): set_password and reset confirm end every session of the user
+    /// (DRF token deleted, refresh tokens and older access tokens refused).
+    pub logout_on_password_change: bool,
+    /// PASSWORD_RESET_SHOW_EMAIL_NOT_FOUND (False): unknown e-mails get 400 instead of a silent 204.
+    pub password_reset_show_email_not_found: bool,
+    /// USERNAME_RESET_SHOW_EMAIL_NOT_FOUND (False): as above for reset_username.
+    pub username_reset_show_email_not_found: bool,
+    /// HIDE_USERS (True): other users' objects answer 404 and the list shows only oneself.
+    pub hide_users: bool,
+    /// LOGIN_FIELD ("username"): what jwt/create and token/login take.
+    pub login_field: LoginField,
+    /// DOMAIN ("localhost:3000"): host of the frontend links in e-mails.
+    pub domain: String,
+    /// SITE_NAME ("djoser-edge"): `{site_name}` in e-mails.
+    pub site_name: String,
+    /// PROTOCOL ("https"): scheme of the frontend links in e-mails.
+    pub protocol: String,
+    /// PASSWORD_RESET_TIMEOUT (259200 s): how long an activation/reset link stays valid.
+    pub password_reset_timeout: i64,
+    /// DEFAULT_FROM_EMAIL ("webmaster@localhost"): sender of every e-mail.
+    pub default_from_email: String,
+    /// EMAIL_BACKEND ("console"): console | webhook | resend | cloudflare.
+    pub email_backend: EmailBackend,
+    /// EMAIL_WEBHOOK_URL: target of the webhook backend.
+    pub email_webhook_url: Option<String>,
+    /// EMAIL_WEBHOOK_SECRET (secret): sent as `Authorization: Bearer …` to the webhook.
+    pub email_webhook_secret: Option<String>,
+    /// RESEND_API_KEY (secret): key of the resend backend.
+    pub resend_api_key: Option<String>,
+
+    // ---- simplejwt ----
+    /// ACCESS_TOKEN_LIFETIME (300 s).
+    pub access_token_lifetime: i64,
+    /// REFRESH_TOKEN_LIFETIME (86400 s): absolute lifetime of each refresh token.
+    pub refresh_token_lifetime: i64,
+    /// ROTATE_REFRESH_TOKENS (True): jwt/refresh also returns a new refresh token.
+    pub rotate_refresh_tokens: bool,
+    /// BLACKLIST_AFTER_ROTATION (True): a rotated refresh token is spent.
+    pub blacklist_after_rotation: bool,
+    /// UPDATE_LAST_LOGIN (False): jwt/create updates last_login.
+    pub update_last_login: bool,
+    /// LEEWAY (0 s): clock skew allowed on exp/nbf/iat.
+    pub leeway: i64,
+    /// AUTH_HEADER_TYPES ("Bearer JWT"): accepted Authorization words; the first names the challenge.
+    pub auth_header_types: Vec<String>,
+    /// SIGNING_KEY (secret, ≥ 32 bytes): HS256 key of the JWTs and HMAC key of the e-mail tokens.
+    /// `None` when missing or too short: token work then answers a configuration error.
+    pub signing_key: Option<Vec<u8>>,
+
+    // ---- this service ----
+    /// REFRESH_REUSE_GRACE (10 s): a spent refresh token presented again within this window is refused
+    /// without revoking its family (a client retrying after a lost response).
+    pub refresh_reuse_grace: i64,
+    /// ARGON2_MEMORY_KIB (19456), ARGON2_ITERATIONS (2), ARGON2_PARALLELISM (1): cost of new hashes.
+    pub argon2_memory_kib: u32,
+    /// See `argon2_memory_kib`.
+    pub argon2_iterations: u32,
+    /// See `argon2_memory_kib`.
+    pub argon2_parallelism: u32,
+    /// MAX_BODY_BYTES (65536): larger request bodies answer 413 before parsing.
+    pub max_body_bytes: usize,
+    /// CORS_ALLOWED_ORIGINS (""): space- or comma-separated origins allowed to call the API.
+    pub cors_allowed_origins: Vec<String>,
+    /// RATE_LIMITS ("on"): "off" disables every throttle (local load tests).
+    pub rate_limits: bool,
+    /// RATE_LIMIT_LOGIN ("10/60"): attempts per window (s) per client IP and per account on login.
+    pub rate_limit_login: RateLimit,
+    /// RATE_LIMIT_REGISTER ("20/3600"): registrations per client IP.
+    pub rate_limit_register: RateLimit,
+    /// RATE_LIMIT_EMAIL ("5/3600"): e-mail-sending requests per client IP and per target address.
+    pub rate_limit_email: RateLimit,
+    /// RATE_LIMIT_CONFIRM ("20/600"): confirm/set_password attempts per client IP.
+    pub rate_limit_confirm: RateLimit,
+}
+
+/// A throttle: at most `count` hits per `window` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Hits allowed per window.
+    pub count: u32,
+    /// Window length in seconds.
+    pub window: i64,
+}
+
+/// What is wrong with the configuration; names every offending key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// One entry per bad key: `KEY: reason`.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}", self.problems.join("; "))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Shortest SIGNING_KEY accepted: 256 bits (RFC 7518 3.2 for HS256).
+pub const MIN_SIGNING_KEY_BYTES: usize = 32;
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            send_activation_email: true,
+            send_confirmation_email: true,
+            password_changed_email_confirmation: true,
+            username_changed_email_confirmation: true,
+            activation_url: "activate/{uid}/{token}".into(),
+            password_reset_confirm_url: "password/reset/confirm/{uid}/{token}".into(),
+            username_reset_confirm_url: "username/reset/confirm/{uid}/{token}".into(),
+            user_create_password_retype: false,
+            set_password_retype: false,
+            password_reset_confirm_retype: false,
+            set_username_retype: false,
+            username_reset_confirm_retype: false,
+            logout_on_password_change: false,
+            password_reset_show_email_not_found: false,
+            username_reset_show_email_not_found: false,
+            hide_users: true,
+            login_field: LoginField::Username,
+            domain: "localhost:3000".into(),
+            site_name: "djoser-edge".into(),
+            protocol: "https".into(),
+            password_reset_timeout: 259_200,
+            default_from_email: "webmaster@localhost".into(),
+            email_backend: EmailBackend::Console,
+            email_webhook_url: None,
+            email_webhook_secret: None,
+            resend_api_key: None,
+            access_token_lifetime: 300,
+            refresh_token_lifetime: 86_400,
+            rotate_refresh_tokens: true,
+            blacklist_after_rotation: true,
+            update_last_login: false,
+            leeway: 0,
+            auth_header_types: vec!["Bearer".into(), "JWT".into()],
+            signing_key: None,
+            refresh_reuse_grace: 10,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            max_body_bytes: 65_536,
+            cors_allowed_origins: Vec::new(),
+            rate_limits: true,
+            rate_limit_login: RateLimit {
+                count: 10,
+                window: 60,
+            },
+            rate_limit_register: RateLimit {
+                count: 20,
+                window: 3600,
+            },
+            rate_limit_email: RateLimit {
+                count: 5,
+                window: 3600,
+            },
+            rate_limit_confirm: RateLimit {
+                count: 20,
+                window: 600,
+            },
+        }
+    }
+}
+
+/// Collects parse problems so that one error names every bad key at once.
+struct Reader<F> {
+    lookup: F,
+    problems: Vec<String>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<F> {
+    fn raw(&self, key: &str) -> Option<String> {
+        (self.lookup)(key).map(|v| v.trim().to_string())
+    }
+
+    fn bool(&mut self, key: &str, slot: &mut bool) {
+        if let Some(v) = self.raw(key) {
+            match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => *slot = true,
+                "false" | "0" | "no" | "off" => *slot = false,
+                _ => self
+                    .problems
+                    .push(format!("{key}: expected true or false, got {v:?}")),
+            }
+        }
+    }
+
+    fn int(&mut self, key: &str, slot: &mut i64, min: i64, max: i64) {
+        if let Some(v) = self.raw(key) {
+            match v.parse::<i64>() {
+                Ok(n) if (min..=max).contains(&n) => *slot = n,
+                _ => self.problems.push(format!(
+                    "{key}: expected a whole number from {min} to {max}, got {v:?}"
+                )),
+            }
+        }
+    }
+
+    fn u32(&mut self, key: &str, slot: &mut u32, min: u32, max: u32) {
+        let mut n = i64::from(*slot);
+        self.int(key, &mut n, i64::from(min), i64::from(max));
+        *slot = u32::try_from(n).unwrap_or(*slot);
+    }
+
+    fn string(&mut self, key: &str, slot: &mut String) {
+        if let Some(v) = self.raw(key) {
+            *slot = v;
+        }
+    }
+
+    fn optional(&mut self, key: &str) -> Option<String> {
+        self.raw(key).filter(|v| !v.is_empty())
+    }
+
+    fn url_template(&mut self, key: &str, slot: &mut String) {
+        self.string(key, slot);
+        if !(slot.contains("{uid}") && slot.contains("{token}")) {
+            self.problems.push(format!(
+                "{key}: must contain both {{uid}} and {{token}}, got {slot:?}"
+            ));
+        }
+    }
+
+    fn rate(&mut self, key: &str, slot: &mut RateLimit) {
+        if let Some(v) = self.raw(key) {
+            let parsed = v.split_once('/').and_then(|(c, w)| {
+                let count = c.trim().parse::<u32>().ok()?;
+                let window = w.trim().parse::<i64>().ok()?;
+                (count > 0 && window > 0).then_some(RateLimit { count, window })
+            });
+            match parsed {
+                Some(r) => *slot = r,
+                None => self.problems.push(format!(
+                    "{key}: expected COUNT/SECONDS such as 10/60, got {v:?}"
+                )),
+            }
+        }
+    }
+}
+
+impl Settings {
+    /// Builds the settings from any key lookup (the Worker's env, or a map in tests), on top of the
+    /// defaults. A missing SIGNING_KEY is not an error here (`signing_key` stays `None` and token work
+    /// is refused at request time); a present but short one is.
+    pub fn from_lookup<F: Fn(&str) -> Option<String>>(lookup: F) -> Result<Settings, ConfigError> {
+        let mut s = Settings::default();
+        let mut r = Reader {
+            lookup,
+            problems: Vec::new(),
+        };
+
+        r.bool("SEND_ACTIVATION_EMAIL", &mut s.send_activation_email);
+        r.bool("SEND_CONFIRMATION_EMAIL", &mut s.send_confirmation_email);
+        r.bool(
+            "PASSWORD_CHANGED_EMAIL_CONFIRMATION",
+            &mut s.password_changed_email_confirmation,
+        );
+        r.bool(
+            "USERNAME_CHANGED_EMAIL_CONFIRMATION",
+            &mut s.username_changed_email_confirmation,
+        );
+        r.url_template("ACTIVATION_URL", &mut s.activation_url);
+        r.url_template(
+            "PASSWORD_RESET_CONFIRM_URL",
+            &mut s.password_reset_confirm_url,
+        );
+        r.url_template(
+            "USERNAME_RESET_CONFIRM_URL",
+            &mut s.username_reset_confirm_url,
+        );
+        r.bool(
+            "USER_CREATE_PASSWORD_RETYPE",
+            &mut s.user_create_password_retype,
+        );
+        r.bool("SET_PASSWORD_RETYPE", &mut s.set_password_retype);
+        r.bool(
+            "PASSWORD_RESET_CONFIRM_RETYPE",
+            &mut s.password_reset_confirm_retype,
+        );
+        r.bool("SET_USERNAME_RETYPE", &mut s.set_username_retype);
+        r.bool(
+            "USERNAME_RESET_CONFIRM_RETYPE",
+            &mut s.username_reset_confirm_retype,
+        );
+        r.bool(
+            "LOGOUT_ON_PASSWORD_CHANGE",
+            &mut s.logout_on_password_change,
+        );
+        r.bool(
+            "PASSWORD_RESET_SHOW_EMAIL_NOT_FOUND",
+            &mut s.password_reset_show_email_not_found,
+        );
+        r.bool(
+            "USERNAME_RESET_SHOW_EMAIL_NOT_FOUND",
+            &mut s.username_reset_show_email_not_found,
+        );
+        r.bool("HIDE_USERS", &mut s.hide_users);
+        if let Some(v) = r.raw("LOGIN_FIELD") {
+            match v.as_str() {
+                "username" => s.login_field = LoginField::Username,
+                "email" => s.login_field = LoginField::Email,
+                _ => r.problems.push(format!(
+                    "LOGIN_FIELD: expected username or email, got {v:?}"
+                )),
+            }
+        }
+        r.string("DOMAIN", &mut s.domain);
+        r.string("SITE_NAME", &mut s.site_name);
+        r.string("PROTOCOL", &mut s.protocol);
+        if s.protocol != "http" && s.protocol != "https" {
+            r.problems.push(format!(
+                "PROTOCOL: expected http or https, got {:?}",
+                s.protocol
+            ));
+        }
+        r.int(
+            "PASSWORD_RESET_TIMEOUT",
+            &mut s.password_reset_timeout,
+            1,
+            31_536_000,
+        );
+        r.string("DEFAULT_FROM_EMAIL", &mut s.default_from_email);
+        if let Some(v) = r.raw("EMAIL_BACKEND") {
+            match v.as_str() {
+                "console" => s.email_backend = EmailBackend::Console,
+                "webhook" => s.email_backend = EmailBackend::Webhook,
+                "resend" => s.email_backend = EmailBackend::Resend,
+                "cloudflare" => s.email_backend = EmailBackend::Cloudflare,
+                _ => r.problems.push(format!(
+                    "EMAIL_BACKEND: expected console, webhook, resend or cloudflare, got {v:?}"
+                )),
+            }
+        }
+        s.email_webhook_url = r.optional("EMAIL_WEBHOOK_URL");
+        s.email_webhook_secret = r.optional("EMAIL_WEBHOOK_SECRET");
+        s.resend_api_key = r.optional("RESEND_API_KEY");
+        match s.email_backend {
+            EmailBackend::Webhook if s.email_webhook_url.is_none() => r
+                .problems
+                .push("EMAIL_WEBHOOK_URL: required when EMAIL_BACKEND is webhook".into()),
+            EmailBackend::Resend if s.resend_api_key.is_none() => r
+                .problems
+                .push("RESEND_API_KEY: required when EMAIL_BACKEND is resend".into()),
+            _ => {}
+        }
+
+        r.int(
+            "ACCESS_TOKEN_LIFETIME",
+            &mut s.access_token_lifetime,
+            1,
+            31_536_000,
+        );
+        r.int(
+            "REFRESH_TOKEN_LIFETIME",
+            &mut s.refresh_token_lifetime,
+            60,
+            31_536_000,
+        );
+        r.bool("ROTATE_REFRESH_TOKENS", &mut s.rotate_refresh_tokens);
+        r.bool("BLACKLIST_AFTER_ROTATION", &mut s.blacklist_after_rotation);
+        r.bool("UPDATE_LAST_LOGIN", &mut s.update_last_login);
+        r.int("LEEWAY", &mut s.leeway, 0, 3600);
+        if let Some(v) = r.raw("AUTH_HEADER_TYPES") {
+            let words: Vec<String> = v
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect();
+            if words.is_empty() {
+                r.problems
+                    .push("AUTH_HEADER_TYPES: needs at least one word".into());
+            } else {
+                s.auth_header_types = words;
+            }
+        }
+        if let Some(key) = r.optional("SIGNING_KEY") {
+            if key.len() < MIN_SIGNING_KEY_BYTES {
+                r.problems.push(format!(
+                    "SIGNING_KEY: must be at least {MIN_SIGNING_KEY_BYTES} bytes of random data, got {}",
+                    key.len()
+                ));
+            } else {
+                s.signing_key = Some(key.into_bytes());
+            }
+        }
+
+        r.int("REFRESH_REUSE_GRACE", &mut s.refresh_reuse_grace, 0, 300);
+        r.u32("ARGON2_MEMORY_KIB", &mut s.argon2_memory_kib, 8, 1_048_576);
+        r.u32("ARGON2_ITERATIONS", &mut s.argon2_iterations, 1, 100);
+        r.u32("ARGON2_PARALLELISM", &mut s.argon2_parallelism, 1, 16);
+        let mut body = s.max_body_bytes as i64;
+        r.int("MAX_BODY_BYTES", &mut body, 1024, 10_485_760);
+        s.max_body_bytes = usize::try_from(body).unwrap_or(s.max_body_bytes);
+        if let Some(v) = r.raw("CORS_ALLOWED_ORIGINS") {
+            s.cors_allowed_origins = v
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|w| !w.is_empty())
+                .map(|w| w.trim_end_matches('/').to_string())
+                .collect();
+        }
+        r.bool("RATE_LIMITS", &mut s.rate_limits);
+        r.rate("RATE_LIMIT_LOGIN", &mut s.rate_limit_login);
+        r.rate("RATE_LIMIT_REGISTER", &mut s.rate_limit_register);
+        r.rate("RATE_LIMIT_EMAIL", &mut s.rate_limit_email);
+        r.rate("RATE_LIMIT_CONFIRM", &mut s.rate_limit_confirm);
+
+        if r.problems.is_empty() {
+            Ok(s)
+        } else {
+            Err(ConfigError {
+                problems: r.problems,
+            })
+        }
+    }
+
+    /// The word used in `WWW-Authenticate` challenges (simplejwt: the first AUTH_HEADER_TYPES entry).
+    pub fn challenge_word(&self) -> &str {
+        self.auth_header_types
+            .first()
+            .map(String::as_str)
+            .unwrap_or("Bearer")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn empty_environment_gives_djoser_defaults() {
+        let s = from(&[]).unwrap();
+        assert!(s.send_activation_email && s.rotate_refresh_tokens && s.blacklist_after_rotation);
+        assert_eq!(s.access_token_lifetime, 300);
+        assert_eq!(s.refresh_token_lifetime, 86_400);
+        assert_eq!(s.leeway, 0);
+        assert_eq!(s.password_reset_timeout, 259_200);
+        assert_eq!(s.challenge_word(), "Bearer");
+        assert!(s.signing_key.is_none());
+    }
+
+    #[test]
+    fn values_override_defaults() {
+        let s = from(&[
+            ("SEND_ACTIVATION_EMAIL", "False"),
+            ("ACCESS_TOKEN_LIFETIME", "60"),
+            ("LOGIN_FIELD", "email"),
+            ("AUTH_HEADER_TYPES", "JWT"),
+            ("SIGNING_KEY", "0123456789abcdef0123456789abcdef"),
+            ("RATE_LIMIT_LOGIN", "3/30"),
+        ])
+        .unwrap();
+        assert!(!s.send_activation_email);
+        assert_eq!(s.access_token_lifetime, 60);
+        assert_eq!(s.login_field, LoginField::Email);
+        assert_eq!(s.challenge_word(), "JWT");
+        assert_eq!(
+            s.signing_key.as_deref(),
+            Some(&b"0123456789abcdef0123456789abcdef"[..])
+        );
+        assert_eq!(
+            s.rate_limit_login,
+            RateLimit {
+                count: 3,
+                window: 30
+            }
+        );
+    }
+
+    #[test]
+    fn every_bad_key_is_named_in_one_error() {
+        let err = from(&[
+            ("SEND_ACTIVATION_EMAIL", "maybe"),
+            ("ACCESS_TOKEN_LIFETIME", "-5"),
+            ("SIGNING_KEY", "short"),
+            ("ACTIVATION_URL", "activate/{uid}"),
+            ("EMAIL_BACKEND", "webhook"),
+        ])
+        .err()
+        .unwrap();
+        let text = err.to_string();
+        for key in [
+            "SEND_ACTIVATION_EMAIL",
+            "ACCESS_TOKEN_LIFETIME",
+            "SIGNING_KEY",
+            "ACTIVATION_URL",
+            "EMAIL_WEBHOOK_URL",
+        ] {
+            assert!(text.contains(key), "{key} missing from {text}");
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The sending adapter: hands a rendered djoser e-mail to the configured backend.
+//!
+//! A failed send is reported to the caller, which logs it and keeps the request's result: the
+//! state change the e-mail reports is already stored, and every e-mail can be asked for again
+//! (resend_activation, reset_password, reset_username). Transient failures (network errors and
+//! 5xx answers) are retried once.
+
+use serde_json::json;
+use worker::{Env, Fetch, Headers, Method, Request, RequestInit, SendEmail, SendEmailBuilder};
+
+use crate::config::{EmailBackend, Settings};
+use crate::email::templates::{EmailKind, RenderedEmail};
+
+/// One e-mail ready to go.
+pub struct Outgoing<'a> {
+    /// DEFAULT_FROM_EMAIL.
+    pub from: &'a str,
+    /// The user's address.
+    pub to: &'a str,
+    /// Which djoser e-mail this is.
+    pub kind: EmailKind,
+    /// Subject and bodies.
+    pub rendered: &'a RenderedEmail,
+}
+
+/// Sends `mail` with the configured backend.
+pub async fn deliver(settings: &Settings, env: &Env, mail: &Outgoing<'_>) -> Result<(), String> {
+    match settings.email_backend {
+        EmailBackend::Console => {
+            worker::console_log!(
+                "From: {}\nTo: {}\nSubject: {}\nX-Djoser-Kind: {}\n\n{}",
+                mail.from,
+                mail.to,
+                mail.rendered.subject,
+                mail.kind.name(),
+                mail.rendered.text
+            );
+            Ok(())
+        }
+        EmailBackend::Webhook => {
+            let url = settings
+                .email_webhook_url
+                .as_deref()
+                .ok_or("EMAIL_WEBHOOK_URL is not set")?;
+            let body = json!({
+                "from": mail.from,
+                "to": [mail.to],
+                "subject": mail.rendered.subject,
+                "text": mail.rendered.text,
+                "html": mail.rendered.html,
+                "kind": mail.kind.name(),
+            });
+            let bearer = settings.email_webhook_secret.as_deref();
+            post_json(url, &body, bearer).await
+        }
+        EmailBackend::Resend => {
+            let key = settings
+                .resend_api_key
+                .as_deref()
+                .ok_or("RESEND_API_KEY is not set")?;
+            let body = json!({
+                "from": mail.from,
+                "to": [mail.to],
+                "subject": mail.rendered.subject,
+                "text": mail.rendered.text,
+                "html": mail.rendered.html,
+            });
+            post_json("https://api.resend.com/emails", &body, Some(key)).await
+        }
+        EmailBackend::Cloudflare => {
+            let binding: SendEmail = env
+                .send_email("EMAIL")
+                .map_err(|e| format!("EMAIL binding: {e}"))?;
+            let message = SendEmailBuilder::builder(mail.from, mail.to, &mail.rendered.subject)
+                .text(&mail.rendered.text)
+                .html(&mail.rendered.html)
+                .build();
+            binding
+                .send_with_builder(&message)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("send_email: {e:?}"))
+        }
+    }
+}
+
+async fn post_json(
+    url: &str,
+    body: &serde_json::Value,
+    bearer: Option<&str>,
+) -> Result<(), String> {
+    let mut last_error = String::new();
+    for _attempt in 0..2 {
+        match post_once(url, body, bearer).await {
+            Ok(status) if (200..300).contains(&status) => return Ok(()),
+            // A 4xx will not get better by retrying.
+            Ok(status) if status < 500 => return Err(format!("{url} answered {status}")),
+            Ok(status) => last_error = format!("{url} answered {status}"),
+            Err(e) => last_error = format!("{url}: {e}"),
+        }
+    }
+    Err(last_error)
+}
+
+async fn post_once(
+    url: &str,
+    body: &serde_json::Value,
+    bearer: Option<&str>,
+) -> worker::Result<u16> {
+    let headers = Headers::new();
+    headers.set("Content-Type", "application/json")?;
+    if let Some(token) = bearer {
+        headers.set("Authorization", &format!("Bearer {token}"))?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(serde_json::to_string(body)?.into()));
+    let request = Request::new_with_init(url, &init)?;
+    let response = Fetch::Request(request).send().await?;
+    Ok(response.status_code())
+}

@@ -1,0 +1,119 @@
+//! Activation: `users/activation/` (also the brief's `users/confirm/`) and `resend_activation/`,
+//! plus the uid/token check that the reset confirm endpoints share.
+
+use serde_json::Value;
+use worker::Response;
+
+use crate::domain::email::email_errors;
+use crate::domain::user::User;
+use crate::email::templates::EmailKind;
+use crate::error::{ApiError, FieldErrors};
+use crate::http::body::Body;
+use crate::http::throttle::{self, Scope};
+use crate::http::{response, Ctx};
+use crate::messages as msg;
+use crate::tokens::one_time;
+
+/// djoser's UidAndTokenSerializer.validate: the uid must name a user (400 {uid}) and the token
+/// must be valid for that user's current state (400 {token}).
+pub async fn user_from_uid_and_token(ctx: &Ctx, body: &Body) -> Result<User, ApiError> {
+    throttle::check(ctx, Scope::Confirm, None).await?;
+    // djoser-compat: the raw, untrimmed values are decoded, as djoser reads `initial_data`.
+    let raw = |name: &str| match body.raw(name) {
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let user = match one_time::decode_uid(&raw("uid")) {
+        Some(id) => ctx.store.user_by_id(id).await.map_err(ApiError::internal)?,
+        None => None,
+    };
+    let Some(user) = user else {
+        return Err(ApiError::field("uid", msg::INVALID_UID));
+    };
+    let state = one_time::TokenUserState {
+        user_id: user.id,
+        password_hash: &user.password,
+        last_login: user.last_login,
+        email: &user.email,
+    };
+    let valid = one_time::check_token(
+        ctx.secret()?,
+        &state,
+        &raw("token"),
+        ctx.now,
+        ctx.settings.password_reset_timeout,
+    );
+    if !valid {
+        return Err(ApiError::field("token", msg::INVALID_TOKEN));
+    }
+    Ok(user)
+}
+
+// POST /auth/users/activation/ (djoser "User Activate"): 204 | 400 {uid|token} | 403 {detail}
+/// Activates the user named by the e-mailed uid and token and sends the confirmation e-mail.
+pub async fn activation(ctx: &Ctx) -> Result<Response, ApiError> {
+    let body = ctx.body()?;
+    let mut errors = FieldErrors::new();
+    body.required("uid", &mut errors);
+    body.required("token", &mut errors);
+    errors.into_result()?;
+    let mut user = user_from_uid_and_token(ctx, &body).await?;
+    // djoser-compat: is_active is not part of the token state, so a reused token is "stale" (403).
+    if user.is_active
+        || !ctx
+            .store
+            .activate(user.id)
+            .await
+            .map_err(ApiError::internal)?
+    {
+        return Err(ApiError::detail(403, msg::STALE_TOKEN));
+    }
+    user.is_active = true;
+    if ctx.settings.send_confirmation_email {
+        ctx.send_email(&user, EmailKind::Confirmation).await?;
+    }
+    response::no_content()
+}
+
+/// The `email` field of djoser's SendEmailResetSerializer, then the user it names, if any, in the
+/// wanted activity state and with a usable password. Unknown addresses are `None` unless a
+/// *_SHOW_EMAIL_NOT_FOUND setting asks for a 400.
+pub async fn user_for_email(ctx: &Ctx, is_active: bool) -> Result<Option<User>, ApiError> {
+    let body = ctx.body()?;
+    let mut errors = FieldErrors::new();
+    let email = body.text("email", true, &mut errors);
+    if let Some(email) = &email {
+        errors.extend("email", email_errors(email, None));
+    }
+    errors.into_result()?;
+    let Some(email) = email else {
+        return Err(ApiError::internal("validated email missing"));
+    };
+    throttle::check(ctx, Scope::Email, Some(&email)).await?;
+    let user = ctx
+        .store
+        .user_by_email(&email)
+        .await
+        .map_err(ApiError::internal)?;
+    let user = user.filter(|u| u.is_active == is_active && u.has_usable_password());
+    let show_not_found = ctx.settings.password_reset_show_email_not_found
+        || ctx.settings.username_reset_show_email_not_found;
+    if user.is_none() && show_not_found {
+        return Err(ApiError::field("email", msg::EMAIL_NOT_FOUND));
+    }
+    Ok(user)
+}
+
+// POST /auth/users/resend_activation/ (djoser "User Resend Activation E-mail"): 204 | 400 {email} | 429
+/// Re-sends the activation e-mail to an inactive user; unknown or active addresses get the same 204.
+pub async fn resend_activation(ctx: &Ctx) -> Result<Response, ApiError> {
+    let user = user_for_email(ctx, false).await?;
+    if !ctx.settings.send_activation_email {
+        // djoser-compat: djoser answers a bare 400 when activation e-mails are off.
+        return response::json(400, &serde_json::json!({}));
+    }
+    if let Some(user) = user {
+        ctx.send_email(&user, EmailKind::Activation).await?;
+    }
+    response::no_content()
+}

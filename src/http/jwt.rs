@@ -1,0 +1,255 @@
+//! simplejwt's views: `jwt/create/`, `jwt/refresh/`, `jwt/verify/` and `jwt/blacklist/`, with
+//! refresh-token rotation, reuse detection and family revocation.
+//!
+//! State: KV keeps one record per issued refresh token (user, family, expiry); D1 decides single
+//! use (`refresh_spent` insert that succeeds once per jti) and keeps revoked families. These views
+//! never read the Authorization header.
+
+use serde_json::json;
+use worker::Response;
+
+use crate::error::{ApiError, FieldErrors};
+use crate::http::token::{authenticate, login_field_name};
+use crate::http::users::password_field;
+use crate::http::{random, response, Ctx};
+use crate::messages as msg;
+use crate::storage::d1::RefreshState;
+use crate::storage::kv::RefreshRecord;
+use crate::tokens::auth_token::hex;
+use crate::tokens::jwt::{self, Claims, JwtError, JwtKey, TokenType};
+
+/// A new jti: 32 lowercase hex characters, as simplejwt's `uuid4().hex`.
+fn new_jti() -> Result<String, ApiError> {
+    Ok(hex(&random::<16>()?))
+}
+
+fn encode(key: &JwtKey, claims: &Claims) -> Result<String, ApiError> {
+    jwt::encode(key, claims).map_err(|e| ApiError::internal(format!("jwt encode: {}", e.message())))
+}
+
+fn not_valid(e: JwtError) -> ApiError {
+    ApiError::token_not_valid(e.message())
+}
+
+/// Reads the one token field a jwt view takes.
+fn token_field(ctx: &Ctx, name: &str) -> Result<String, ApiError> {
+    let body = ctx.body()?;
+    let mut errors = FieldErrors::new();
+    let token = body.required(name, &mut errors);
+    errors.into_result()?;
+    token.ok_or_else(|| ApiError::internal("validated field missing"))
+}
+
+/// Issues and records a refresh token of `family` for `user_id`.
+async fn issue_refresh(
+    ctx: &Ctx,
+    key: &JwtKey,
+    claims: &Claims,
+    family: &str,
+) -> Result<String, ApiError> {
+    let jti = claims.jti.clone().unwrap_or_default();
+    let record = RefreshRecord {
+        user_id: claims.user_id.clone().unwrap_or_default(),
+        family: family.to_string(),
+        exp: claims.exp.unwrap_or(ctx.now),
+    };
+    ctx.refresh_store()?
+        .put(&jti, &record, ctx.now)
+        .await
+        .map_err(|e| ApiError::internal(format!("kv put: {e}")))?;
+    encode(key, claims)
+}
+
+// POST /auth/jwt/create/ (simplejwt TokenObtainPairView): 200 {refresh, access} | 400 | 401 | 429
+/// Logs in with the LOGIN_FIELD and password and returns a new token pair (a new family).
+pub async fn create(ctx: &Ctx) -> Result<Response, ApiError> {
+    let key = ctx.jwt_key()?;
+    let body = ctx.body()?;
+    let mut errors = FieldErrors::new();
+    let login = body.required(login_field_name(ctx), &mut errors);
+    let password = password_field(&body, "password", &mut errors);
+    errors.into_result()?;
+    let (Some(login), Some(password)) = (login, password) else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    let user = authenticate(ctx, &login, &password).await?;
+    let Some(user) = user.filter(|u| u.is_active) else {
+        return Err(ApiError::detail(401, msg::NO_ACTIVE_ACCOUNT));
+    };
+    let s = ctx.settings;
+    let refresh = jwt::new_claims(
+        TokenType::Refresh,
+        &user.id.to_string(),
+        ctx.now,
+        s.refresh_token_lifetime,
+        new_jti()?,
+    );
+    let access = jwt::access_from_refresh(&refresh, ctx.now, s.access_token_lifetime, new_jti()?);
+    let family = refresh.jti.clone().unwrap_or_default();
+    let refresh_token = issue_refresh(ctx, &key, &refresh, &family).await?;
+    if s.update_last_login {
+        ctx.store
+            .set_last_login(user.id, ctx.now)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    response::json(
+        200,
+        &json!({ "refresh": refresh_token, "access": encode(&key, &access)? }),
+    )
+}
+
+/// A decoded refresh-type token with what storage knows about it.
+struct Presented {
+    claims: Claims,
+    jti: String,
+    family: String,
+    state: RefreshState,
+    user: Option<crate::domain::user::User>,
+}
+
+/// Decodes a presented token (signature and time checks first, as simplejwt does).
+fn decode(ctx: &Ctx, key: &JwtKey, token: &str) -> Result<Claims, ApiError> {
+    jwt::decode(key, token, ctx.now, ctx.settings.leeway).map_err(not_valid)
+}
+
+/// Loads what storage knows of a decoded token: its family, spent state and user.
+async fn present(ctx: &Ctx, claims: Claims) -> Result<Presented, ApiError> {
+    // The reference answers 500 for a refresh token without jti; simplejwt's message fits.
+    let jti = claims
+        .jti
+        .clone()
+        .ok_or_else(|| not_valid(JwtError::NoId))?;
+    let record = ctx
+        .refresh_store()?
+        .get(&jti)
+        .await
+        .map_err(|e| ApiError::internal(format!("kv get: {e}")))?;
+    // Unknown but validly signed tokens (issued before KV had them) are their own family.
+    let family = record.map(|r| r.family).unwrap_or_else(|| jti.clone());
+    let user_id = claims
+        .user_id
+        .as_deref()
+        .and_then(|id| id.trim().parse::<i64>().ok());
+    let (state, user) = ctx
+        .store
+        .refresh_state(&jti, &family, user_id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Presented {
+        claims,
+        jti,
+        family,
+        state,
+        user,
+    })
+}
+
+/// simplejwt's blacklist check, plus reuse detection: a spent token presented again after the
+/// grace window revokes its whole family (every descendant stops working).
+async fn check_not_blacklisted(ctx: &Ctx, p: &Presented) -> Result<(), ApiError> {
+    if p.state.family_revoked {
+        return Err(ApiError::token_not_valid(msg::TOKEN_BLACKLISTED));
+    }
+    if let Some(spent_at) = p.state.spent_at {
+        if ctx.now.saturating_sub(spent_at) > ctx.settings.refresh_reuse_grace {
+            let user_id = p.claims.user_id.clone().unwrap_or_default();
+            worker::console_warn!(
+                "refresh token reuse: jti {} of family {} (user {user_id}) presented {}s after rotation; family revoked",
+                p.jti,
+                p.family,
+                ctx.now.saturating_sub(spent_at)
+            );
+            let expires = ctx.now.saturating_add(ctx.settings.refresh_token_lifetime);
+            ctx.store
+                .revoke_family(&p.family, &user_id, ctx.now, expires)
+                .await
+                .map_err(ApiError::internal)?;
+        }
+        return Err(ApiError::token_not_valid(msg::TOKEN_BLACKLISTED));
+    }
+    Ok(())
+}
+
+// POST /auth/jwt/refresh/ (simplejwt TokenRefreshView): 200 {access, refresh} | 400 | 401
+/// Exchanges a refresh token for a new access token and, with rotation, a new refresh token of the
+/// same family; the presented one is spent exactly once, decided by D1.
+pub async fn refresh(ctx: &Ctx) -> Result<Response, ApiError> {
+    let key = ctx.jwt_key()?;
+    let token = token_field(ctx, "refresh")?;
+    let p = present(ctx, decode(ctx, &key, &token)?).await?;
+    check_not_blacklisted(ctx, &p).await?;
+    jwt::check_claims(&p.claims, Some(TokenType::Refresh)).map_err(not_valid)?;
+    if p.claims.user_id.is_some() {
+        // The reference answers 500 for a deleted user; simplejwt's inactive answer fits.
+        let active = p.user.as_ref().filter(|u| u.is_active);
+        let Some(user) = active else {
+            return Err(ApiError::detail(401, msg::NO_ACTIVE_ACCOUNT_FOR_TOKEN));
+        };
+        if p.claims.iat.unwrap_or(i64::MIN) < user.tokens_valid_after {
+            return Err(ApiError::token_not_valid(msg::TOKEN_BLACKLISTED));
+        }
+    }
+    let s = ctx.settings;
+    let access = jwt::access_from_refresh(&p.claims, ctx.now, s.access_token_lifetime, new_jti()?);
+    let access = encode(&key, &access)?;
+    if !s.rotate_refresh_tokens {
+        return response::json(200, &json!({ "access": access }));
+    }
+    if s.blacklist_after_rotation {
+        let user_id = p.claims.user_id.clone().unwrap_or_default();
+        let exp = p.claims.exp.unwrap_or(ctx.now);
+        let won = ctx
+            .store
+            .spend_refresh(&p.jti, &p.family, &user_id, ctx.now, exp)
+            .await
+            .map_err(ApiError::internal)?;
+        if !won {
+            // A concurrent refresh of the same token got there first (so within the grace window).
+            return Err(ApiError::token_not_valid(msg::TOKEN_BLACKLISTED));
+        }
+    }
+    let rotated = jwt::rotate_refresh(&p.claims, ctx.now, s.refresh_token_lifetime, new_jti()?);
+    let refresh = issue_refresh(ctx, &key, &rotated, &p.family).await?;
+    response::json(200, &json!({ "access": access, "refresh": refresh }))
+}
+
+// POST /auth/jwt/verify/ (simplejwt TokenVerifyView): 200 {"token_status":"valid"} | 400 | 401
+/// Checks a token's signature and time claims (any type); a spent or revoked refresh token is 400.
+pub async fn verify(ctx: &Ctx) -> Result<Response, ApiError> {
+    let key = ctx.jwt_key()?;
+    let token = token_field(ctx, "token")?;
+    let claims = decode(ctx, &key, &token)?;
+    jwt::check_claims(&claims, None).map_err(not_valid)?;
+    // Only refresh jtis are ever blacklisted, so access tokens need no storage round trip.
+    if claims.token_type.as_deref() != Some(TokenType::Access.as_str()) {
+        let p = present(ctx, claims).await?;
+        if p.state.family_revoked || p.state.spent_at.is_some() {
+            return Err(ApiError::non_field(msg::TOKEN_BLACKLISTED));
+        }
+    }
+    // The API brief's body; djoser's reference answers `{}` with the same status.
+    response::json(200, &json!({ "token_status": "valid" }))
+}
+
+// POST /auth/jwt/blacklist/ (simplejwt TokenBlacklistView): 200 {} | 400 | 401
+/// Revokes a refresh token and its whole family (a logout of that login).
+pub async fn blacklist(ctx: &Ctx) -> Result<Response, ApiError> {
+    let key = ctx.jwt_key()?;
+    let token = token_field(ctx, "refresh")?;
+    let p = present(ctx, decode(ctx, &key, &token)?).await?;
+    check_not_blacklisted(ctx, &p).await?;
+    jwt::check_claims(&p.claims, Some(TokenType::Refresh)).map_err(not_valid)?;
+    let user_id = p.claims.user_id.clone().unwrap_or_default();
+    let exp = p.claims.exp.unwrap_or(ctx.now);
+    ctx.store
+        .spend_refresh(&p.jti, &p.family, &user_id, ctx.now, exp)
+        .await
+        .map_err(ApiError::internal)?;
+    let expires = ctx.now.saturating_add(ctx.settings.refresh_token_lifetime);
+    ctx.store
+        .revoke_family(&p.family, &user_id, ctx.now, expires)
+        .await
+        .map_err(ApiError::internal)?;
+    response::json(200, &json!({}))
+}

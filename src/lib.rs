@@ -1,0 +1,53 @@
+//! djoser at the edge: the djoser + SimpleJWT authentication API as a Cloudflare Worker.
+//!
+//! This file only wires the Worker entry point to the settings and the http layer.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod config;
+pub mod domain;
+pub mod email;
+pub mod error;
+pub mod http;
+pub mod messages;
+pub mod storage;
+pub mod tokens;
+
+use std::sync::OnceLock;
+
+use worker::{event, Context, Env, Request, Response};
+
+use config::{ConfigError, Settings};
+use error::ApiError;
+
+/// Settings are parsed once per isolate; the environment does not change within one.
+static SETTINGS: OnceLock<Result<Settings, ConfigError>> = OnceLock::new();
+
+fn settings(env: &Env) -> &'static Result<Settings, ConfigError> {
+    SETTINGS.get_or_init(|| {
+        Settings::from_lookup(|key| {
+            env.var(key)
+                .map(|v| v.to_string())
+                .or_else(|_| env.secret(key).map(|v| v.to_string()))
+                .ok()
+        })
+    })
+}
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    match settings(&env) {
+        Ok(settings) => http::handle(req, env, settings).await,
+        Err(problem) => {
+            worker::console_error!("{problem}");
+            let error = ApiError::Config(problem.problems.join("; "));
+            let fallback = Settings::default();
+            http::response::error(&error, &fallback)
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Every user-facing string, named after djoser's `constants.Messages`, DRF's and simplejwt's texts.
+//! They are copied verbatim: clients written for djoser match on them.
+
+/// DRF: a required field is absent.
+pub const REQUIRED: &str = "This field is required.";
+/// DRF: a CharField is empty after trimming.
+pub const BLANK: &str = "This field may not be blank.";
+/// DRF: a field is JSON null.
+pub const NULL: &str = "This field may not be null.";
+/// DRF: a CharField got a boolean, array or object.
+pub const NOT_A_STRING: &str = "Not a valid string.";
+/// DRF: ProhibitNullCharactersValidator.
+pub const NULL_CHARACTERS: &str = "Null characters are not allowed.";
+/// DRF: 401 without credentials.
+pub const NOT_AUTHENTICATED: &str = "Authentication credentials were not provided.";
+/// DRF: object permission failed.
+pub const PERMISSION_DENIED: &str = "You do not have permission to perform this action.";
+/// DRF: 404 (also HIDE_USERS and unknown paths here).
+pub const NOT_FOUND: &str = "Not found.";
+/// Django get_object_or_404 for a missing user id.
+pub const NO_USER_MATCHES: &str = "No User matches the given query.";
+/// DRF: generic 500.
+pub const SERVER_ERROR: &str = "A server error occurred.";
+/// DRF: request body over the size limit (413).
+pub const BODY_TOO_LARGE: &str = "Request body is too large.";
+
+/// djoser INVALID_CREDENTIALS_ERROR.
+pub const INVALID_CREDENTIALS: &str = "Unable to log in with provided credentials.";
+/// djoser INACTIVE_ACCOUNT_ERROR.
+pub const INACTIVE_ACCOUNT: &str = "User account is disabled.";
+/// djoser INVALID_TOKEN_ERROR.
+pub const INVALID_TOKEN: &str = "Invalid token for given user.";
+/// djoser INVALID_UID_ERROR.
+pub const INVALID_UID: &str = "Invalid user id or user doesn't exist.";
+/// djoser STALE_TOKEN_ERROR.
+pub const STALE_TOKEN: &str = "Stale token for given user.";
+/// djoser INVALID_PASSWORD_ERROR.
+pub const INVALID_PASSWORD: &str = "Invalid password.";
+/// djoser EMAIL_NOT_FOUND.
+pub const EMAIL_NOT_FOUND: &str = "User with given email does not exist.";
+/// djoser CANNOT_CREATE_USER_ERROR.
+pub const CANNOT_CREATE_USER: &str = "Unable to create account.";
+/// djoser PASSWORD_MISMATCH_ERROR.
+pub const PASSWORD_MISMATCH: &str = "The two password fields didn't match.";
+/// djoser USERNAME_MISMATCH_ERROR (with USERNAME_FIELD = username).
+pub const USERNAME_MISMATCH: &str = "The two username fields didn't match.";
+/// Django: unique username.
+pub const USERNAME_TAKEN: &str = "A user with that username already exists.";
+/// Django: unique e-mail field (this service keeps e-mails unique).
+pub const EMAIL_TAKEN: &str = "user with this email address already exists.";
+
+/// simplejwt: bad login on jwt/create.
+pub const NO_ACTIVE_ACCOUNT: &str = "No active account found with the given credentials";
+/// simplejwt: refresh for an inactive or deleted user.
+pub const NO_ACTIVE_ACCOUNT_FOR_TOKEN: &str = "No active account found for the given token.";
+/// simplejwt: header token failed every token class.
+pub const TOKEN_NOT_VALID_ANY_TYPE: &str = "Given token not valid for any token type";
+/// simplejwt: access token without a user id claim.
+pub const NO_USER_IDENTIFICATION: &str = "Token contained no recognizable user identification";
+/// simplejwt: user of the token does not exist.
+pub const USER_NOT_FOUND: &str = "User not found";
+/// simplejwt: user of the token is inactive.
+pub const USER_INACTIVE: &str = "User is inactive";
+/// simplejwt: the token's jti is blacklisted.
+pub const TOKEN_BLACKLISTED: &str = "Token is blacklisted";
+/// simplejwt: the password changed after the token was issued (CHECK_REVOKE_TOKEN).
+pub const PASSWORD_CHANGED: &str = "The user's password has been changed.";
+/// simplejwt: malformed Authorization header.
+pub const BAD_AUTHORIZATION_HEADER: &str =
+    "Authorization header must contain two space-delimited values";
+
+/// DRF TokenAuthentication: `Token` with no key.
+pub const TOKEN_HEADER_NO_CREDENTIALS: &str = "Invalid token header. No credentials provided.";
+/// DRF TokenAuthentication: key with spaces.
+pub const TOKEN_HEADER_SPACES: &str =
+    "Invalid token header. Token string should not contain spaces.";
+/// DRF TokenAuthentication: key not valid UTF-8 / unusual characters.
+pub const TOKEN_HEADER_INVALID_CHARACTERS: &str =
+    "Invalid token header. Token string should not contain invalid characters.";
+/// DRF TokenAuthentication: unknown key.
+pub const INVALID_TOKEN_KEY: &str = "Invalid token.";
+/// DRF TokenAuthentication: user inactive.
+pub const TOKEN_USER_INACTIVE: &str = "User inactive or deleted.";

@@ -1,0 +1,450 @@
+//! D1 adapter: SQL text, row ↔ `User` mapping, and the atomic writes (unique inserts, conditional
+//! updates) that arbitrate races. No decisions are made here.
+//!
+//! Every statement binds its parameters; no value is ever formatted into SQL.
+
+use serde::Deserialize;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
+
+use crate::domain::user::{email_key, NewUser, User};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A unique constraint refused the write; `field` is the user attribute (`username`, `email`).
+    #[error("unique constraint on {field}")]
+    Conflict {
+        /// Which attribute was taken.
+        field: &'static str,
+    },
+    /// Anything else D1 reported.
+    #[error("d1: {0}")]
+    Db(String),
+}
+
+impl From<worker::Error> for StorageError {
+    fn from(e: worker::Error) -> Self {
+        let text = e.to_string();
+        if text.contains("UNIQUE constraint failed: users.username") {
+            StorageError::Conflict { field: "username" }
+        } else if text.contains("UNIQUE constraint failed: users.email_key") {
+            StorageError::Conflict { field: "email" }
+        } else {
+            StorageError::Db(text)
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, StorageError>;
+
+#[derive(Deserialize)]
+struct UserRow {
+    id: i64,
+    username: String,
+    email: String,
+    password: String,
+    is_active: i64,
+    is_staff: i64,
+    first_name: String,
+    last_name: String,
+    last_login: Option<i64>,
+    tokens_valid_after: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: r.id,
+            username: r.username,
+            email: r.email,
+            password: r.password,
+            is_active: r.is_active != 0,
+            is_staff: r.is_staff != 0,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            last_login: r.last_login,
+            tokens_valid_after: r.tokens_valid_after,
+        }
+    }
+}
+
+const USER_COLUMNS: &str = "id, username, email, password, is_active, is_staff, first_name, \
+                            last_name, last_login, tokens_valid_after";
+
+fn num(n: i64) -> JsValue {
+    // D1 takes JS numbers; ids and unix seconds are far below 2^53.
+    JsValue::from_f64(n as f64)
+}
+
+fn text(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+fn opt_num(n: Option<i64>) -> JsValue {
+    n.map(num).unwrap_or(JsValue::NULL)
+}
+
+/// The D1 database of users, DRF tokens, spent refresh tokens and throttle counters.
+pub struct Store {
+    db: D1Database,
+}
+
+impl Store {
+    /// Wraps the `DB` binding.
+    pub fn new(db: D1Database) -> Self {
+        Store { db }
+    }
+
+    fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement> {
+        Ok(self.db.prepare(sql).bind(args)?)
+    }
+
+    async fn one_user(&self, sql: &str, args: &[JsValue]) -> Result<Option<User>> {
+        let row: Option<UserRow> = self.stmt(sql, args)?.first(None).await?;
+        Ok(row.map(User::from))
+    }
+
+    async fn changes(&self, stmt: D1PreparedStatement) -> Result<usize> {
+        let result = stmt.run().await?;
+        Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0))
+    }
+
+    /// The user with this id.
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
+        self.one_user(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+            &[num(id)],
+        )
+        .await
+    }
+
+    /// The user with exactly this username (case-sensitive, as Django's default).
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        self.one_user(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"),
+            &[text(username)],
+        )
+        .await
+    }
+
+    /// The user whose e-mail matches case-insensitively (e-mails are unique here).
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let key = email_key(email);
+        if key.is_empty() {
+            return Ok(None);
+        }
+        self.one_user(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE email_key = ?1"),
+            &[text(&key)],
+        )
+        .await
+    }
+
+    /// The owner of a DRF auth token key.
+    pub async fn user_by_token_key(&self, key: &str) -> Result<Option<User>> {
+        let columns = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.one_user(
+            &format!(
+                "SELECT {columns} FROM auth_tokens t JOIN users u ON u.id = t.user_id WHERE t.key = ?1"
+            ),
+            &[text(key)],
+        )
+        .await
+    }
+
+    /// Every user, by id (staff list).
+    pub async fn all_users(&self) -> Result<Vec<User>> {
+        let rows: Vec<UserRow> = self
+            .db
+            .prepare(format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))
+            .all()
+            .await?
+            .results()?;
+        Ok(rows.into_iter().map(User::from).collect())
+    }
+
+    /// Inserts a user; a taken username or e-mail is `Conflict`, decided by the unique indexes.
+    pub async fn create_user(&self, new: &NewUser) -> Result<User> {
+        let sql = format!(
+            "INSERT INTO users (username, email, email_key, password, is_active, date_joined) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING {USER_COLUMNS}"
+        );
+        let row: Option<UserRow> = self
+            .stmt(
+                &sql,
+                &[
+                    text(&new.username),
+                    text(&new.email),
+                    text(&email_key(&new.email)),
+                    text(&new.password),
+                    num(i64::from(new.is_active)),
+                    num(new.date_joined),
+                ],
+            )?
+            .first(None)
+            .await?;
+        row.map(User::from)
+            .ok_or_else(|| StorageError::Db("insert returned no row".into()))
+    }
+
+    /// Sets e-mail and active flag together (an e-mail change deactivates).
+    pub async fn update_email(&self, id: i64, email: &str, is_active: bool) -> Result<()> {
+        self.stmt(
+            "UPDATE users SET email = ?2, email_key = ?3, is_active = ?4 WHERE id = ?1",
+            &[
+                num(id),
+                text(email),
+                text(&email_key(email)),
+                num(i64::from(is_active)),
+            ],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    /// Activates a user only if still inactive; false when another request got there first.
+    pub async fn activate(&self, id: i64) -> Result<bool> {
+        let stmt = self.stmt(
+            "UPDATE users SET is_active = 1 WHERE id = ?1 AND is_active = 0",
+            &[num(id)],
+        )?;
+        Ok(self.changes(stmt).await? == 1)
+    }
+
+    /// Replaces the password hash if it is still `old_hash` (so a one-time token or a concurrent
+    /// change cannot be spent twice); optionally bumps last_login and revokes older tokens.
+    pub async fn set_password(
+        &self,
+        id: i64,
+        old_hash: &str,
+        new_hash: &str,
+        last_login: Option<i64>,
+        tokens_valid_after: Option<i64>,
+    ) -> Result<bool> {
+        let stmt = self.stmt(
+            "UPDATE users SET password = ?3, last_login = COALESCE(?4, last_login), \
+             tokens_valid_after = COALESCE(?5, tokens_valid_after) WHERE id = ?1 AND password = ?2",
+            &[
+                num(id),
+                text(old_hash),
+                text(new_hash),
+                opt_num(last_login),
+                opt_num(tokens_valid_after),
+            ],
+        )?;
+        Ok(self.changes(stmt).await? == 1)
+    }
+
+    /// Sets a new username if the password hash and last_login are still those the caller saw (the
+    /// one-time token's state, so one token cannot be spent twice); optionally bumps last_login.
+    /// A taken name is `Conflict`.
+    pub async fn set_username(
+        &self,
+        user: &User,
+        username: &str,
+        last_login: Option<i64>,
+    ) -> Result<bool> {
+        let stmt = self.stmt(
+            "UPDATE users SET username = ?3, last_login = COALESCE(?4, last_login) \
+             WHERE id = ?1 AND password = ?2 AND last_login IS ?5",
+            &[
+                num(user.id),
+                text(&user.password),
+                text(username),
+                opt_num(last_login),
+                opt_num(user.last_login),
+            ],
+        )?;
+        Ok(self.changes(stmt).await? == 1)
+    }
+
+    /// Records a login time.
+    pub async fn set_last_login(&self, id: i64, when: i64) -> Result<()> {
+        self.stmt(
+            "UPDATE users SET last_login = ?2 WHERE id = ?1",
+            &[num(id), num(when)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes the user and its DRF token in one transaction.
+    pub async fn delete_user(&self, id: i64) -> Result<()> {
+        self.db
+            .batch(vec![
+                self.stmt("DELETE FROM auth_tokens WHERE user_id = ?1", &[num(id)])?,
+                self.stmt("DELETE FROM users WHERE id = ?1", &[num(id)])?,
+            ])
+            .await?;
+        Ok(())
+    }
+
+    /// The user's DRF token key, creating it with `fresh_key` if there is none (one per user; a
+    /// concurrent login that inserted first wins and both callers get its key).
+    pub async fn token_for_user(&self, user_id: i64, fresh_key: &str, now: i64) -> Result<String> {
+        let results = self
+            .db
+            .batch(vec![
+                self.stmt(
+                    "INSERT INTO auth_tokens (key, user_id, created) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT(user_id) DO NOTHING",
+                    &[text(fresh_key), num(user_id), num(now)],
+                )?,
+                self.stmt(
+                    "SELECT key FROM auth_tokens WHERE user_id = ?1",
+                    &[num(user_id)],
+                )?,
+            ])
+            .await?;
+        #[derive(Deserialize)]
+        struct KeyRow {
+            key: String,
+        }
+        let rows: Vec<KeyRow> = match results.get(1) {
+            Some(r) => r.results()?,
+            None => Vec::new(),
+        };
+        rows.into_iter()
+            .next()
+            .map(|r| r.key)
+            .ok_or_else(|| StorageError::Db("token row missing after insert".into()))
+    }
+
+    /// Deletes the user's DRF token, if any.
+    pub async fn delete_token(&self, user_id: i64) -> Result<()> {
+        self.stmt(
+            "DELETE FROM auth_tokens WHERE user_id = ?1",
+            &[num(user_id)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    /// The atomic single-use arbiter of refresh tokens: true for exactly one caller per jti.
+    pub async fn spend_refresh(
+        &self,
+        jti: &str,
+        family: &str,
+        user_id: &str,
+        now: i64,
+        expires: i64,
+    ) -> Result<bool> {
+        let stmt = self.stmt(
+            "INSERT INTO refresh_spent (jti, family, user_id, spent_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(jti) DO NOTHING",
+            &[
+                text(jti),
+                text(family),
+                text(user_id),
+                num(now),
+                num(expires),
+            ],
+        )?;
+        Ok(self.changes(stmt).await? == 1)
+    }
+
+    /// When the jti was spent, whether its family is revoked, and (when `user_id` is given) the
+    /// user: one round trip.
+    pub async fn refresh_state(
+        &self,
+        jti: &str,
+        family: &str,
+        user_id: Option<i64>,
+    ) -> Result<(RefreshState, Option<User>)> {
+        #[derive(Deserialize)]
+        struct Row {
+            spent_at: Option<i64>,
+            revoked: i64,
+        }
+        let results = self
+            .db
+            .batch(vec![
+                self.stmt(
+                    "SELECT (SELECT spent_at FROM refresh_spent WHERE jti = ?1) AS spent_at, \
+                     EXISTS (SELECT 1 FROM revoked_families WHERE family = ?2) AS revoked",
+                    &[text(jti), text(family)],
+                )?,
+                self.stmt(
+                    &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+                    &[user_id.map(num).unwrap_or(JsValue::NULL)],
+                )?,
+            ])
+            .await?;
+        let state = match results.first() {
+            Some(r) => r.results::<Row>()?.into_iter().next(),
+            None => None,
+        }
+        .map(|r| RefreshState {
+            spent_at: r.spent_at,
+            family_revoked: r.revoked != 0,
+        })
+        .unwrap_or_default();
+        let user = match results.get(1) {
+            Some(r) => r.results::<UserRow>()?.into_iter().next().map(User::from),
+            None => None,
+        };
+        Ok((state, user))
+    }
+
+    /// Marks a whole token family revoked until `expires`.
+    pub async fn revoke_family(
+        &self,
+        family: &str,
+        user_id: &str,
+        now: i64,
+        expires: i64,
+    ) -> Result<()> {
+        self.stmt(
+            "INSERT INTO revoked_families (family, user_id, revoked_at, expires_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT(family) DO NOTHING",
+            &[text(family), text(user_id), num(now), num(expires)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    /// Adds one hit to each fixed-window counter (one round trip, atomic upserts) and returns
+    /// each counter's hits in the current window.
+    pub async fn hit(&self, keys: &[String], window_start: i64, expires: i64) -> Result<Vec<i64>> {
+        #[derive(Deserialize)]
+        struct Row {
+            hits: i64,
+        }
+        let mut statements = Vec::with_capacity(keys.len());
+        for key in keys {
+            statements.push(self.stmt(
+                "INSERT INTO throttle (key, window_start, hits, expires_at) VALUES (?1, ?2, 1, ?3) \
+                 ON CONFLICT(key) DO UPDATE SET \
+                   hits = CASE WHEN throttle.window_start = excluded.window_start \
+                               THEN throttle.hits + 1 ELSE 1 END, \
+                   window_start = excluded.window_start, expires_at = excluded.expires_at \
+                 RETURNING hits",
+                &[text(key), num(window_start), num(expires)],
+            )?);
+        }
+        let mut counts = Vec::with_capacity(keys.len());
+        for result in self.db.batch(statements).await? {
+            let rows: Vec<Row> = result.results()?;
+            counts.push(rows.first().map(|r| r.hits).unwrap_or(1));
+        }
+        Ok(counts)
+    }
+}
+
+/// What D1 knows about one refresh token.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshState {
+    /// Unix second it was rotated or blacklisted, if it was.
+    pub spent_at: Option<i64>,
+    /// True when its family was revoked (reuse detected, logout, blacklist).
+    pub family_revoked: bool,
+}

@@ -1,0 +1,219 @@
+// Test harness: a fresh Worker under Miniflare per call of spawnApp() (D1 and KV in memory,
+// migrations applied), with outgoing e-mail captured from the webhook backend.
+import { Miniflare } from "miniflare";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { randomBytes } from "node:crypto";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+export const SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789abcdef";
+const WEBHOOK = "http://mail.test/send";
+
+export interface Email {
+  from: string;
+  to: string[];
+  subject: string;
+  text: string;
+  html: string | null;
+  kind: string;
+}
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  text: string;
+  // Parsed JSON body, or undefined when the body is empty or not JSON.
+  body: any;
+}
+
+export interface CallOptions {
+  method?: string;
+  json?: unknown;
+  body?: string | Uint8Array;
+  headers?: Record<string, string>;
+  auth?: string;
+}
+
+/** The vars the shipped wrangler.toml sets, so tests run the shipped configuration. */
+const SHIPPED_VARS: Record<string, string> = {
+  SEND_ACTIVATION_EMAIL: "true",
+  SEND_CONFIRMATION_EMAIL: "true",
+  PASSWORD_CHANGED_EMAIL_CONFIRMATION: "true",
+  USERNAME_CHANGED_EMAIL_CONFIRMATION: "true",
+  ACTIVATION_URL: "activate/{uid}/{token}",
+  PASSWORD_RESET_CONFIRM_URL: "password/reset/confirm/{uid}/{token}",
+  USERNAME_RESET_CONFIRM_URL: "username/reset/confirm/{uid}/{token}",
+  ROTATE_REFRESH_TOKENS: "true",
+  BLACKLIST_AFTER_ROTATION: "true",
+  DOMAIN: "localhost:3000",
+  SITE_NAME: "Djoser Reference",
+  PROTOCOL: "http",
+};
+
+function migrationStatements(): string[] {
+  const dir = join(ROOT, "migrations");
+  const statements: string[] = [];
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+    const sql = readFileSync(join(dir, file), "utf8")
+      .split("\n")
+      .map((line) => line.replace(/--.*$/, ""))
+      .join("\n");
+    for (const stmt of sql.split(";")) {
+      if (stmt.trim()) statements.push(stmt.trim());
+    }
+  }
+  return statements;
+}
+
+let counter = 0;
+/** A name no other test in the run uses. */
+export function unique(prefix = "user"): string {
+  counter += 1;
+  return `${prefix}${process.pid}x${counter}${randomBytes(2).toString("hex")}`;
+}
+
+export class TestApp {
+  readonly emails: Email[] = [];
+  /** When set, the mail webhook answers this status (to simulate a provider outage). */
+  mailStatus = 200;
+
+  constructor(readonly mf: Miniflare) {}
+
+  async call(path: string, opts: CallOptions = {}): Promise<Reply> {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    let body: string | Uint8Array | undefined = opts.body;
+    if (opts.json !== undefined) {
+      body = JSON.stringify(opts.json);
+      headers["Content-Type"] ??= "application/json";
+    }
+    if (opts.auth) headers["Authorization"] = opts.auth;
+    const method = opts.method ?? (body !== undefined ? "POST" : "GET");
+    const res = await this.mf.dispatchFetch(`http://localhost${path}`, {
+      method,
+      headers,
+      body: method === "GET" || method === "HEAD" ? undefined : body,
+      redirect: "manual",
+    });
+    const text = await res.text();
+    let parsed: any = undefined;
+    if (text) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+    }
+    return { status: res.status, headers: res.headers, text, body: parsed };
+  }
+
+  post(path: string, json: unknown, opts: CallOptions = {}): Promise<Reply> {
+    return this.call(path, { ...opts, method: opts.method ?? "POST", json });
+  }
+
+  /** E-mails sent to `to`, oldest first. */
+  emailsTo(to: string): Email[] {
+    return this.emails.filter((e) => e.to.includes(to));
+  }
+
+  /** uid and token from the newest e-mail to `to` that carries a link. */
+  lastLink(to: string): { uid: string; token: string; url: string } {
+    const mails = this.emailsTo(to).filter((e) => /\/[^/\s]+\/[0-9a-z]+-[0-9a-f]+/.test(e.text));
+    const mail = mails[mails.length - 1];
+    if (!mail) throw new Error(`no e-mail with a link to ${to}`);
+    const m = mail.text.match(/(https?:\/\/\S+\/([^/\s]+)\/([0-9a-z]+-[0-9a-f]+))/);
+    if (!m) throw new Error(`no link in e-mail: ${mail.text}`);
+    return { url: m[1], uid: m[2], token: m[3] };
+  }
+
+  async register(username: string, password: string, email: string): Promise<Reply> {
+    return this.post("/auth/users/", { username, password, email });
+  }
+
+  /** Registers and activates a user through the e-mailed link; returns its credentials and id. */
+  async createActiveUser(
+    opts: { username?: string; password?: string; email?: string } = {},
+  ): Promise<{ id: number; username: string; password: string; email: string }> {
+    const username = opts.username ?? unique();
+    const password = opts.password ?? `Pw-${randomBytes(6).toString("hex")}`;
+    const email = opts.email ?? `${username}@example.com`;
+    const reg = await this.register(username, password, email);
+    if (reg.status !== 201) throw new Error(`register: ${reg.status} ${reg.text}`);
+    const { uid, token } = this.lastLink(email);
+    const act = await this.post("/auth/users/activation/", { uid, token });
+    if (act.status !== 204) throw new Error(`activate: ${act.status} ${act.text}`);
+    return { id: reg.body.id, username, password, email };
+  }
+
+  async jwtCreate(username: string, password: string): Promise<{ access: string; refresh: string }> {
+    const res = await this.post("/auth/jwt/create/", { username, password });
+    if (res.status !== 200) throw new Error(`jwt/create: ${res.status} ${res.text}`);
+    return res.body;
+  }
+
+  async loginToken(username: string, password: string): Promise<string> {
+    const res = await this.post("/auth/token/login/", { username, password });
+    if (res.status !== 200) throw new Error(`token/login: ${res.status} ${res.text}`);
+    return res.body.auth_token;
+  }
+
+  /** Runs SQL against the Worker's D1 (for arranging state and sabotage tests). */
+  async sql(query: string, ...params: unknown[]): Promise<any[]> {
+    const db = await this.mf.getD1Database("DB");
+    const res = await db.prepare(query).bind(...params).all();
+    return res.results as any[];
+  }
+
+  async dispose(): Promise<void> {
+    await this.mf.dispose();
+  }
+}
+
+/** Starts the built Worker with the shipped configuration plus `vars`. */
+export async function spawnApp(vars: Record<string, string> = {}): Promise<TestApp> {
+  let app: TestApp;
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: join(ROOT, "build/index.js"),
+    modulesRoot: join(ROOT, "build"),
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"] },
+    ],
+    compatibilityDate: "2026-04-01",
+    d1Databases: ["DB"],
+    kvNamespaces: ["AUTH_KV"],
+    d1Persist: false,
+    kvPersist: false,
+    cf: false,
+    bindings: {
+      ...SHIPPED_VARS,
+      SIGNING_KEY,
+      EMAIL_BACKEND: "webhook",
+      EMAIL_WEBHOOK_URL: WEBHOOK,
+      // Cheap argon2 keeps the suite fast; the cost itself is covered by host tests and the bench.
+      ARGON2_MEMORY_KIB: "256",
+      ARGON2_ITERATIONS: "1",
+      RATE_LIMITS: "off",
+      ...vars,
+    },
+    outboundService: async (req: Request) => {
+      if (req.url === WEBHOOK) {
+        app.emails.push((await req.json()) as Email);
+        return new Response("{}", { status: app.mailStatus });
+      }
+      return new Response("no network in tests", { status: 599 });
+    },
+  });
+  app = new TestApp(mf);
+  const db = await mf.getD1Database("DB");
+  for (const stmt of migrationStatements()) {
+    await db.prepare(stmt).run();
+  }
+  return app;
+}
+
+/** Sorted keys of a JSON object, for exact-key-set assertions. */
+export function keys(obj: unknown): string[] {
+  return Object.keys(obj as object).sort();
+}
