@@ -340,6 +340,13 @@ async fn dispatch(
     } else {
         read_body(req, settings.max_body_bytes).await?
     };
+    // Nearly every route signs or checks a token (JWTs, e-mailed links), so without a key the
+    // service refuses work up front rather than failing half-way through a change.
+    if settings.signing_key.is_none() && route != Route::Root {
+        return Err(ApiError::Config(
+            "SIGNING_KEY is not set; set it with `wrangler secret put SIGNING_KEY` (32+ random bytes)".into(),
+        ));
+    }
     let db = env.d1("DB").map_err(ApiError::internal)?;
     let mut ctx = Ctx {
         settings,
