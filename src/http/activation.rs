@@ -4,12 +4,13 @@
 use serde_json::Value;
 use worker::Response;
 
-use crate::domain::email::email_errors;
+use crate::domain::email::{email_errors, INVALID_EMAIL};
 use crate::domain::user::User;
 use crate::email::templates::EmailKind;
 use crate::error::{ApiError, FieldErrors};
 use crate::http::body::Body;
 use crate::http::throttle::{self, Scope};
+use crate::http::users::bare_validation_error;
 use crate::http::{response, Ctx};
 use crate::messages as msg;
 use crate::tokens::one_time;
@@ -75,15 +76,37 @@ pub async fn activation(ctx: &Ctx) -> Result<Response, ApiError> {
     response::no_content()
 }
 
+/// What an e-mail look-up (djoser's `get_user`) found.
+pub enum EmailUser {
+    /// A user with that address, in the wanted activity state and with a usable password.
+    Found(User),
+    /// Nobody fits; the endpoint still answers 204 so addresses cannot be enumerated.
+    Nobody,
+    /// Nobody fits and a *_SHOW_EMAIL_NOT_FOUND setting asks to say so.
+    NotFound,
+}
+
+impl EmailUser {
+    /// The 400 djoser answers for [`EmailUser::NotFound`].
+    pub fn not_found_response() -> Result<Response, ApiError> {
+        // djoser-compat: get_user calls self.fail() after is_valid(), so the body is a bare list
+        // `["User with given email does not exist."]` (checked on the reference server).
+        bare_validation_error(msg::EMAIL_NOT_FOUND)
+    }
+}
+
 /// The `email` field of djoser's SendEmailResetSerializer, then the user it names, if any, in the
-/// wanted activity state and with a usable password. Unknown addresses are `None` unless a
-/// *_SHOW_EMAIL_NOT_FOUND setting asks for a 400.
-pub async fn user_for_email(ctx: &Ctx, is_active: bool) -> Result<Option<User>, ApiError> {
+/// wanted activity state and with a usable password.
+pub async fn user_for_email(ctx: &Ctx, is_active: bool) -> Result<EmailUser, ApiError> {
     let body = ctx.body()?;
     let mut errors = FieldErrors::new();
-    let email = body.text("email", true, &mut errors);
+    let email = body.email_text("email", true, INVALID_EMAIL, &mut errors);
     if let Some(email) = &email {
-        errors.extend("email", email_errors(email, None));
+        let problems = email_errors(email, None);
+        errors.extend(
+            "email",
+            body.with_surrogate_message(email, problems, Some(INVALID_EMAIL)),
+        );
     }
     errors.into_result()?;
     let Some(email) = email else {
@@ -96,21 +119,30 @@ pub async fn user_for_email(ctx: &Ctx, is_active: bool) -> Result<Option<User>, 
         .await
         .map_err(ApiError::internal)?;
     let user = user.filter(|u| u.is_active == is_active && u.has_usable_password());
+    // djoser-compat: either setting turns it on for all three look-up endpoints.
     let show_not_found = ctx.settings.password_reset_show_email_not_found
         || ctx.settings.username_reset_show_email_not_found;
-    if user.is_none() && show_not_found {
-        return Err(ApiError::field("email", msg::EMAIL_NOT_FOUND));
-    }
-    Ok(user)
+    Ok(match user {
+        Some(user) => EmailUser::Found(user),
+        None if show_not_found => EmailUser::NotFound,
+        None => EmailUser::Nobody,
+    })
 }
 
-// POST /auth/users/resend_activation/ (djoser "User Resend Activation E-mail"): 204 | 400 {email} | 429
+// POST /auth/users/resend_activation/ (djoser "User Resend Activation E-mail"):
+// 204 | 400 {email} | 400 [msg] | 400 (empty, activation off) | 429
 /// Re-sends the activation e-mail to an inactive user; unknown or active addresses get the same 204.
 pub async fn resend_activation(ctx: &Ctx) -> Result<Response, ApiError> {
-    let user = user_for_email(ctx, false).await?;
+    let user = match user_for_email(ctx, false).await? {
+        EmailUser::NotFound => return EmailUser::not_found_response(),
+        EmailUser::Found(user) => Some(user),
+        EmailUser::Nobody => None,
+    };
     if !ctx.settings.send_activation_email {
-        // djoser-compat: djoser answers a bare 400 when activation e-mails are off.
-        return response::json(400, &serde_json::json!({}));
+        // djoser-compat: `Response(status=400)`: no body and no Content-Type (reference-checked).
+        return Response::empty()
+            .map(|r| r.with_status(400))
+            .map_err(ApiError::internal);
     }
     if let Some(user) = user {
         ctx.send_email(&user, EmailKind::Activation).await?;

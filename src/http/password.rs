@@ -6,7 +6,7 @@ use crate::domain::password::validate_password;
 use crate::domain::user::User;
 use crate::email::templates::EmailKind;
 use crate::error::{ApiError, FieldErrors};
-use crate::http::activation::{user_for_email, user_from_uid_and_token};
+use crate::http::activation::{user_for_email, user_from_uid_and_token, EmailUser};
 use crate::http::users::{check_current_password, hash_new_password, password_field, similarity};
 use crate::http::{response, Ctx};
 use crate::messages as msg;
@@ -94,11 +94,13 @@ pub async fn set_password(ctx: &Ctx) -> Result<Response, ApiError> {
     response::no_content()
 }
 
-// POST /auth/users/reset_password/ (djoser "Reset Password"): 204 | 400 {email} | 429
+// POST /auth/users/reset_password/ (djoser "Reset Password"): 204 | 400 {email} | 400 [msg] | 429
 /// E-mails a reset link to an active user; unknown addresses get the same 204.
 pub async fn reset_password(ctx: &Ctx) -> Result<Response, ApiError> {
-    if let Some(user) = user_for_email(ctx, true).await? {
-        ctx.send_email(&user, EmailKind::PasswordReset).await?;
+    match user_for_email(ctx, true).await? {
+        EmailUser::Found(user) => ctx.send_email(&user, EmailKind::PasswordReset).await?,
+        EmailUser::Nobody => {}
+        EmailUser::NotFound => return EmailUser::not_found_response(),
     }
     response::no_content()
 }

@@ -7,7 +7,7 @@ use crate::domain::user::User;
 use crate::domain::username::username_errors;
 use crate::email::templates::EmailKind;
 use crate::error::{ApiError, FieldErrors};
-use crate::http::activation::{user_for_email, user_from_uid_and_token};
+use crate::http::activation::{user_for_email, user_from_uid_and_token, EmailUser};
 use crate::http::body::Body;
 use crate::http::users::{check_current_password, storage_error};
 use crate::http::{response, Ctx};
@@ -24,7 +24,7 @@ async fn new_username_field(
     let Some(name) = body.text("new_username", true, errors) else {
         return Ok(None);
     };
-    let problems = username_errors(&name);
+    let problems = body.with_surrogate_message(&name, username_errors(&name), None);
     if !problems.is_empty() {
         errors.extend("new_username", problems);
         return Ok(None);
@@ -110,11 +110,13 @@ pub async fn set_username(ctx: &Ctx) -> Result<Response, ApiError> {
     response::no_content()
 }
 
-// POST /auth/users/reset_username/ (djoser "Reset Username"): 204 | 400 {email} | 429
+// POST /auth/users/reset_username/ (djoser "Reset Username"): 204 | 400 {email} | 400 [msg] | 429
 /// E-mails a username reset link to an active user; unknown addresses get the same 204.
 pub async fn reset_username(ctx: &Ctx) -> Result<Response, ApiError> {
-    if let Some(user) = user_for_email(ctx, true).await? {
-        ctx.send_email(&user, EmailKind::UsernameReset).await?;
+    match user_for_email(ctx, true).await? {
+        EmailUser::Found(user) => ctx.send_email(&user, EmailKind::UsernameReset).await?,
+        EmailUser::Nobody => {}
+        EmailUser::NotFound => return EmailUser::not_found_response(),
     }
     response::no_content()
 }

@@ -4,13 +4,13 @@
 use serde_json::json;
 use worker::{Request, Response};
 
-use crate::domain::email::{email_errors, normalize_email};
+use crate::domain::email::{email_errors, normalize_email, INVALID_EMAIL};
 use crate::domain::password::{validate_password, SimilarityAttributes};
 use crate::domain::user::{NewUser, User};
 use crate::domain::username::{normalize_username, username_errors};
 use crate::email::templates::EmailKind;
 use crate::error::{ApiError, FieldErrors};
-use crate::http::body::Body;
+use crate::http::body::{python_strip, Body};
 use crate::http::throttle::{self, Scope};
 use crate::http::{random, response, Ctx};
 use crate::messages as msg;
@@ -48,6 +48,13 @@ pub fn password_field(body: &Body, name: &str, errors: &mut FieldErrors) -> Opti
     body.required_max(name, MAX_PASSWORD_CHARS, errors)
 }
 
+/// 400 with a bare JSON list of one message. djoser raises some errors with `self.fail(..)` outside
+/// `is_valid()` (registration's IntegrityError, `get_user`'s e-mail not found), and DRF renders
+/// such a ValidationError as a list, not as a field-keyed object.
+pub fn bare_validation_error(message: &str) -> Result<Response, ApiError> {
+    response::json(400, &[message])
+}
+
 /// Maps a storage error, turning unique-constraint conflicts into djoser's field errors.
 pub fn storage_error(e: StorageError) -> ApiError {
     match e {
@@ -80,15 +87,19 @@ async fn email_field(
     let email = match body.raw("email") {
         None => return Ok(None),
         // djoser-compat: the model field has blank=True, so "" is a valid e-mail here.
-        Some(serde_json::Value::String(s)) if s.trim().is_empty() => {
+        Some(serde_json::Value::String(s)) if python_strip(s).is_empty() => {
             return Ok(Some(String::new()))
         }
-        Some(_) => match body.text("email", false, errors) {
+        Some(_) => match body.email_text("email", false, INVALID_EMAIL, errors) {
             Some(e) => e,
             None => return Ok(None),
         },
     };
-    let problems = email_errors(&email, Some(EMAIL_MAX));
+    let problems = body.with_surrogate_message(
+        &email,
+        email_errors(&email, Some(EMAIL_MAX)),
+        Some(INVALID_EMAIL),
+    );
     if !problems.is_empty() {
         errors.extend("email", problems);
         return Ok(None);
@@ -105,7 +116,7 @@ async fn email_field(
     Ok(Some(email))
 }
 
-// POST /auth/users/ (djoser "User Create"): 201 {email, username, id} | 400 fields | 429
+// POST /auth/users/ (djoser "User Create"): 201 {email, username, id} | 400 fields | 400 [msg] | 429
 /// Registers an inactive user (active when activation e-mails are off) and sends the e-mail.
 pub async fn create(ctx: &Ctx) -> Result<Response, ApiError> {
     throttle::check(ctx, Scope::Register, None).await?;
@@ -116,7 +127,7 @@ pub async fn create(ctx: &Ctx) -> Result<Response, ApiError> {
     let username = body.text("username", true, &mut errors);
     let username = match username {
         Some(name) => {
-            let problems = username_errors(&name);
+            let problems = body.with_surrogate_message(&name, username_errors(&name), None);
             if !problems.is_empty() {
                 errors.extend("username", problems);
                 None
@@ -172,11 +183,15 @@ pub async fn create(ctx: &Ctx) -> Result<Response, ApiError> {
         is_active: !ctx.settings.send_activation_email,
         date_joined: ctx.now,
     };
-    let user = ctx
-        .store
-        .create_user(&new_user)
-        .await
-        .map_err(storage_error)?;
+    let user = match ctx.store.create_user(&new_user).await {
+        Ok(user) => user,
+        // djoser-compat: the name passed the uniqueness check but its NFKC form (what is stored)
+        // is taken, or a concurrent registration won: djoser's IntegrityError answer.
+        Err(StorageError::Conflict { field: "username" }) => {
+            return bare_validation_error(msg::CANNOT_CREATE_USER)
+        }
+        Err(e) => return Err(storage_error(e)),
+    };
     if ctx.settings.send_activation_email {
         ctx.send_email(&user, EmailKind::Activation).await?;
     } else if ctx.settings.send_confirmation_email {
