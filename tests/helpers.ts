@@ -77,6 +77,10 @@ export class TestApp {
   readonly emails: Email[] = [];
   /** When set, the mail webhook answers this status (to simulate a provider outage). */
   mailStatus = 200;
+  /** URLs of every outbound fetch other than the mail webhook (the Worker should make none). */
+  readonly outbound: string[] = [];
+  /** Lines the Worker wrote to stdout/stderr (console_log!/console_error!), also echoed as usual. */
+  readonly logs: string[] = [];
 
   constructor(readonly mf: Miniflare) {}
 
@@ -182,7 +186,8 @@ export async function spawnApp(vars: Record<string, string> = {}): Promise<TestA
     ],
     compatibilityDate: "2026-04-01",
     d1Databases: ["DB"],
-    kvNamespaces: ["AUTH_KV"],
+    // TEST_NO_KV=1 leaves the AUTH_KV binding out, to test a KV outage (security-faults).
+    kvNamespaces: vars.TEST_NO_KV ? [] : ["AUTH_KV"],
     d1Persist: false,
     kvPersist: false,
     cf: false,
@@ -197,11 +202,20 @@ export async function spawnApp(vars: Record<string, string> = {}): Promise<TestA
       RATE_LIMITS: "off",
       ...vars,
     },
+    handleRuntimeStdio: (stdout, stderr) => {
+      for (const [stream, sink] of [[stdout, process.stdout], [stderr, process.stderr]] as const) {
+        stream.on("data", (chunk: Buffer) => {
+          app?.logs.push(...chunk.toString("utf8").split("\n").filter((l) => l.trim()));
+          sink.write(chunk);
+        });
+      }
+    },
     outboundService: async (req: Request) => {
       if (req.url === WEBHOOK) {
         app.emails.push((await req.json()) as Email);
         return new Response("{}", { status: app.mailStatus });
       }
+      app.outbound.push(req.url);
       return new Response("no network in tests", { status: 599 });
     },
   });
@@ -216,4 +230,78 @@ export async function spawnApp(vars: Record<string, string> = {}): Promise<TestA
 /** Sorted keys of a JSON object, for exact-key-set assertions. */
 export function keys(obj: unknown): string[] {
   return Object.keys(obj as object).sort();
+}
+
+// ---- JWT and KV tools for the token tests: decode our tokens, mint our own with SIGNING_KEY. ----
+import { createHmac } from "node:crypto";
+
+/** base64url without padding, as JWTs use it. */
+export function b64url(data: string | Buffer): string {
+  return Buffer.from(data).toString("base64url");
+}
+
+/** The three parts of a compact JWT, with the header and payload parsed (no signature check). */
+export function decodeJwt(token: string): { header: any; payload: any; signature: string } {
+  const [h, p, s] = token.split(".");
+  return {
+    header: JSON.parse(Buffer.from(h, "base64url").toString("utf8")),
+    payload: JSON.parse(Buffer.from(p, "base64url").toString("utf8")),
+    signature: s,
+  };
+}
+
+/** Current Unix seconds on the test machine (the Worker under Miniflare shares the clock). */
+export function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** 32 lowercase hex characters, like simplejwt's `uuid4().hex`. */
+export function newJti(): string {
+  return randomBytes(16).toString("hex");
+}
+
+/**
+ * Signs a JWT with HS256. `header` and `payload` may be objects or raw JSON text (for duplicate
+ * keys and other malformed cases); `key` defaults to the test SIGNING_KEY.
+ */
+export function mintJwt(
+  payload: object | string,
+  opts: { header?: object | string; key?: string } = {},
+): string {
+  const header = opts.header ?? { alg: "HS256", typ: "JWT" };
+  const h = b64url(typeof header === "string" ? header : JSON.stringify(header));
+  const p = b64url(typeof payload === "string" ? payload : JSON.stringify(payload));
+  const sig = createHmac("sha256", opts.key ?? SIGNING_KEY).update(`${h}.${p}`).digest("base64url");
+  return `${h}.${p}.${sig}`;
+}
+
+/** simplejwt's claims for `userId` of `type`, issued now; `extra` overrides or adds claims
+ * (a claim set to undefined is left out). */
+export function claimsFor(
+  userId: number | string,
+  type: "access" | "refresh",
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const now = nowSeconds();
+  const claims: Record<string, unknown> = {
+    token_type: type,
+    exp: now + (type === "access" ? 300 : 86400),
+    iat: now,
+    jti: newJti(),
+    user_id: String(userId),
+    ...extra,
+  };
+  for (const k of Object.keys(claims)) if (claims[k] === undefined) delete claims[k];
+  return claims;
+}
+
+/** The refresh-token record the Worker keeps in AUTH_KV for a jti (null when absent). */
+export async function refreshRecord(app: TestApp, jti: string): Promise<any> {
+  const kv = await app.mf.getKVNamespace("AUTH_KV");
+  return kv.get(`refresh:${jti}`, "json");
+}
+
+/** Sleeps until the wall clock enters the next whole second (token times are in seconds). */
+export async function nextSecond(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20));
 }

@@ -3,14 +3,18 @@
 //!
 //! `parse_authorization` is pure; `authenticate` resolves credentials to a user through storage.
 
-use serde_json::json;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
 use crate::domain::user::User;
 use crate::error::ApiError;
 use crate::messages as msg;
-use crate::tokens::auth_token;
+use crate::tokens::auth_token::{self, hex};
 use crate::tokens::jwt::{self, Claims, JwtError, TokenType};
+
+/// simplejwt's REVOKE_TOKEN_CLAIM: the password hash a token was issued under.
+pub const PASSWORD_BINDING_CLAIM: &str = "hash_password";
 
 /// What the header carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +114,9 @@ pub fn check_jwt_user(user: Option<User>, claims: &Claims) -> Result<User, ApiEr
     if !user.is_active {
         return Err(ApiError::coded(401, msg::USER_INACTIVE, "user_inactive"));
     }
-    if claims.iat.unwrap_or(i64::MIN) < user.tokens_valid_after {
+    if issued_before_revocation(claims.iat, user.tokens_valid_after)
+        || bound_to_another_password(claims, &user)
+    {
         return Err(ApiError::coded(
             401,
             msg::PASSWORD_CHANGED,
@@ -118,6 +124,43 @@ pub fn check_jwt_user(user: Option<User>, claims: &Claims) -> Result<User, ApiEr
         ));
     }
     Ok(user)
+}
+
+/// True when a token with this `iat` predates the user's "tokens valid after" time (set by
+/// LOGOUT_ON_PASSWORD_CHANGE), so it must be refused.
+///
+/// `tokens_valid_after == 0` means the user's sessions were never revoked: every token passes,
+/// including tokens without `iat` (simplejwt does not require the claim). Once a revocation time
+/// is set, a token without `iat` cannot prove it is newer and is refused. Times are whole
+/// seconds, so a token issued in the same second as the change (`iat == tokens_valid_after`)
+/// survives: refusing it would also refuse the login that follows the change in that second.
+pub fn issued_before_revocation(iat: Option<i64>, tokens_valid_after: i64) -> bool {
+    if tokens_valid_after <= 0 {
+        return false;
+    }
+    iat.is_none_or(|iat| iat < tokens_valid_after)
+}
+
+/// The [`PASSWORD_BINDING_CLAIM`] value for a stored password hash: 32 upper-case hex characters.
+///
+/// djoser-compat: simplejwt's CHECK_REVOKE_TOKEN writes `MD5(user.password)` in this format; we
+/// use the first half of SHA-256 (no MD5 in our dependencies). Either way the claim only has to
+/// change whenever the stored hash changes, and it reveals nothing usable: the hash it digests
+/// carries a secret salt.
+pub fn password_binding(password_hash: &str) -> String {
+    hex(&Sha256::digest(password_hash.as_bytes())[..16]).to_ascii_uppercase()
+}
+
+/// True when the token was issued under a password hash the user no longer has (the password
+/// was changed or reset, LOGOUT_ON_PASSWORD_CHANGE's exact test, immune to the whole-second
+/// granularity of `iat`). A token without the claim passes here; [`issued_before_revocation`]
+/// covers it.
+pub fn bound_to_another_password(claims: &Claims, user: &User) -> bool {
+    match claims.extra.get(PASSWORD_BINDING_CLAIM) {
+        None => false,
+        Some(Value::String(bound)) => *bound != password_binding(&user.password),
+        Some(_) => true,
+    }
 }
 
 /// DRF TokenAuthentication's checks once the key was looked up.
@@ -174,6 +217,103 @@ mod tests {
             parse("Token a b").err().unwrap().body()["detail"],
             msg::TOKEN_HEADER_SPACES
         );
+    }
+
+    #[test]
+    fn tokens_of_a_never_revoked_user_pass_with_or_without_iat() {
+        assert!(!issued_before_revocation(None, 0));
+        assert!(!issued_before_revocation(Some(i64::MIN), 0));
+        assert!(!issued_before_revocation(Some(1_700_000_000), 0));
+    }
+
+    #[test]
+    fn tokens_issued_before_the_revocation_second_are_refused() {
+        let changed = 1_700_000_000;
+        assert!(issued_before_revocation(Some(changed - 1), changed));
+        assert!(issued_before_revocation(Some(i64::MIN), changed));
+        assert!(issued_before_revocation(None, changed));
+        assert!(!issued_before_revocation(Some(changed), changed));
+        assert!(!issued_before_revocation(Some(i64::MAX), changed));
+    }
+
+    fn user_with_hash(password: &str) -> User {
+        User {
+            id: 1,
+            username: "alice".into(),
+            email: String::new(),
+            password: password.into(),
+            is_active: true,
+            is_staff: false,
+            first_name: String::new(),
+            last_name: String::new(),
+            last_login: None,
+            tokens_valid_after: 0,
+        }
+    }
+
+    fn claims_bound_to(value: Value) -> Claims {
+        let mut claims = Claims::default();
+        claims.extra.insert(PASSWORD_BINDING_CLAIM.into(), value);
+        claims
+    }
+
+    #[test]
+    fn password_binding_is_32_upper_hex_and_follows_the_hash() {
+        let a = password_binding("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
+        assert_eq!(a.len(), 32);
+        assert!(a
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)));
+        assert_eq!(
+            a,
+            password_binding("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")
+        );
+        assert_ne!(
+            a,
+            password_binding("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaB")
+        );
+    }
+
+    #[test]
+    fn a_token_bound_to_the_current_hash_passes_and_to_an_old_one_fails() {
+        let user = user_with_hash("new-hash");
+        let current = claims_bound_to(json!(password_binding("new-hash")));
+        let old = claims_bound_to(json!(password_binding("old-hash")));
+        assert!(!bound_to_another_password(&current, &user));
+        assert!(bound_to_another_password(&old, &user));
+        assert!(!bound_to_another_password(&Claims::default(), &user));
+        assert!(bound_to_another_password(&claims_bound_to(json!(1)), &user));
+        assert_eq!(
+            check_jwt_user(Some(user), &old).err().unwrap().body()["code"],
+            "password_changed"
+        );
+    }
+
+    #[test]
+    fn check_jwt_user_reports_password_change_after_activity() {
+        let mut user = User {
+            id: 1,
+            username: "alice".into(),
+            email: String::new(),
+            password: String::new(),
+            is_active: true,
+            is_staff: false,
+            first_name: String::new(),
+            last_name: String::new(),
+            last_login: None,
+            tokens_valid_after: 100,
+        };
+        let old = Claims {
+            iat: Some(99),
+            ..Claims::default()
+        };
+        let e = check_jwt_user(Some(user.clone()), &old).err().unwrap();
+        assert_eq!(e.body()["code"], "password_changed");
+        user.is_active = false;
+        let e = check_jwt_user(Some(user), &old).err().unwrap();
+        assert_eq!(e.body()["code"], "user_inactive");
+        let e = check_jwt_user(None, &old).err().unwrap();
+        assert_eq!(e.body()["code"], "user_not_found");
     }
 
     #[test]

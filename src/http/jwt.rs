@@ -1,14 +1,19 @@
 //! simplejwt's views: `jwt/create/`, `jwt/refresh/`, `jwt/verify/` and `jwt/blacklist/`, with
 //! refresh-token rotation, reuse detection and family revocation.
 //!
-//! State: KV keeps one record per issued refresh token (user, family, expiry); D1 decides single
-//! use (`refresh_spent` insert that succeeds once per jti) and keeps revoked families. These views
+//! State: a refresh token's family is written into its own signed jti (family id, then random);
+//! KV keeps one record per issued refresh token (user, family, expiry); D1 decides single use
+//! (`refresh_spent` insert that succeeds once per jti) and keeps revoked families. These views
 //! never read the Authorization header.
 
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use worker::Response;
 
 use crate::error::{ApiError, FieldErrors};
+use crate::http::auth::{
+    bound_to_another_password, issued_before_revocation, password_binding, PASSWORD_BINDING_CLAIM,
+};
 use crate::http::token::{authenticate, login_field_name};
 use crate::http::users::password_field;
 use crate::http::{random, response, Ctx};
@@ -21,6 +26,41 @@ use crate::tokens::jwt::{self, Claims, JwtError, JwtKey, TokenType};
 /// A new jti: 32 lowercase hex characters, as simplejwt's `uuid4().hex`.
 fn new_jti() -> Result<String, ApiError> {
     Ok(hex(&random::<16>()?))
+}
+
+/// Hex digits of a family id: the first half of every refresh jti of the family.
+const FAMILY_HEX: usize = 16;
+
+/// A new family id (64 random bits), for a login.
+fn new_family() -> Result<String, ApiError> {
+    Ok(hex(&random::<8>()?))
+}
+
+/// A refresh jti of `family`: the family id, then 64 random bits; 32 lowercase hex in all, the
+/// shape of simplejwt's `uuid4().hex`.
+fn family_jti(family: &str) -> Result<String, ApiError> {
+    Ok(format!("{family}{}", hex(&random::<8>()?)))
+}
+
+/// The family of a refresh token, read from its signed jti.
+///
+/// Why not from the KV record: KV is eventually consistent, so a token presented at another
+/// location within about a minute of its issue may find no record there. Falling back to "its
+/// own family" would let a thief who refreshes there grow a branch that a later reuse-triggered
+/// revocation of the real family never reaches. The jti is covered by the signature, so every
+/// location derives the same family with no lookup at all.
+///
+/// A jti of another shape (a validly signed token from another issuer) maps to a stable digest,
+/// so the tokens rotated from it, which carry that digest as their prefix, stay in its family.
+fn family_of(jti: &str) -> String {
+    let ours = jti.len() == 2 * FAMILY_HEX
+        && jti
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    match jti.get(..FAMILY_HEX) {
+        Some(prefix) if ours => prefix.to_string(),
+        _ => hex(&Sha256::digest(jti.as_bytes())[..FAMILY_HEX / 2]),
+    }
 }
 
 fn encode(key: &JwtKey, claims: &Claims) -> Result<String, ApiError> {
@@ -77,15 +117,23 @@ pub async fn create(ctx: &Ctx) -> Result<Response, ApiError> {
         return Err(ApiError::detail(401, msg::NO_ACTIVE_ACCOUNT));
     };
     let s = ctx.settings;
-    let refresh = jwt::new_claims(
+    let family = new_family()?;
+    let mut refresh = jwt::new_claims(
         TokenType::Refresh,
         &user.id.to_string(),
         ctx.now,
         s.refresh_token_lifetime,
-        new_jti()?,
+        family_jti(&family)?,
     );
+    if s.logout_on_password_change {
+        // simplejwt's CHECK_REVOKE_TOKEN: bind the pair to the current hash, so a password change
+        // ends it exactly, even within the second it was issued. The access token copies it.
+        refresh.extra.insert(
+            PASSWORD_BINDING_CLAIM.into(),
+            json!(password_binding(&user.password)),
+        );
+    }
     let access = jwt::access_from_refresh(&refresh, ctx.now, s.access_token_lifetime, new_jti()?);
-    let family = refresh.jti.clone().unwrap_or_default();
     let refresh_token = issue_refresh(ctx, &key, &refresh, &family).await?;
     if s.update_last_login {
         ctx.store
@@ -113,20 +161,16 @@ fn decode(ctx: &Ctx, key: &JwtKey, token: &str) -> Result<Claims, ApiError> {
     jwt::decode(key, token, ctx.now, ctx.settings.leeway).map_err(not_valid)
 }
 
-/// Loads what storage knows of a decoded token: its family, spent state and user.
+/// Loads what storage knows of a decoded token: whether it was spent, whether its family was
+/// revoked, and its user.
 async fn present(ctx: &Ctx, claims: Claims) -> Result<Presented, ApiError> {
     // The reference answers 500 for a refresh token without jti; simplejwt's message fits.
     let jti = claims
         .jti
         .clone()
         .ok_or_else(|| not_valid(JwtError::NoId))?;
-    let record = ctx
-        .refresh_store()?
-        .get(&jti)
-        .await
-        .map_err(|e| ApiError::internal(format!("kv get: {e}")))?;
-    // Unknown but validly signed tokens (issued before KV had them) are their own family.
-    let family = record.map(|r| r.family).unwrap_or_else(|| jti.clone());
+    // Validly signed tokens this service never recorded are accepted, as simplejwt does.
+    let family = family_of(&jti);
     let user_id = claims
         .user_id
         .as_deref()
@@ -145,6 +189,15 @@ async fn present(ctx: &Ctx, claims: Claims) -> Result<Presented, ApiError> {
     })
 }
 
+/// True when a token spent at `spent_at` and presented again at `now` is a reuse that revokes its
+/// family. The grace window is `[spent_at, spent_at + grace)` in whole seconds: a client retrying
+/// after a lost response inside it is only refused; `grace == 0` means no tolerance at all, so a
+/// replay in the very second of the rotation revokes too. A clock behind `spent_at` (another
+/// location's skew) counts as inside the window.
+fn is_reuse(spent_at: i64, now: i64, grace: i64) -> bool {
+    now.saturating_sub(spent_at) >= grace
+}
+
 /// simplejwt's blacklist check, plus reuse detection: a spent token presented again after the
 /// grace window revokes its whole family (every descendant stops working).
 async fn check_not_blacklisted(ctx: &Ctx, p: &Presented) -> Result<(), ApiError> {
@@ -152,7 +205,7 @@ async fn check_not_blacklisted(ctx: &Ctx, p: &Presented) -> Result<(), ApiError>
         return Err(ApiError::token_not_valid(msg::TOKEN_BLACKLISTED));
     }
     if let Some(spent_at) = p.state.spent_at {
-        if ctx.now.saturating_sub(spent_at) > ctx.settings.refresh_reuse_grace {
+        if is_reuse(spent_at, ctx.now, ctx.settings.refresh_reuse_grace) {
             let user_id = p.claims.user_id.clone().unwrap_or_default();
             worker::console_warn!(
                 "refresh token reuse: jti {} of family {} (user {user_id}) presented {}s after rotation; family revoked",
@@ -186,7 +239,9 @@ pub async fn refresh(ctx: &Ctx) -> Result<Response, ApiError> {
         let Some(user) = active else {
             return Err(ApiError::detail(401, msg::NO_ACTIVE_ACCOUNT_FOR_TOKEN));
         };
-        if p.claims.iat.unwrap_or(i64::MIN) < user.tokens_valid_after {
+        if issued_before_revocation(p.claims.iat, user.tokens_valid_after)
+            || bound_to_another_password(&p.claims, user)
+        {
             return Err(ApiError::token_not_valid(msg::TOKEN_BLACKLISTED));
         }
     }
@@ -209,7 +264,12 @@ pub async fn refresh(ctx: &Ctx) -> Result<Response, ApiError> {
             return Err(ApiError::token_not_valid(msg::TOKEN_BLACKLISTED));
         }
     }
-    let rotated = jwt::rotate_refresh(&p.claims, ctx.now, s.refresh_token_lifetime, new_jti()?);
+    let rotated = jwt::rotate_refresh(
+        &p.claims,
+        ctx.now,
+        s.refresh_token_lifetime,
+        family_jti(&p.family)?,
+    );
     let refresh = issue_refresh(ctx, &key, &rotated, &p.family).await?;
     response::json(200, &json!({ "access": access, "refresh": refresh }))
 }
@@ -252,4 +312,52 @@ pub async fn blacklist(ctx: &Ctx) -> Result<Response, ApiError> {
         .await
         .map_err(ApiError::internal)?;
     response::json(200, &json!({}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_inside_the_grace_window_is_not_reuse() {
+        assert!(!is_reuse(1_000, 1_000, 10));
+        assert!(!is_reuse(1_000, 1_009, 10));
+        assert!(is_reuse(1_000, 1_010, 10));
+        assert!(is_reuse(1_000, 5_000, 10));
+    }
+
+    #[test]
+    fn our_refresh_jtis_carry_their_family_in_the_first_half() {
+        let jti = "0123456789abcdef0011223344556677";
+        assert_eq!(family_of(jti), "0123456789abcdef");
+        let child = format!("{}{}", family_of(jti), "8899aabbccddeeff");
+        assert_eq!(family_of(&child), family_of(jti));
+    }
+
+    #[test]
+    fn foreign_jtis_map_to_a_stable_family_their_descendants_share() {
+        for jti in ["", "x/../y", "ü", "0123456789ABCDEF0011223344556677", "abc"] {
+            let family = family_of(jti);
+            assert_eq!(family.len(), FAMILY_HEX, "{jti:?}");
+            assert_eq!(family, family_of(jti));
+            assert_ne!(family, family_of(&format!("{jti}x")));
+            let child = format!("{family}0011223344556677");
+            assert_eq!(family_of(&child), family, "{jti:?}");
+        }
+        let long = "a".repeat(600);
+        assert_eq!(family_of(&long).len(), FAMILY_HEX);
+    }
+
+    #[test]
+    fn zero_grace_makes_every_replay_a_reuse() {
+        assert!(is_reuse(1_000, 1_000, 0));
+        assert!(is_reuse(1_000, 1_001, 0));
+    }
+
+    #[test]
+    fn clock_skew_and_extreme_times_neither_revoke_nor_panic() {
+        assert!(!is_reuse(1_000, 999, 10));
+        assert!(!is_reuse(i64::MAX, i64::MIN, 0));
+        assert!(is_reuse(i64::MIN, i64::MAX, 300));
+    }
 }

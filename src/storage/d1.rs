@@ -438,6 +438,24 @@ impl Store {
         }
         Ok(counts)
     }
+
+    /// Deletes spent-token, revoked-family and throttle rows whose time is over (one round trip);
+    /// returns how many rows went.
+    pub async fn purge_expired(&self, now: i64) -> Result<usize> {
+        let mut removed = 0;
+        let results = self
+            .db
+            .batch(vec![
+                self.stmt("DELETE FROM refresh_spent WHERE expires_at < ?1", &[num(now)])?,
+                self.stmt("DELETE FROM revoked_families WHERE expires_at < ?1", &[num(now)])?,
+                self.stmt("DELETE FROM throttle WHERE expires_at < ?1", &[num(now)])?,
+            ])
+            .await?;
+        for result in results {
+            removed += result.meta()?.and_then(|m| m.changes).unwrap_or(0);
+        }
+        Ok(removed)
+    }
 }
 
 /// What D1 knows about one refresh token.

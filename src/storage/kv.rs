@@ -2,7 +2,8 @@
 //! a KV expiration so that nothing needs cleaning up. Key names stay private to this type.
 //!
 //! KV is eventually consistent (a write can take up to about 60 s to reach other locations) and has
-//! no compare-and-swap, so nothing here decides single use: that is D1's job (`Store::spend_refresh`).
+//! no compare-and-swap, so nothing here decides anything: single use is D1's job
+//! (`Store::spend_refresh`), and a token's family is read from its signed jti, not from here.
 
 use serde::{Deserialize, Serialize};
 use worker::KvStore;
@@ -12,7 +13,7 @@ use worker::KvStore;
 pub struct RefreshRecord {
     /// The token's user_id claim.
     pub user_id: String,
-    /// The family: the jti of the refresh token the login issued.
+    /// The family id: 16 hex chosen at login, also the first half of every jti of the family.
     pub family: String,
     /// The token's exp (unix seconds).
     pub exp: i64,
@@ -20,6 +21,9 @@ pub struct RefreshRecord {
 
 /// KV's smallest accepted expiration TTL.
 const MIN_TTL: i64 = 60;
+
+/// KV's largest key, in UTF-8 bytes; a longer key makes the call fail.
+const MAX_KEY_BYTES: usize = 512;
 
 /// The refresh-token records in the `AUTH_KV` namespace.
 pub struct RefreshStore {
@@ -32,8 +36,12 @@ impl RefreshStore {
         RefreshStore { kv }
     }
 
-    fn key(jti: &str) -> String {
-        format!("refresh:{jti}")
+    /// The key of a jti, or `None` when KV could not hold it. Our own jtis are 32 hex characters,
+    /// but a validly signed token from another simplejwt issuer may carry any string; such a jti
+    /// simply has no record (as if it were issued before KV kept them) rather than a 500.
+    fn key(jti: &str) -> Option<String> {
+        let key = format!("refresh:{jti}");
+        (key.len() <= MAX_KEY_BYTES).then_some(key)
     }
 
     /// Stores the record until the token expires.
@@ -43,9 +51,12 @@ impl RefreshStore {
         record: &RefreshRecord,
         now: i64,
     ) -> Result<(), worker::KvError> {
+        let Some(key) = Self::key(jti) else {
+            return Ok(());
+        };
         let ttl = record.exp.saturating_sub(now).max(MIN_TTL);
         self.kv
-            .put(&Self::key(jti), record)?
+            .put(&key, record)?
             .expiration_ttl(u64::try_from(ttl).unwrap_or(MIN_TTL as u64))
             .execute()
             .await
@@ -53,6 +64,26 @@ impl RefreshStore {
 
     /// The record of a jti, if this service issued it and it has not expired.
     pub async fn get(&self, jti: &str) -> Result<Option<RefreshRecord>, worker::KvError> {
-        self.kv.get(&Self::key(jti)).json().await
+        match Self::key(jti) {
+            Some(key) => self.kv.get(&key).json().await,
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_over_kvs_limit_have_no_record() {
+        assert_eq!(
+            RefreshStore::key("0123abcd").as_deref(),
+            Some("refresh:0123abcd")
+        );
+        assert!(RefreshStore::key(&"a".repeat(MAX_KEY_BYTES - 8)).is_some());
+        assert!(RefreshStore::key(&"a".repeat(MAX_KEY_BYTES - 7)).is_none());
+        // The limit is in bytes, not characters.
+        assert!(RefreshStore::key(&"ü".repeat(253)).is_none());
     }
 }
