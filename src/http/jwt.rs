@@ -251,6 +251,15 @@ pub async fn refresh(ctx: &Ctx) -> Result<Response, ApiError> {
     if !s.rotate_refresh_tokens {
         return response::json(200, &json!({ "access": access }));
     }
+    // The new token's KV record is written before the presented token is spent, so a KV failure
+    // leaves the client holding a still-usable token rather than a spent one and nothing new.
+    let rotated = jwt::rotate_refresh(
+        &p.claims,
+        ctx.now,
+        s.refresh_token_lifetime,
+        family_jti(&p.family)?,
+    );
+    let refresh = issue_refresh(ctx, &key, &rotated, &p.family).await?;
     if s.blacklist_after_rotation {
         let user_id = p.claims.user_id.clone().unwrap_or_default();
         let exp = p.claims.exp.unwrap_or(ctx.now);
@@ -260,17 +269,11 @@ pub async fn refresh(ctx: &Ctx) -> Result<Response, ApiError> {
             .await
             .map_err(ApiError::internal)?;
         if !won {
-            // A concurrent refresh of the same token got there first (so within the grace window).
+            // A concurrent refresh of the same token got there first (so within the grace window);
+            // the record written above belongs to a token nobody receives and simply expires.
             return Err(ApiError::token_not_valid(msg::TOKEN_BLACKLISTED));
         }
     }
-    let rotated = jwt::rotate_refresh(
-        &p.claims,
-        ctx.now,
-        s.refresh_token_lifetime,
-        family_jti(&p.family)?,
-    );
-    let refresh = issue_refresh(ctx, &key, &rotated, &p.family).await?;
     response::json(200, &json!({ "access": access, "refresh": refresh }))
 }
 

@@ -16,7 +16,7 @@ pub mod token;
 pub mod username;
 pub mod users;
 
-use worker::{Env, Method, Request, Response};
+use worker::{Env, Request, Response};
 
 use crate::config::Settings;
 use crate::domain::user::User;
@@ -278,7 +278,8 @@ pub async fn handle(
     env: Env,
     settings: &'static Settings,
 ) -> worker::Result<Response> {
-    let method = req.method().to_string().to_ascii_uppercase();
+    // worker's Method maps methods it does not know to GET; the raw name keeps PROPFIND a 405.
+    let method = req.inner().method().to_ascii_uppercase();
     let origin = req.headers().get("Origin").ok().flatten();
     let route = Route::resolve(&req.path());
     let allow = route.as_ref().map(Route::allow);
@@ -335,7 +336,7 @@ async fn dispatch(
             return Ok(preflight);
         }
     }
-    let raw_body = if matches!(req.method(), Method::Get | Method::Head | Method::Options) {
+    let raw_body = if matches!(method, "GET" | "HEAD" | "OPTIONS") {
         Vec::new()
     } else {
         read_body(req, settings.max_body_bytes).await?
