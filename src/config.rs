@@ -133,6 +133,9 @@ pub struct Settings {
     pub rate_limit_confirm: RateLimit,
 }
 
+/// The longest throttle window accepted (a year): longer ones are a typo, not a policy.
+const MAX_RATE_WINDOW: i64 = 31_536_000;
+
 /// A throttle: at most `count` hits per `window` seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -288,12 +291,15 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
             let parsed = v.split_once('/').and_then(|(c, w)| {
                 let count = c.trim().parse::<u32>().ok()?;
                 let window = w.trim().parse::<i64>().ok()?;
-                (count > 0 && window > 0).then_some(RateLimit { count, window })
+                (count > 0 && (1..=MAX_RATE_WINDOW).contains(&window))
+                    .then_some(RateLimit { count, window })
             });
             match parsed {
                 Some(r) => *slot = r,
+                // The value itself is not repeated: this text reaches anonymous clients.
                 None => self.problems.push(format!(
-                    "{key}: expected COUNT/SECONDS such as 10/60, got {v:?}"
+                    "{key}: expected COUNT/SECONDS such as 10/60 (both above zero, at most \
+                     {MAX_RATE_WINDOW} seconds)"
                 )),
             }
         }
@@ -534,6 +540,70 @@ mod tests {
                 count: 3,
                 window: 30
             }
+        );
+    }
+
+    #[test]
+    fn rate_limits_are_on_by_default_with_the_documented_limits() {
+        let s = from(&[]).unwrap();
+        assert!(s.rate_limits);
+        let limit = |count, window| RateLimit { count, window };
+        assert_eq!(s.rate_limit_login, limit(10, 60));
+        assert_eq!(s.rate_limit_register, limit(20, 3600));
+        assert_eq!(s.rate_limit_email, limit(5, 3600));
+        assert_eq!(s.rate_limit_confirm, limit(20, 600));
+        assert!(s.cors_allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn rate_limits_switch_off_and_parse_count_per_seconds() {
+        let s = from(&[("RATE_LIMITS", "off"), ("RATE_LIMIT_EMAIL", " 2 / 86400 ")]).unwrap();
+        assert!(!s.rate_limits);
+        assert_eq!(
+            s.rate_limit_email,
+            RateLimit {
+                count: 2,
+                window: 86_400
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_rate_limits_are_refused_with_the_key_named() {
+        for bad in [
+            "0/60",
+            "10/0",
+            "10",
+            "a/b",
+            "-1/60",
+            "10/-5",
+            "4294967296/60",
+            "10/31536001",
+            "10/99999999999999999999",
+            "",
+            "10/60/5",
+        ] {
+            let err = from(&[("RATE_LIMIT_LOGIN", bad)]).err();
+            let text = err.map(|e| e.to_string()).unwrap_or_default();
+            assert!(text.contains("RATE_LIMIT_LOGIN"), "{bad:?} accepted");
+        }
+        assert!(from(&[("RATE_LIMITS", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn cors_origins_are_split_on_commas_and_spaces_without_trailing_slashes() {
+        let s = from(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://a.example, https://b.example/  http://localhost:3000,,",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.cors_allowed_origins,
+            vec![
+                "https://a.example",
+                "https://b.example",
+                "http://localhost:3000"
+            ]
         );
     }
 

@@ -262,3 +262,198 @@ mod tests {
         assert!(!e.body().to_string().contains("users"));
     }
 }
+
+/// Property tests of the hostile-input edge (SECURITY.md 11, 18): whatever bytes, media type or
+/// Authorization header arrive, parsing never panics and every failure is a djoser-shaped 4xx.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    use super::{ApiError, FieldErrors};
+    use crate::http::auth::{parse_authorization, Credentials};
+    use crate::http::body::Body;
+
+    /// The error shapes of DJOSER_SPEC 1.4.
+    fn djoser_shaped(body: &Value) -> bool {
+        let Some(map) = body.as_object() else {
+            return false;
+        };
+        if let Some(detail) = map.get("detail") {
+            return detail.is_string()
+                && map
+                    .keys()
+                    .all(|k| ["detail", "code", "messages"].contains(&k.as_str()));
+        }
+        !map.is_empty()
+            && map.values().all(|v| {
+                v.as_array()
+                    .is_some_and(|l| !l.is_empty() && l.iter().all(Value::is_string))
+            })
+    }
+
+    fn assert_client_error(e: &ApiError) -> Result<(), TestCaseError> {
+        prop_assert!((400..500).contains(&e.status()), "status {}", e.status());
+        let body = e.body();
+        prop_assert!(djoser_shaped(&body), "body {body}");
+        prop_assert!(serde_json::to_vec(&body).is_ok());
+        Ok(())
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,20}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec(("[a-z_]{0,8}", inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+    }
+
+    fn media_type() -> impl Strategy<Value = Option<String>> {
+        prop_oneof![
+            Just(None),
+            Just(Some("application/json".to_string())),
+            Just(Some("application/x-www-form-urlencoded".to_string())),
+            Just(Some("multipart/form-data; boundary=XyZ".to_string())),
+            Just(Some("multipart/form-data".to_string())),
+            "[ -~]{0,40}".prop_map(Some),
+            ".{0,40}".prop_map(Some),
+        ]
+    }
+
+    const FIELDS: [&str; 6] = ["username", "password", "email", "uid", "token", ""];
+
+    /// Every way a handler reads a field, on one body.
+    fn read_every_field(body: &Body) {
+        let mut errors = FieldErrors::new();
+        for name in FIELDS {
+            let _ = body.has(name);
+            let _ = body.raw(name);
+            let _ = body.required(name, &mut errors);
+            let _ = body.required_max(name, 4096, &mut errors);
+            let _ = body.optional(name, &mut errors);
+            let _ = body.text(name, true, &mut errors);
+        }
+        let _ = ApiError::from(errors).body();
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_bytes_under_any_media_type_parse_or_fail_as_a_4xx(
+            ct in media_type(), bytes in prop::collection::vec(any::<u8>(), 0..400),
+        ) {
+            match Body::parse(ct.as_deref(), &bytes) {
+                Ok(body) => read_every_field(&body),
+                Err(e) => assert_client_error(&e)?,
+            }
+        }
+
+        #[test]
+        fn any_json_value_parses_or_fails_as_a_4xx(value in json_value()) {
+            let bytes = serde_json::to_vec(&value).unwrap();
+            match Body::parse(Some("application/json"), &bytes) {
+                Ok(body) => {
+                    prop_assert!(value.is_object());
+                    read_every_field(&body);
+                }
+                Err(e) => {
+                    prop_assert!(!value.is_object());
+                    assert_client_error(&e)?;
+                }
+            }
+        }
+
+        #[test]
+        fn truncated_or_mutated_json_never_panics(
+            value in json_value(), cut in any::<prop::sample::Index>(),
+            flip in any::<prop::sample::Index>(), byte in any::<u8>(),
+        ) {
+            let mut bytes = serde_json::to_vec(&value).unwrap();
+            if !bytes.is_empty() {
+                let i = flip.index(bytes.len());
+                bytes[i] = byte;
+                bytes.truncate(cut.index(bytes.len() + 1));
+            }
+            match Body::parse(Some("application/json"), &bytes) {
+                Ok(body) => read_every_field(&body),
+                Err(e) => assert_client_error(&e)?,
+            }
+        }
+
+        #[test]
+        fn hostile_escapes_and_nesting_never_panic(
+            escape in prop_oneof![
+                Just("\\ud800".to_string()), Just("\\udfff".to_string()),
+                Just("\\ud800\\udc00".to_string()), Just("\\u0000".to_string()),
+                "\\\\u[0-9a-fA-F]{4}",
+            ],
+            depth in 0usize..3000,
+        ) {
+            let doc = format!("{}{{\"password\":\"a{escape}b\"}}{}", "[".repeat(depth), "]".repeat(depth));
+            match Body::parse(Some("application/json"), doc.as_bytes()) {
+                Ok(body) => read_every_field(&body),
+                Err(e) => assert_client_error(&e)?,
+            }
+        }
+
+        #[test]
+        fn any_authorization_header_is_credentials_or_a_401(header in prop_oneof![
+            ".{0,80}",
+            "(Bearer|JWT|Token|token|bearer|Basic)[ \t]{0,3}[ -~]{0,60}",
+        ]) {
+            let words = ["Bearer".to_string(), "JWT".to_string()];
+            match parse_authorization(Some(&header), &words) {
+                Ok(Credentials::None) => {}
+                Ok(Credentials::Jwt(t)) | Ok(Credentials::Token(t)) => {
+                    prop_assert!(!t.is_empty() && !t.contains(' '));
+                }
+                Err(e) => {
+                    prop_assert_eq!(e.status(), 401);
+                    prop_assert!(djoser_shaped(&e.body()));
+                }
+            }
+        }
+
+        #[test]
+        fn throttle_messages_never_panic(wait in any::<i64>()) {
+            let e = ApiError::Throttled { wait };
+            prop_assert_eq!(e.status(), 429);
+            prop_assert!(djoser_shaped(&e.body()));
+        }
+    }
+
+    #[test]
+    fn every_client_error_variant_is_djoser_shaped_and_internal_ones_are_opaque() {
+        let client = [
+            ApiError::field("email", "x"),
+            ApiError::non_field("x"),
+            ApiError::detail(403, "x"),
+            ApiError::token_not_valid("Token is invalid"),
+            ApiError::Parse("x".into()),
+            ApiError::UnsupportedMediaType("text/plain".into()),
+            ApiError::MethodNotAllowed("GET".into()),
+            ApiError::PayloadTooLarge,
+            ApiError::Throttled { wait: 5 },
+        ];
+        for e in &client {
+            assert!((400..500).contains(&e.status()));
+            assert!(djoser_shaped(&e.body()), "{:?}", e.body());
+        }
+        let internal = ApiError::internal("D1_ERROR: no such table: users: SQLITE_ERROR");
+        assert_eq!(internal.status(), 500);
+        assert_eq!(
+            internal.body().to_string(),
+            r#"{"detail":"A server error occurred."}"#
+        );
+    }
+}

@@ -47,7 +47,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
             worker::console_error!("{problem}");
             let error = ApiError::Config(problem.problems.join("; "));
             let fallback = Settings::default();
-            http::response::error(&error, &fallback)
+            // Still an answer of this API: the same security headers as every other one.
+            let response = http::response::error(&error, &fallback)?;
+            http::response::finish(response, None, None, &fallback)
         }
     }
 }

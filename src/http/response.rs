@@ -46,6 +46,8 @@ pub fn error(e: &ApiError, settings: &Settings) -> worker::Result<Response> {
     Ok(response)
 }
 
+/// The request's `Origin` when CORS_ALLOWED_ORIGINS lists it exactly (scheme, host and port, no
+/// trailing slash) or lists `*`; look-alikes such as a suffix or another scheme get nothing.
 fn origin_allowed<'a>(origin: Option<&'a str>, settings: &Settings) -> Option<&'a str> {
     let origin = origin?;
     settings
@@ -54,6 +56,20 @@ fn origin_allowed<'a>(origin: Option<&'a str>, settings: &Settings) -> Option<&'
         .any(|o| o == "*" || o == origin)
         .then_some(origin)
 }
+
+/// The security headers every answer carries, errors and 204s included (SECURITY.md 20). The
+/// first four are the ones Django's middleware sends; the CSP forbids a browser to run or frame
+/// anything it might be tricked into rendering from this API.
+pub const SECURITY_HEADERS: [(&str, &str); 5] = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+];
 
 /// Adds the headers every response carries: Allow, Vary, security headers, no caching, CORS.
 pub fn finish(
@@ -67,10 +83,10 @@ pub fn finish(
         let _ = headers.set("Allow", allow);
     }
     let _ = headers.set("Vary", "Accept, Origin");
-    let _ = headers.set("X-Content-Type-Options", "nosniff");
-    let _ = headers.set("X-Frame-Options", "DENY");
-    let _ = headers.set("Referrer-Policy", "same-origin");
-    let _ = headers.set("Cross-Origin-Opener-Policy", "same-origin");
+    for (name, value) in SECURITY_HEADERS {
+        let _ = headers.set(name, value);
+    }
+    // Tokens, user data and errors alike: nothing here may sit in a shared or browser cache.
     let _ = headers.set("Cache-Control", "no-store");
     if let Some(origin) = origin_allowed(origin, settings) {
         let _ = headers.set("Access-Control-Allow-Origin", origin);
@@ -89,29 +105,30 @@ pub fn without_body(response: Response) -> worker::Result<Response> {
     Ok(Response::empty()?.with_status(status).with_headers(headers))
 }
 
-/// A CORS preflight from an allowed origin gets 204 with the CORS grant; anything else is `None`
-/// and is answered as an ordinary OPTIONS request (no grant for unlisted origins).
+/// The request headers a cross-origin caller may send: what djoser clients use.
+const CORS_ALLOWED_HEADERS: &str = "Accept, Authorization, Content-Type";
+
+/// A CORS preflight (OPTIONS with `Origin` and `Access-Control-Request-Method`) from a listed
+/// origin gets 204 with the grant: the route's own methods and the headers clients need. Anything
+/// else is `None` and is answered as an ordinary OPTIONS request, which carries no grant, so a
+/// browser refuses the cross-origin call for an unlisted origin or an unknown path.
 pub fn preflight(req: &Request, settings: &Settings) -> Option<Response> {
     let headers = req.headers();
-    let origin = headers.get("Origin").ok().flatten();
-    let asked = headers
+    headers
         .get("Access-Control-Request-Method")
         .ok()
         .flatten()?;
+    let origin = headers.get("Origin").ok().flatten();
     let origin = origin_allowed(origin.as_deref(), settings)?;
+    let route = Route::resolve(&req.path())?;
     let response = Response::empty().ok()?.with_status(204);
     let out = response.headers();
-    let _ = out.set("Access-Control-Allow-Origin", origin);
-    let _ = out.set(
-        "Access-Control-Allow-Methods",
-        "GET, POST, PUT, PATCH, DELETE, OPTIONS",
-    );
-    let _ = out.set(
-        "Access-Control-Allow-Headers",
-        "Authorization, Content-Type",
-    );
-    let _ = out.set("Access-Control-Max-Age", "86400");
-    let _ = asked;
+    out.set("Access-Control-Allow-Origin", origin).ok()?;
+    out.set("Access-Control-Allow-Methods", route.allow())
+        .ok()?;
+    out.set("Access-Control-Allow-Headers", CORS_ALLOWED_HEADERS)
+        .ok()?;
+    out.set("Access-Control-Max-Age", "86400").ok()?;
     Some(response)
 }
 
@@ -148,4 +165,52 @@ pub fn metadata(route: &Route) -> Result<Response, ApiError> {
             "parses": ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"],
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_origins(origins: &[&str]) -> Settings {
+        Settings {
+            cors_allowed_origins: origins.iter().map(|o| o.to_string()).collect(),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn only_listed_origins_are_granted_and_only_exactly() {
+        let s = with_origins(&["https://app.example.com"]);
+        assert_eq!(
+            origin_allowed(Some("https://app.example.com"), &s),
+            Some("https://app.example.com")
+        );
+        for other in [
+            "http://app.example.com",
+            "https://app.example.com.evil.test",
+            "https://evil-app.example.com",
+            "https://app.example.com:8443",
+            "https://app.example.com/",
+            "null",
+            "",
+        ] {
+            assert_eq!(origin_allowed(Some(other), &s), None, "{other}");
+        }
+        assert_eq!(origin_allowed(None, &s), None);
+    }
+
+    #[test]
+    fn no_origin_is_granted_by_default() {
+        let s = Settings::default();
+        assert_eq!(origin_allowed(Some("https://app.example.com"), &s), None);
+    }
+
+    #[test]
+    fn a_wildcard_grants_the_asking_origin() {
+        let s = with_origins(&["*"]);
+        assert_eq!(
+            origin_allowed(Some("https://x.test"), &s),
+            Some("https://x.test")
+        );
+    }
 }
