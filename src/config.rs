@@ -97,6 +97,10 @@ pub struct Settings {
     pub rotate_refresh_tokens: bool,
     /// BLACKLIST_AFTER_ROTATION (True): a rotated refresh token is spent.
     pub blacklist_after_rotation: bool,
+    /// REFRESH_TOKEN_SLIDING (False): a rotated refresh token gets a full new lifetime, as
+    /// simplejwt does. Off by default so a login ends REFRESH_TOKEN_LIFETIME after it began
+    /// however often it is refreshed (an absolute lifetime, SECURITY.md 15).
+    pub refresh_token_sliding: bool,
     /// UPDATE_LAST_LOGIN (False): jwt/create updates last_login.
     pub update_last_login: bool,
     /// LEEWAY (0 s): clock skew allowed on exp/nbf/iat.
@@ -196,6 +200,7 @@ impl Default for Settings {
             refresh_token_lifetime: 86_400,
             rotate_refresh_tokens: true,
             blacklist_after_rotation: true,
+            refresh_token_sliding: false,
             update_last_login: false,
             leeway: 0,
             auth_header_types: vec!["Bearer".into(), "JWT".into()],
@@ -426,6 +431,7 @@ impl Settings {
         );
         r.bool("ROTATE_REFRESH_TOKENS", &mut s.rotate_refresh_tokens);
         r.bool("BLACKLIST_AFTER_ROTATION", &mut s.blacklist_after_rotation);
+        r.bool("REFRESH_TOKEN_SLIDING", &mut s.refresh_token_sliding);
         r.bool("UPDATE_LAST_LOGIN", &mut s.update_last_login);
         r.int("LEEWAY", &mut s.leeway, 0, 3600);
         if let Some(v) = r.raw("AUTH_HEADER_TYPES") {

@@ -247,7 +247,8 @@ describe("jwt/refresh", () => {
     expect(access.token_type).toBe("access");
     expect(access.exp - access.iat).toBe(300);
     expect(rotated.token_type).toBe("refresh");
-    expect(rotated.exp - rotated.iat).toBe(86400);
+    // Absolute lifetime: the rotated token keeps the login's expiry (REFRESH_TOKEN_SLIDING off).
+    expect(rotated.exp).toBe(old.exp);
     expect(rotated.user_id).toBe(String(user.id));
     expect(new Set([old.jti, access.jti, rotated.jti]).size).toBe(3);
     expect(rotated.jti).toMatch(/^[0-9a-f]{32}$/);
@@ -669,5 +670,30 @@ describe("configuration", () => {
     } finally {
       await local.dispose();
     }
+  });
+});
+
+describe("setting REFRESH_TOKEN_SLIDING=true", () => {
+  let sliding: TestApp;
+  beforeAll(async () => {
+    sliding = await spawnApp({ REFRESH_TOKEN_SLIDING: "true" });
+  });
+  afterAll(async () => {
+    await sliding.dispose();
+  });
+
+  test("rotation_gives_a_full_new_lifetime_as_simplejwt", async () => {
+    // Arrange
+    const u = await sliding.createActiveUser();
+    const pair = await sliding.jwtCreate(u.username, u.password);
+    await new Promise((r) => setTimeout(r, 1100));
+    // Act
+    const res = await sliding.post("/auth/jwt/refresh/", { refresh: pair.refresh });
+    // Assert
+    expect(res.status).toBe(200);
+    const before = decodeJwt(pair.refresh).payload;
+    const after = decodeJwt(res.body.refresh).payload;
+    expect(after.exp - after.iat).toBe(86400);
+    expect(after.exp).toBeGreaterThan(before.exp);
   });
 });

@@ -49,10 +49,6 @@ describe("the database is the arbiter of uniqueness", () => {
   test("twenty_concurrent_registrations_of_one_username_create_one_user", async () => {
     // Issue 5: "exactly one 201, the rest 400 with djoser's 'A user with that username already
     // exists.' (the database constraint is the arbiter)".
-    // BUG(src/http/users.rs owner, create(), the StorageError::Conflict { field: "username" } arm):
-    // a registration that loses the race at the UNIQUE constraint answers 400
-    // ["Unable to create account."] (djoser's IntegrityError text, a bare list), so the losers get
-    // two different bodies depending on timing. The issue asks for the username message.
     const username = unique("race");
     const answers = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>

@@ -689,10 +689,7 @@ describe("refresh rotation (SECURITY.md 12)", () => {
   test("rotation_never_extends_a_login_beyond_the_refresh_lifetime", async () => {
     // SECURITY.md 15 asks for an absolute refresh lifetime: a login must end REFRESH_TOKEN_LIFETIME
     // after it began, however often it is refreshed.
-    // BUG(src/tokens/jwt.rs + src/http/jwt.rs owners): rotate_refresh sets exp = now + lifetime
-    // (simplejwt's sliding window, documented in the README), so refreshing once a day keeps a
-    // stolen refresh token alive for ever. A cap such as min(now + lifetime, login time + an
-    // absolute maximum) carried in the token would hold SECURITY.md 15; this test fails until then.
+    // Rotated tokens keep the login's first expiry unless REFRESH_TOKEN_SLIDING is on.
     const u = await app.createActiveUser();
     const pair = await app.jwtCreate(u.username, u.password);
     const exp = (t: string) => JSON.parse(Buffer.from(t.split(".")[1], "base64url").toString()).exp as number;
@@ -792,6 +789,39 @@ describe("one-time e-mail tokens", () => {
   });
 
   test("a_reused_username_reset_token_is_invalid", async () => {
+    const u = await app.createActiveUser();
+    await app.post("/auth/users/reset_username/", { email: u.email });
+    const { uid, token } = app.lastLink(u.email);
+    const first = await app.post("/auth/users/reset_username_confirm/", { uid, token, new_username: unique("nu") });
+    expect(first.status).toBe(204);
+    tally.tried += 1;
+    const again = await app.post("/auth/users/reset_username_confirm/", { uid, token, new_username: unique("nu") });
+    expect(again.status).toBe(400);
+    expect(again.body).toEqual(INVALID_TOKEN);
+    tally.passed += 1;
+  });
+
+  test("a_reset_token_dies_when_the_email_changes", async () => {
+    const u = await app.createActiveUser();
+    await app.post("/auth/users/reset_password/", { email: u.email });
+    const { uid, token } = app.lastLink(u.email);
+    const { access } = await app.jwtCreate(u.username, u.password);
+    const patch = await app.call("/auth/users/me/", {
+      method: "PATCH",
+      json: { email: `${unique("moved")}@example.com` },
+      auth: `Bearer ${access}`,
+    });
+    expect(patch.status, patch.text).toBe(200);
+    tally.tried += 1;
+    const res = await app.post("/auth/users/reset_password_confirm/", { uid, token, new_password: "Hijack-pw-13!" });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual(INVALID_TOKEN);
+    tally.passed += 1;
+  });
+
+  test("a_username_reset_token_dies_when_the_username_changes", async () => {
+    // SECURITY.md 16: username-reset tokens are bound to the username as well.
+    // The username-reset token's HMAC also covers the username (one_time::TokenUserState).
     const u = await app.createActiveUser();
     await app.post("/auth/users/reset_username/", { email: u.email });
     const { uid, token } = app.lastLink(u.email);

@@ -17,7 +17,12 @@ use crate::tokens::one_time;
 
 /// djoser's UidAndTokenSerializer.validate: the uid must name a user (400 {uid}) and the token
 /// must be valid for that user's current state (400 {token}).
-pub async fn user_from_uid_and_token(ctx: &Ctx, body: &Body) -> Result<User, ApiError> {
+/// `bind_username` is set for username-reset links, whose token also covers the username.
+pub async fn user_from_uid_and_token(
+    ctx: &Ctx,
+    body: &Body,
+    bind_username: bool,
+) -> Result<User, ApiError> {
     throttle::check(ctx, Scope::Confirm, None).await?;
     // djoser-compat: the raw, untrimmed values are decoded, as djoser reads `initial_data`.
     let raw = |name: &str| match body.raw(name) {
@@ -36,6 +41,7 @@ pub async fn user_from_uid_and_token(ctx: &Ctx, body: &Body) -> Result<User, Api
         password_hash: &user.password,
         last_login: user.last_login,
         email: &user.email,
+        username: bind_username.then_some(user.username.as_str()),
     };
     let valid = one_time::check_token(
         ctx.secret()?,
@@ -58,7 +64,7 @@ pub async fn activation(ctx: &Ctx) -> Result<Response, ApiError> {
     body.required("uid", &mut errors);
     body.required("token", &mut errors);
     errors.into_result()?;
-    let mut user = user_from_uid_and_token(ctx, &body).await?;
+    let mut user = user_from_uid_and_token(ctx, &body, false).await?;
     // djoser-compat: is_active is not part of the token state, so a reused token is "stale" (403).
     if user.is_active
         || !ctx

@@ -253,12 +253,18 @@ pub async fn refresh(ctx: &Ctx) -> Result<Response, ApiError> {
     }
     // The new token's KV record is written before the presented token is spent, so a KV failure
     // leaves the client holding a still-usable token rather than a spent one and nothing new.
-    let rotated = jwt::rotate_refresh(
+    let mut rotated = jwt::rotate_refresh(
         &p.claims,
         ctx.now,
         s.refresh_token_lifetime,
         family_jti(&p.family)?,
     );
+    if !s.refresh_token_sliding {
+        // Absolute lifetime: the login's first expiry carries over to every descendant.
+        if let (Some(new), Some(old)) = (rotated.exp, p.claims.exp) {
+            rotated.exp = Some(new.min(old));
+        }
+    }
     let refresh = issue_refresh(ctx, &key, &rotated, &p.family).await?;
     if s.blacklist_after_rotation {
         let user_id = p.claims.user_id.clone().unwrap_or_default();

@@ -241,6 +241,8 @@ impl Ctx {
                     password_hash: &user.password,
                     last_login: user.last_login,
                     email: &user.email,
+                    // Username-reset links also die when the username changes (SECURITY.md 16).
+                    username: (kind == EmailKind::UsernameReset).then_some(user.username.as_str()),
                 };
                 let token = one_time::make_token(self.secret()?, &state, self.now);
                 Some(templates::fill_url(

@@ -134,7 +134,7 @@ pub async fn reset_password_confirm(ctx: &Ctx) -> Result<Response, ApiError> {
         &new_password,
         re_new.as_deref(),
     )?;
-    let user = user_from_uid_and_token(ctx, &body).await?;
+    let user = user_from_uid_and_token(ctx, &body, false).await?;
     let user = store_password(ctx, &user, &new_password, true).await?;
     if ctx.settings.password_changed_email_confirmation {
         ctx.send_email(&user, EmailKind::PasswordChangedConfirmation)

@@ -142,7 +142,7 @@ pub async fn reset_username_confirm(ctx: &Ctx) -> Result<Response, ApiError> {
         &name,
         re_new.as_deref(),
     )?;
-    let user = user_from_uid_and_token(ctx, &body).await?;
+    let user = user_from_uid_and_token(ctx, &body, true).await?;
     let user = store_username(ctx, &user, &name, true).await?;
     if ctx.settings.username_changed_email_confirmation {
         ctx.send_email(&user, EmailKind::UsernameChangedConfirmation)

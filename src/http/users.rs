@@ -185,8 +185,13 @@ pub async fn create(ctx: &Ctx) -> Result<Response, ApiError> {
     };
     let user = match ctx.store.create_user(&new_user).await {
         Ok(user) => user,
+        // A concurrent registration of the same name won the unique index: the answer is the
+        // one the losers would have had a moment later (issue 5 asks for exactly this).
+        Err(StorageError::Conflict { field: "username" }) if new_user.username == username => {
+            return Err(ApiError::field("username", msg::USERNAME_TAKEN))
+        }
         // djoser-compat: the name passed the uniqueness check but its NFKC form (what is stored)
-        // is taken, or a concurrent registration won: djoser's IntegrityError answer.
+        // is taken: djoser's IntegrityError answer.
         Err(StorageError::Conflict { field: "username" }) => {
             return bare_validation_error(msg::CANNOT_CREATE_USER)
         }

@@ -446,8 +446,14 @@ impl Store {
         let results = self
             .db
             .batch(vec![
-                self.stmt("DELETE FROM refresh_spent WHERE expires_at < ?1", &[num(now)])?,
-                self.stmt("DELETE FROM revoked_families WHERE expires_at < ?1", &[num(now)])?,
+                self.stmt(
+                    "DELETE FROM refresh_spent WHERE expires_at < ?1",
+                    &[num(now)],
+                )?,
+                self.stmt(
+                    "DELETE FROM revoked_families WHERE expires_at < ?1",
+                    &[num(now)],
+                )?,
                 self.stmt("DELETE FROM throttle WHERE expires_at < ?1", &[num(now)])?,
             ])
             .await?;

@@ -38,6 +38,10 @@ pub struct TokenUserState<'a> {
     pub last_login: Option<i64>,
     /// `user.email`, `""` when there is none.
     pub email: &'a str,
+    /// The username, for username-reset links only (`None` elsewhere): binding it makes a
+    /// username-reset link die when the username changes (SECURITY.md 16). Django's generator
+    /// has no such input, so with `Some` the token is this service's, not Django's.
+    pub username: Option<&'a str>,
 }
 
 /// Mints `<ts_b36>-<hash>` like Django's `make_token`; `secret` is the `SECRET_KEY` bytes, `now_unix` in seconds.
@@ -107,10 +111,15 @@ fn token_with_timestamp(secret: &[u8], user: &TokenUserState<'_>, ts: u128) -> S
         .last_login
         .map(format_login_timestamp)
         .unwrap_or_default();
-    let value = format!(
+    let mut value = format!(
         "{}{}{}{}{}",
         user.user_id, user.password_hash, login_ts, ts, user.email
     );
+    if let Some(username) = user.username {
+        // A separator that cannot occur in an e-mail keeps (email, username) pairs unambiguous.
+        value.push('\u{0}');
+        value.push_str(username);
+    }
     let mac = salted_hmac_sha256(secret, value.as_bytes());
     let mut token = to_base36(ts);
     token.push('-');
@@ -361,6 +370,7 @@ mod tests {
             password_hash: ALICE_HASH,
             last_login: None,
             email: "alice@example.com",
+            username: None,
         }
     }
 
@@ -389,6 +399,7 @@ mod tests {
             password_hash,
             last_login,
             email,
+            username: None,
         };
         let cases = [
             case(
@@ -455,6 +466,7 @@ mod tests {
             password_hash: hash,
             last_login: None,
             email: "live1795967764@example.com",
+            username: None,
         };
         let activation = "ditaxg-1ce2e800ff90d6c8c03f7745a7c76115";
         assert_eq!(make_token(REF_SECRET, &user, 1_795_967_764), activation);
@@ -509,6 +521,7 @@ mod tests {
             password_hash: "pw",
             last_login: Some(1_000_000_000),
             email: "e@x",
+            username: None,
         };
         let token = token_with_timestamp(b"s3cr3t", &user, 36u128.pow(13) - 1);
         assert_eq!(token, "zzzzzzzzzzzzz-024bdd89e1fbd30331a6d9d1278004b9");
@@ -620,6 +633,24 @@ mod tests {
             ..alice()
         };
         assert!(!check(&logged_in, &alice_token(), NOW + 1));
+    }
+
+    #[test]
+    fn username_bound_token_dies_when_the_username_changes() {
+        let bound = TokenUserState {
+            username: Some("alice"),
+            ..alice()
+        };
+        let token = make_token(REF_SECRET, &bound, NOW);
+        assert!(check(&bound, &token, NOW));
+        let renamed = TokenUserState {
+            username: Some("alice2"),
+            ..alice()
+        };
+        assert!(!check(&renamed, &token, NOW));
+        // A bound token is not a plain (Django) token, and the reverse.
+        assert!(!check(&alice(), &token, NOW));
+        assert!(!check(&bound, &alice_token(), NOW));
     }
 
     #[test]
