@@ -275,8 +275,14 @@ pub async fn refresh(ctx: &Ctx) -> Result<Response, ApiError> {
             .await
             .map_err(ApiError::internal)?;
         if !won {
-            // A concurrent refresh of the same token got there first (so within the grace window);
-            // the record written above belongs to a token nobody receives and simply expires.
+            // A concurrent refresh of the same token got there first (so within the grace window).
+            // The record written above belongs to a token nobody receives: remove it (best
+            // effort; it would expire with the token anyway).
+            if let Some(jti) = rotated.jti.as_deref() {
+                if let Err(e) = ctx.refresh_store()?.delete(jti).await {
+                    worker::console_warn!("kv delete of an unissued refresh record failed: {e}");
+                }
+            }
             return Err(ApiError::token_not_valid(msg::TOKEN_BLACKLISTED));
         }
     }

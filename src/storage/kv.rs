@@ -69,6 +69,14 @@ impl RefreshStore {
             None => Ok(None),
         }
     }
+
+    /// Removes the record of a token that was never handed out (a lost rotation race).
+    pub async fn delete(&self, jti: &str) -> Result<(), worker::KvError> {
+        match Self::key(jti) {
+            Some(key) => self.kv.delete(&key).await,
+            None => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
