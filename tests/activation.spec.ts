@@ -1,7 +1,12 @@
 // Activation: users/activation/ (and the API brief's users/confirm/ alias) and resend_activation/
 // (DJOSER_SPEC 2.1, 2.2, 4.5, 4.6, 5, 6, 7, 8 and 9).
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { Reply, spawnApp, TestApp, unique } from "./helpers";
+import {
+  spawnApp,
+  TestApp,
+  unique,
+  expectNoContent,
+} from "./helpers";
 
 const REQ = "This field is required.";
 const BLANK = "This field may not be blank.";
@@ -14,12 +19,6 @@ const NOCREDS = { detail: "Authentication credentials were not provided." };
 const PASSWORD = "Xyzzy-pw-1234";
 const ACTIVATION_SUBJECT = "Account activation on Djoser Reference";
 const CONFIRMATION_SUBJECT = "Djoser Reference - Your account has been successfully created and activated!";
-
-function expectNoContent(res: Reply): void {
-  expect(res.status).toBe(204);
-  expect(res.text).toBe("");
-  expect(res.headers.get("content-type")).toBeNull();
-}
 
 function uidOf(id: number | string): string {
   return Buffer.from(String(id)).toString("base64url");

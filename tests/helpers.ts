@@ -1,6 +1,7 @@
 // Test harness: a fresh Worker under Miniflare per call of spawnApp() (D1 and KV in memory,
 // migrations applied), with outgoing e-mail captured from the webhook backend.
 import { Miniflare } from "miniflare";
+import { expect } from "vitest";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -304,4 +305,33 @@ export async function refreshRecord(app: TestApp, jti: string): Promise<any> {
 /** Sleeps until the wall clock enters the next whole second (token times are in seconds). */
 export async function nextSecond(): Promise<void> {
   await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20));
+}
+
+/** An active user with a fresh JWT pair, as the user endpoints' specs need one. */
+export interface SignedInUser {
+  id: number;
+  username: string;
+  password: string;
+  email: string;
+  access: string;
+  refresh: string;
+  /** `Bearer <access>`, ready for the Authorization header. */
+  auth: string;
+}
+
+/** Registers, activates and logs in a user. */
+export async function signedIn(
+  app: TestApp,
+  opts: { username?: string; password?: string; email?: string } = {},
+): Promise<SignedInUser> {
+  const u = await app.createActiveUser(opts);
+  const { access, refresh } = await app.jwtCreate(u.username, u.password);
+  return { ...u, access, refresh, auth: `Bearer ${access}` };
+}
+
+/** A djoser 204: no body and no Content-Type. */
+export function expectNoContent(res: Reply): void {
+  expect(res.status).toBe(204);
+  expect(res.text).toBe("");
+  expect(res.headers.get("content-type")).toBeNull();
 }

@@ -1,7 +1,14 @@
 // Passwords: set_password/, reset_password/ and reset_password_confirm/ (DJOSER_SPEC 2.2, 3, 4.7-4.9,
 // 5, 6, 8 and 9), with the RETYPE, SHOW_EMAIL_NOT_FOUND and LOGOUT_ON_PASSWORD_CHANGE settings.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { Reply, spawnApp, TestApp, unique } from "./helpers";
+import {
+  spawnApp,
+  TestApp,
+  unique,
+  signedIn,
+  SignedInUser,
+  expectNoContent,
+} from "./helpers";
 
 const REQ = "This field is required.";
 const BLANK = "This field may not be blank.";
@@ -23,27 +30,8 @@ const NEW_PASSWORD = "Brand-new-pw-5678";
 const CHANGED_SUBJECT = "Djoser Reference - Your password has been successfully changed!";
 const RESET_SUBJECT = "Password reset on Djoser Reference";
 
-interface Person {
-  id: number;
-  username: string;
-  password: string;
-  email: string;
-  access: string;
-  refresh: string;
-  auth: string;
-}
-
-async function person(app: TestApp): Promise<Person> {
-  const u = await app.createActiveUser({ password: PASSWORD });
-  const { access, refresh } = await app.jwtCreate(u.username, u.password);
-  return { ...u, access, refresh, auth: `Bearer ${access}` };
-}
-
-function expectNoContent(res: Reply): void {
-  expect(res.status).toBe(204);
-  expect(res.text).toBe("");
-  expect(res.headers.get("content-type")).toBeNull();
-}
+/** An active user with this file's password and a fresh JWT pair. */
+const person = (app: TestApp): Promise<SignedInUser> => signedIn(app, { password: PASSWORD });
 
 async function canLogin(app: TestApp, username: string, password: string): Promise<boolean> {
   const res = await app.post("/auth/jwt/create/", { username, password });

@@ -1,7 +1,14 @@
 // Usernames: set_username/, reset_username/ and reset_username_confirm/ (DJOSER_SPEC 2.2, 4.10-4.12,
 // 5, 6, 8 and 9), with the RETYPE and SHOW_EMAIL_NOT_FOUND settings.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { Reply, spawnApp, TestApp, unique } from "./helpers";
+import {
+  spawnApp,
+  TestApp,
+  unique,
+  signedIn,
+  SignedInUser,
+  expectNoContent,
+} from "./helpers";
 
 const REQ = "This field is required.";
 const BLANK = "This field may not be blank.";
@@ -22,26 +29,8 @@ const PASSWORD = "Xyzzy-pw-1234";
 const CHANGED_SUBJECT = "Djoser Reference - Your username has been successfully changed!";
 const RESET_SUBJECT = "Username reset on Djoser Reference";
 
-interface Person {
-  id: number;
-  username: string;
-  password: string;
-  email: string;
-  access: string;
-  auth: string;
-}
-
-async function person(app: TestApp): Promise<Person> {
-  const u = await app.createActiveUser({ password: PASSWORD });
-  const { access } = await app.jwtCreate(u.username, u.password);
-  return { ...u, access, auth: `Bearer ${access}` };
-}
-
-function expectNoContent(res: Reply): void {
-  expect(res.status).toBe(204);
-  expect(res.text).toBe("");
-  expect(res.headers.get("content-type")).toBeNull();
-}
+/** An active user with this file's password and a fresh JWT pair. */
+const person = (app: TestApp): Promise<SignedInUser> => signedIn(app, { password: PASSWORD });
 
 async function usernameOf(app: TestApp, id: number): Promise<string> {
   return (await app.sql("SELECT username FROM users WHERE id = ?", id))[0].username;

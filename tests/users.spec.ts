@@ -1,7 +1,16 @@
 // djoser's UserViewSet: registration, the list, users/me and users/{id}/ (DJOSER_SPEC 4.1-4.4,
 // 5, 6, 7 and 9), plus the API brief's PUT/PATCH /auth/users/ (issue 3) and a full user journey.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { keys, Reply, spawnApp, TestApp, unique } from "./helpers";
+import {
+  keys,
+  Reply,
+  spawnApp,
+  TestApp,
+  unique,
+  signedIn,
+  SignedInUser,
+  expectNoContent,
+} from "./helpers";
 
 const REQ = "This field is required.";
 const BLANK = "This field may not be blank.";
@@ -31,24 +40,12 @@ const PASSWORD = "Xyzzy-pw-1234";
 const ACTIVATION_SUBJECT = "Account activation on Djoser Reference";
 const CONFIRMATION_SUBJECT = "Djoser Reference - Your account has been successfully created and activated!";
 
-interface Person {
-  id: number;
-  username: string;
-  password: string;
-  email: string;
-  access: string;
-  auth: string;
-}
-
 /** An active user with a fresh access token. */
-async function person(app: TestApp, opts: { email?: string } = {}): Promise<Person> {
-  const u = await app.createActiveUser({ password: PASSWORD, ...opts });
-  const { access } = await app.jwtCreate(u.username, u.password);
-  return { ...u, access, auth: `Bearer ${access}` };
-}
-
 /** An active staff user with a fresh access token. */
-async function staff(app: TestApp): Promise<Person> {
+/** An active user with this file's password and a fresh JWT pair. */
+const person = (app: TestApp, opts: { email?: string } = {}): Promise<SignedInUser> => signedIn(app, { password: PASSWORD, ...opts });
+
+async function staff(app: TestApp): Promise<SignedInUser> {
   const p = await person(app);
   await app.sql("UPDATE users SET is_staff = 1 WHERE id = ?", p.id);
   return p;
@@ -61,12 +58,6 @@ async function inactive(app: TestApp): Promise<{ id: number; username: string; e
   const res = await app.register(username, PASSWORD, email);
   expect(res.status).toBe(201);
   return { id: res.body.id, username, email };
-}
-
-function expectNoContent(res: Reply): void {
-  expect(res.status).toBe(204);
-  expect(res.text).toBe("");
-  expect(res.headers.get("content-type")).toBeNull();
 }
 
 function uidOf(id: number): string {
