@@ -42,14 +42,8 @@ pub async fn deliver(settings: &Settings, env: &Env, mail: &Outgoing<'_>) -> Res
                 .email_webhook_url
                 .as_deref()
                 .ok_or("EMAIL_WEBHOOK_URL is not set")?;
-            let body = json!({
-                "from": mail.from,
-                "to": [mail.to],
-                "subject": mail.rendered.subject,
-                "text": mail.rendered.text,
-                "html": mail.rendered.html,
-                "kind": mail.kind.name(),
-            });
+            let mut body = message_json(mail);
+            body["kind"] = json!(mail.kind.name());
             let bearer = settings.email_webhook_secret.as_deref();
             post_json(url, &body, bearer).await
         }
@@ -58,14 +52,12 @@ pub async fn deliver(settings: &Settings, env: &Env, mail: &Outgoing<'_>) -> Res
                 .resend_api_key
                 .as_deref()
                 .ok_or("RESEND_API_KEY is not set")?;
-            let body = json!({
-                "from": mail.from,
-                "to": [mail.to],
-                "subject": mail.rendered.subject,
-                "text": mail.rendered.text,
-                "html": mail.rendered.html,
-            });
-            post_json("https://api.resend.com/emails", &body, Some(key)).await
+            post_json(
+                "https://api.resend.com/emails",
+                &message_json(mail),
+                Some(key),
+            )
+            .await
         }
         EmailBackend::Cloudflare => {
             let binding: SendEmail = env
@@ -82,6 +74,17 @@ pub async fn deliver(settings: &Settings, env: &Env, mail: &Outgoing<'_>) -> Res
                 .map_err(|e| format!("send_email: {e:?}"))
         }
     }
+}
+
+/// The message as both HTTP backends take it (Resend's field names; the webhook adds `kind`).
+fn message_json(mail: &Outgoing<'_>) -> serde_json::Value {
+    json!({
+        "from": mail.from,
+        "to": [mail.to],
+        "subject": mail.rendered.subject,
+        "text": mail.rendered.text,
+        "html": mail.rendered.html,
+    })
 }
 
 async fn post_json(

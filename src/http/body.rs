@@ -105,6 +105,21 @@ impl Body {
         self.char_field(name, true, errors, None)
     }
 
+    /// A field that is declared only when a setting is on (djoser's `*_RETYPE` serializers):
+    /// required then, absent from validation otherwise.
+    pub fn required_if(
+        &self,
+        declared: bool,
+        name: &str,
+        errors: &mut FieldErrors,
+    ) -> Option<String> {
+        if declared {
+            self.required(name, errors)
+        } else {
+            None
+        }
+    }
+
     /// A required CharField with a max_length (DRF counts code points).
     pub fn required_max(&self, name: &str, max: usize, errors: &mut FieldErrors) -> Option<String> {
         self.char_field(name, true, errors, Some(max))

@@ -63,11 +63,11 @@ pub async fn set_password(ctx: &Ctx) -> Result<Response, ApiError> {
     let mut errors = FieldErrors::new();
     // djoser-compat: field order new_password, (re_new_password), current_password.
     let new_password = password_field(&body, "new_password", &mut errors);
-    let re_new = if ctx.settings.set_password_retype {
-        body.required("re_new_password", &mut errors)
-    } else {
-        None
-    };
+    let re_new = body.required_if(
+        ctx.settings.set_password_retype,
+        "re_new_password",
+        &mut errors,
+    );
     check_current_password(ctx, &body, &mut errors).await?;
     errors.into_result()?;
     let Some(new_password) = new_password else {
@@ -113,11 +113,11 @@ pub async fn reset_password_confirm(ctx: &Ctx) -> Result<Response, ApiError> {
     body.required("uid", &mut errors);
     body.required("token", &mut errors);
     let new_password = password_field(&body, "new_password", &mut errors);
-    let re_new = if ctx.settings.password_reset_confirm_retype {
-        body.required("re_new_password", &mut errors)
-    } else {
-        None
-    };
+    let re_new = body.required_if(
+        ctx.settings.password_reset_confirm_retype,
+        "re_new_password",
+        &mut errors,
+    );
     errors.into_result()?;
     let Some(new_password) = new_password else {
         return Err(ApiError::internal("validated field missing"));

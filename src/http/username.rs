@@ -85,11 +85,11 @@ pub async fn set_username(ctx: &Ctx) -> Result<Response, ApiError> {
     // djoser-compat: both are field-level, so both errors can come at once.
     check_current_password(ctx, &body, &mut errors).await?;
     let name = new_username_field(ctx, &body, &mut errors).await?;
-    let re_new = if ctx.settings.set_username_retype {
-        body.required("re_new_username", &mut errors)
-    } else {
-        None
-    };
+    let re_new = body.required_if(
+        ctx.settings.set_username_retype,
+        "re_new_username",
+        &mut errors,
+    );
     errors.into_result()?;
     let Some(name) = name else {
         return Err(ApiError::internal("validated field missing"));
@@ -128,11 +128,11 @@ pub async fn reset_username_confirm(ctx: &Ctx) -> Result<Response, ApiError> {
     let mut errors = FieldErrors::new();
     // djoser-compat: uid and token are not declared fields here; only new_username is checked first.
     let name = new_username_field(ctx, &body, &mut errors).await?;
-    let re_new = if ctx.settings.username_reset_confirm_retype {
-        body.required("re_new_username", &mut errors)
-    } else {
-        None
-    };
+    let re_new = body.required_if(
+        ctx.settings.username_reset_confirm_retype,
+        "re_new_username",
+        &mut errors,
+    );
     errors.into_result()?;
     let Some(name) = name else {
         return Err(ApiError::internal("validated field missing"));

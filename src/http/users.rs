@@ -147,11 +147,11 @@ pub async fn create(ctx: &Ctx) -> Result<Response, ApiError> {
         None => None,
     };
     let password = password_field(&body, "password", &mut errors);
-    let re_password = if ctx.settings.user_create_password_retype {
-        body.required("re_password", &mut errors)
-    } else {
-        None
-    };
+    let re_password = body.required_if(
+        ctx.settings.user_create_password_retype,
+        "re_password",
+        &mut errors,
+    );
     errors.into_result()?;
     let (Some(username), Some(password)) = (username, password) else {
         return Err(ApiError::internal("validated fields missing"));
