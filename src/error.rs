@@ -33,6 +33,13 @@ impl FieldErrors {
         }
     }
 
+    /// Moves every message of `other` in, after those already here.
+    pub fn append(&mut self, other: FieldErrors) {
+        for (field, messages) in other.0 {
+            self.extend(&field, messages);
+        }
+    }
+
     /// True when nothing was added.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -76,24 +76,16 @@ pub fn similarity(user: &User) -> SimilarityAttributes<'_> {
     }
 }
 
-/// Checks the e-mail field shared by registration and users/me: format, length, uniqueness
-/// (excluding `own_id`). Returns the value to store.
-async fn email_field(
-    ctx: &Ctx,
-    body: &Body,
-    errors: &mut FieldErrors,
-    own_id: Option<i64>,
-) -> Result<Option<String>, ApiError> {
+/// The e-mail field shared by registration and users/me: presence, format and length (no
+/// uniqueness). `Some("")` is a valid blank address; `None` is absent or invalid.
+fn email_format(body: &Body, errors: &mut FieldErrors) -> Option<String> {
     let email = match body.raw("email") {
-        None => return Ok(None),
+        None => return None,
         // djoser-compat: the model field has blank=True, so "" is a valid e-mail here.
         Some(serde_json::Value::String(s)) if python_strip(s).is_empty() => {
-            return Ok(Some(String::new()))
+            return Some(String::new())
         }
-        Some(_) => match body.email_text("email", false, INVALID_EMAIL, errors) {
-            Some(e) => e,
-            None => return Ok(None),
-        },
+        Some(_) => body.email_text("email", false, INVALID_EMAIL, errors)?,
     };
     let problems = body.with_surrogate_message(
         &email,
@@ -102,14 +94,30 @@ async fn email_field(
     );
     if !problems.is_empty() {
         errors.extend("email", problems);
-        return Ok(None);
+        return None;
     }
-    let taken = ctx
+    Some(email)
+}
+
+/// The e-mail field of users/me: format, then uniqueness among the other users.
+async fn email_field(
+    ctx: &Ctx,
+    body: &Body,
+    errors: &mut FieldErrors,
+    own_id: i64,
+) -> Result<Option<String>, ApiError> {
+    let Some(email) = email_format(body, errors) else {
+        return Ok(None);
+    };
+    if email.is_empty() {
+        return Ok(Some(email));
+    }
+    let (_, owner) = ctx
         .store
-        .user_by_email(&email)
+        .conflicts(None, Some(&email))
         .await
         .map_err(ApiError::internal)?;
-    if taken.is_some_and(|u| Some(u.id) != own_id) {
+    if owner.is_some_and(|id| id != own_id) {
         errors.add("email", msg::EMAIL_TAKEN);
         return Ok(None);
     }
@@ -122,30 +130,37 @@ pub async fn create(ctx: &Ctx) -> Result<Response, ApiError> {
     throttle::check(ctx, Scope::Register, None).await?;
     let body = ctx.body()?;
     let mut errors = FieldErrors::new();
-    // djoser-compat: DRF reports fields in serializer order: email, username, password.
-    let email = email_field(ctx, &body, &mut errors, None).await?;
-    let username = body.text("username", true, &mut errors);
-    let username = match username {
-        Some(name) => {
-            let problems = body.with_surrogate_message(&name, username_errors(&name), None);
-            if !problems.is_empty() {
-                errors.extend("username", problems);
-                None
-            } else if ctx
-                .store
-                .user_by_username(&name)
-                .await
-                .map_err(ApiError::internal)?
-                .is_some()
-            {
-                errors.add("username", msg::USERNAME_TAKEN);
-                None
-            } else {
-                Some(name)
-            }
+    // djoser-compat: DRF reports fields in serializer order: email, username, password. Both
+    // uniqueness checks share one D1 round trip, so the errors are gathered per field first.
+    let mut email_problems = FieldErrors::new();
+    let mut email = email_format(&body, &mut email_problems);
+    let mut username_problems = FieldErrors::new();
+    let mut username = body.text("username", true, &mut username_problems);
+    if let Some(name) = &username {
+        let problems = body.with_surrogate_message(name, username_errors(name), None);
+        if !problems.is_empty() {
+            username_problems.extend("username", problems);
+            username = None;
         }
-        None => None,
-    };
+    }
+    let wanted_email = email.as_deref().filter(|e| !e.is_empty());
+    if username.is_some() || wanted_email.is_some() {
+        let (name_taken, email_owner) = ctx
+            .store
+            .conflicts(username.as_deref(), wanted_email)
+            .await
+            .map_err(ApiError::internal)?;
+        if email_owner.is_some() {
+            email_problems.add("email", msg::EMAIL_TAKEN);
+            email = None;
+        }
+        if name_taken {
+            username_problems.add("username", msg::USERNAME_TAKEN);
+            username = None;
+        }
+    }
+    errors.append(email_problems);
+    errors.append(username_problems);
     let password = password_field(&body, "password", &mut errors);
     let re_password = body.required_if(
         ctx.settings.user_create_password_retype,
@@ -238,7 +253,7 @@ pub async fn update_me(ctx: &Ctx) -> Result<Response, ApiError> {
 async fn update(ctx: &Ctx, mut target: User) -> Result<Response, ApiError> {
     let body = ctx.body()?;
     let mut errors = FieldErrors::new();
-    let email = email_field(ctx, &body, &mut errors, Some(target.id)).await?;
+    let email = email_field(ctx, &body, &mut errors, target.id).await?;
     errors.into_result()?;
     if let Some(email) = email {
         // djoser-compat: the comparison is case-sensitive and the new address is stored as sent.

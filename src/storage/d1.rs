@@ -141,6 +141,35 @@ impl Store {
         .await
     }
 
+    /// Whether `username` is taken and who owns `email` (case-insensitively), in one round trip;
+    /// `None` arguments match nothing.
+    pub async fn conflicts(
+        &self,
+        username: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<(bool, Option<i64>)> {
+        #[derive(Deserialize)]
+        struct Row {
+            name_taken: i64,
+            email_owner: Option<i64>,
+        }
+        let key = email.map(email_key).filter(|k| !k.is_empty());
+        let row: Option<Row> = self
+            .stmt(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE username = ?1) AS name_taken, \
+                 (SELECT id FROM users WHERE email_key = ?2) AS email_owner",
+                &[
+                    username.map(text).unwrap_or(JsValue::NULL),
+                    key.as_deref().map(text).unwrap_or(JsValue::NULL),
+                ],
+            )?
+            .first(None)
+            .await?;
+        Ok(row
+            .map(|r| (r.name_taken != 0, r.email_owner))
+            .unwrap_or((false, None)))
+    }
+
     /// The owner of a DRF auth token key.
     pub async fn user_by_token_key(&self, key: &str) -> Result<Option<User>> {
         let columns = USER_COLUMNS
