@@ -80,6 +80,8 @@ export class TestApp {
   mailStatus = 200;
   /** URLs of every outbound fetch other than the mail webhook (the Worker should make none). */
   readonly outbound: string[] = [];
+  /** Every outbound request with its headers and body, the mail webhook's included. */
+  readonly outboundRequests: { url: string; headers: Record<string, string>; body: string }[] = [];
   /** Lines the Worker wrote to stdout/stderr (console_log!/console_error!), also echoed as usual. */
   readonly logs: string[] = [];
 
@@ -212,8 +214,10 @@ export async function spawnApp(vars: Record<string, string> = {}): Promise<TestA
       }
     },
     outboundService: async (req: Request) => {
+      const body = await req.text();
+      app.outboundRequests.push({ url: req.url, headers: Object.fromEntries(req.headers), body });
       if (req.url === WEBHOOK) {
-        app.emails.push((await req.json()) as Email);
+        app.emails.push(JSON.parse(body) as Email);
         return new Response("{}", { status: app.mailStatus });
       }
       app.outbound.push(req.url);
