@@ -33,6 +33,23 @@ impl User {
         !self.password.is_empty() && !self.password.starts_with('!')
     }
 
+    /// An active, non-staff user with only what unit tests vary; everything else empty.
+    #[cfg(test)]
+    pub fn for_tests(id: i64, username: &str, email: &str, password: &str) -> User {
+        User {
+            id,
+            username: username.into(),
+            email: email.into(),
+            password: password.into(),
+            is_active: true,
+            is_staff: false,
+            first_name: String::new(),
+            last_name: String::new(),
+            last_login: None,
+            tokens_valid_after: 0,
+        }
+    }
+
     /// The serializer output `{"email","id","username"}` in djoser's key order.
     pub fn public(&self) -> PublicUser<'_> {
         PublicUser {
@@ -80,18 +97,7 @@ mod tests {
 
     #[test]
     fn public_representation_has_djoser_key_order() {
-        let user = User {
-            id: 7,
-            username: "alice".into(),
-            email: "a@example.com".into(),
-            password: "x".into(),
-            is_active: true,
-            is_staff: false,
-            first_name: String::new(),
-            last_name: String::new(),
-            last_login: None,
-            tokens_valid_after: 0,
-        };
+        let user = User::for_tests(7, "alice", "a@example.com", "x");
         assert_eq!(
             serde_json::to_string(&user.public()).unwrap(),
             r#"{"email":"a@example.com","id":7,"username":"alice"}"#
@@ -100,18 +106,7 @@ mod tests {
 
     #[test]
     fn unusable_password_is_detected() {
-        let mut user = User {
-            id: 1,
-            username: "u".into(),
-            email: String::new(),
-            password: "!abc".into(),
-            is_active: true,
-            is_staff: false,
-            first_name: String::new(),
-            last_name: String::new(),
-            last_login: None,
-            tokens_valid_after: 0,
-        };
+        let mut user = User::for_tests(1, "u", "", "!abc");
         assert!(!user.has_usable_password());
         user.password = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into();
         assert!(user.has_usable_password());

@@ -237,18 +237,7 @@ mod tests {
     }
 
     fn user_with_hash(password: &str) -> User {
-        User {
-            id: 1,
-            username: "alice".into(),
-            email: String::new(),
-            password: password.into(),
-            is_active: true,
-            is_staff: false,
-            first_name: String::new(),
-            last_name: String::new(),
-            last_login: None,
-            tokens_valid_after: 0,
-        }
+        User::for_tests(1, "alice", "", password)
     }
 
     fn claims_bound_to(value: Value) -> Claims {
