@@ -1,13 +1,34 @@
 #!/usr/bin/env bash
-# Runs every test: host unit tests (cargo test), the wasm build, then the HTTP tests under Miniflare.
+# Runs every test: host unit tests (cargo test), the wasm build, then the HTTP tests under
+# Miniflare; ends with one summary line counting both.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
+LOG_DIR="$ROOT/.cache/test-logs"
+mkdir -p "$LOG_DIR"
+
 echo "== host unit tests (cargo test)" >&2
 # Host tests use the host toolchain even on the Debian wasm route.
-(unset RUSTC_BOOTSTRAP CARGO_UNSTABLE_BUILD_STD CARGO_TARGET_DIR; PATH="$HOME/.cargo/bin:$PATH" cargo test --quiet)
+(unset RUSTC_BOOTSTRAP CARGO_UNSTABLE_BUILD_STD CARGO_TARGET_DIR
+ PATH="$HOME/.cargo/bin:$PATH" cargo test --quiet) 2>&1 | tee "$LOG_DIR/cargo.log"
+
 echo "== wasm build" >&2
 bash "$ROOT/scripts/build.sh"
+
 echo "== HTTP tests under Miniflare (vitest)" >&2
-npx vitest run "$@"
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile="$LOG_DIR/vitest.json" "$@" || status=$?
+
+node -e '
+  const fs = require("fs");
+  const cargo = fs.readFileSync(process.argv[1], "utf8");
+  let passed = 0, failed = 0;
+  for (const m of cargo.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) {
+    passed += +m[1]; failed += +m[2];
+  }
+  const v = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+  passed += v.numPassedTests; failed += v.numFailedTests;
+  console.log(`summary: ${passed} passed, ${failed} failed`);
+' "$LOG_DIR/cargo.log" "$LOG_DIR/vitest.json"
+exit "$status"
