@@ -120,6 +120,37 @@ describe("console backend", () => {
   });
 });
 
+describe("cloudflare backend", () => {
+  const cloudflare = { EMAIL_BACKEND: "cloudflare" };
+
+  test("send_email_binding_takes_the_message_without_error", async () => {
+    const app = await spawnApp(cloudflare, { email: { send_email: [{ name: "EMAIL" }] } });
+    try {
+      const res = await app.post("/auth/users/", REGISTER(unique("cf")));
+      expect(res.status).toBe(201);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(app.logs.filter((l) => l.includes("not sent"))).toEqual([]);
+      expect(app.outboundRequests.length).toBe(0);
+    } finally {
+      await app.dispose();
+    }
+  });
+
+  test("a_missing_send_email_binding_is_logged_and_the_registration_stands", async () => {
+    const app = await spawnApp(cloudflare);
+    try {
+      const username = unique("cfmissing");
+      const res = await app.post("/auth/users/", REGISTER(username));
+      expect(res.status).toBe(201);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(app.logs.some((l) => l.includes("e-mail activation to user") && l.includes("not sent"))).toBe(true);
+      expect(await app.sql("SELECT username FROM users WHERE username = ?", username)).toEqual([{ username }]);
+    } finally {
+      await app.dispose();
+    }
+  });
+});
+
 describe("configuration", () => {
   test("webhook_backend_without_url_is_a_configuration_error", async () => {
     const app = await spawnApp({ EMAIL_WEBHOOK_URL: "" });

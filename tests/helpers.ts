@@ -177,9 +177,14 @@ export class TestApp {
 }
 
 /** Starts the built Worker with the shipped configuration plus `vars`. */
-export async function spawnApp(vars: Record<string, string> = {}): Promise<TestApp> {
+export async function spawnApp(
+  vars: Record<string, string> = {},
+  /** Extra Miniflare options (e.g. a send_email binding). */
+  options: Record<string, unknown> = {},
+): Promise<TestApp> {
   let app: TestApp;
   const mf = new Miniflare({
+    ...(options as object),
     modules: true,
     scriptPath: join(ROOT, "build/index.js"),
     modulesRoot: join(ROOT, "build"),
