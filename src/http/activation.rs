@@ -13,6 +13,7 @@ use crate::http::throttle::{self, Scope};
 use crate::http::users::bare_validation_error;
 use crate::http::{response, Ctx};
 use crate::messages as msg;
+use crate::storage::d1::UserLookup;
 use crate::tokens::one_time;
 
 /// djoser's UidAndTokenSerializer.validate: the uid must name a user (400 {uid}) and the token
@@ -23,15 +24,20 @@ pub async fn user_from_uid_and_token(
     body: &Body,
     bind_username: bool,
 ) -> Result<User, ApiError> {
-    throttle::check(ctx, Scope::Confirm, None).await?;
     // djoser-compat: the raw, untrimmed values are decoded, as djoser reads `initial_data`.
     let raw = |name: &str| match body.raw(name) {
         Some(Value::String(s)) => s.clone(),
         _ => String::new(),
     };
+    // Every attempt counts against the throttle, a uid that names nobody included.
     let user = match one_time::decode_uid(&raw("uid")) {
-        Some(id) => ctx.store.user_by_id(id).await.map_err(ApiError::internal)?,
-        None => None,
+        Some(id) => {
+            throttle::check_and_find_user(ctx, Scope::Confirm, None, UserLookup::Id(id)).await?
+        }
+        None => {
+            throttle::check(ctx, Scope::Confirm, None).await?;
+            None
+        }
     };
     let Some(user) = user else {
         return Err(ApiError::field("uid", msg::INVALID_UID));
@@ -118,12 +124,9 @@ pub async fn user_for_email(ctx: &Ctx, is_active: bool) -> Result<EmailUser, Api
     let Some(email) = email else {
         return Err(ApiError::internal("validated email missing"));
     };
-    throttle::check(ctx, Scope::Email, Some(&email)).await?;
-    let user = ctx
-        .store
-        .user_by_email(&email)
-        .await
-        .map_err(ApiError::internal)?;
+    let user =
+        throttle::check_and_find_user(ctx, Scope::Email, Some(&email), UserLookup::Email(&email))
+            .await?;
     let user = user.filter(|u| u.is_active == is_active && u.has_usable_password());
     // djoser-compat: either setting turns it on for all three look-up endpoints.
     let show_not_found = ctx.settings.password_reset_show_email_not_found

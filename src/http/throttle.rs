@@ -15,8 +15,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::config::RateLimit;
+use crate::domain::user::User;
 use crate::error::ApiError;
 use crate::http::Ctx;
+use crate::storage::d1::{Conflicts, UserLookup};
 use crate::tokens::auth_token::hex;
 use crate::tokens::one_time;
 
@@ -116,11 +118,36 @@ fn implied_subject(ctx: &Ctx, scope: Scope) -> Option<String> {
     }
 }
 
-/// Counts this request against the client IP and the account or address `subject` (or the one
-/// the scope implies); 429 with DRF's message and `Retry-After` when either is over its limit.
-pub async fn check(ctx: &Ctx, scope: Scope, subject: Option<&str>) -> Result<(), ApiError> {
+/// The counters one request adds to, and the window they count in.
+struct Plan {
+    limit: RateLimit,
+    keys: Vec<String>,
+    window_start: i64,
+}
+
+impl Plan {
+    fn expires(&self) -> i64 {
+        self.window_start.saturating_add(self.limit.window)
+    }
+
+    /// 429 with DRF's message and `Retry-After` when any counter is over the limit.
+    fn verdict(&self, counts: Vec<i64>, now: i64) -> Result<(), ApiError> {
+        let wait = counts
+            .into_iter()
+            .filter_map(|hits| wait_for(self.limit, hits, self.window_start, now))
+            .max();
+        match wait {
+            Some(wait) => Err(ApiError::Throttled { wait }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The counters for this request: the client IP and the account or address `subject` (or the
+/// one the scope implies). `None` when throttling is off.
+fn plan(ctx: &Ctx, scope: Scope, subject: Option<&str>) -> Option<Plan> {
     if !ctx.settings.rate_limits {
-        return Ok(());
+        return None;
     }
     let limit = scope.limit(ctx);
     let window_start = ctx.now - ctx.now.rem_euclid(limit.window);
@@ -140,23 +167,78 @@ pub async fn check(ctx: &Ctx, scope: Scope, subject: Option<&str>) -> Result<(),
             subject_key(&subject)
         ));
     }
+    Some(Plan {
+        limit,
+        keys,
+        window_start,
+    })
+}
+
+/// Counts this request against the client IP and the account or address `subject` (or the one
+/// the scope implies); 429 with DRF's message and `Retry-After` when either is over its limit.
+pub async fn check(ctx: &Ctx, scope: Scope, subject: Option<&str>) -> Result<(), ApiError> {
+    let Some(plan) = plan(ctx, scope, subject) else {
+        return Ok(());
+    };
     let counts = ctx
         .store
-        .hit(
-            &keys,
-            window_start,
-            window_start.saturating_add(limit.window),
+        .hit(&plan.keys, plan.window_start, plan.expires())
+        .await
+        .map_err(ApiError::internal)?;
+    plan.verdict(counts, ctx.now)
+}
+
+/// `check`, and the user `lookup` names, in one D1 round trip. The throttle decides first: a
+/// throttled request never sees the user.
+pub async fn check_and_find_user(
+    ctx: &Ctx,
+    scope: Scope,
+    subject: Option<&str>,
+    lookup: UserLookup<'_>,
+) -> Result<Option<User>, ApiError> {
+    let Some(plan) = plan(ctx, scope, subject) else {
+        return ctx
+            .store
+            .find_user(lookup)
+            .await
+            .map_err(ApiError::internal);
+    };
+    let (counts, user) = ctx
+        .store
+        .hit_and_find_user(&plan.keys, plan.window_start, plan.expires(), lookup)
+        .await
+        .map_err(ApiError::internal)?;
+    plan.verdict(counts, ctx.now)?;
+    Ok(user)
+}
+
+/// `check`, and registration's uniqueness query, in one D1 round trip.
+pub async fn check_and_conflicts(
+    ctx: &Ctx,
+    scope: Scope,
+    username: Option<&str>,
+    email: Option<&str>,
+) -> Result<Conflicts, ApiError> {
+    let Some(plan) = plan(ctx, scope, None) else {
+        return ctx
+            .store
+            .conflicts(username, email)
+            .await
+            .map_err(ApiError::internal);
+    };
+    let (counts, conflicts) = ctx
+        .store
+        .hit_and_conflicts(
+            &plan.keys,
+            plan.window_start,
+            plan.expires(),
+            username,
+            email,
         )
         .await
         .map_err(ApiError::internal)?;
-    let wait = counts
-        .into_iter()
-        .filter_map(|hits| wait_for(limit, hits, window_start, ctx.now))
-        .max();
-    match wait {
-        Some(wait) => Err(ApiError::Throttled { wait }),
-        None => Ok(()),
-    }
+    plan.verdict(counts, ctx.now)?;
+    Ok(conflicts)
 }
 
 #[cfg(test)]

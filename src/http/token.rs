@@ -10,6 +10,7 @@ use crate::http::throttle::{self, Scope};
 use crate::http::users::hash_cost;
 use crate::http::{random, response, Ctx};
 use crate::messages as msg;
+use crate::storage::d1::UserLookup;
 use crate::tokens::{auth_token, password_hash};
 
 /// The body field that names the account (djoser's LOGIN_FIELD).
@@ -28,12 +29,11 @@ pub async fn authenticate(
     login: &str,
     password: &str,
 ) -> Result<Option<User>, ApiError> {
-    throttle::check(ctx, Scope::Login, Some(login)).await?;
-    let user = match ctx.settings.login_field {
-        LoginField::Username => ctx.store.user_by_username(login).await,
-        LoginField::Email => ctx.store.user_by_email(login).await,
-    }
-    .map_err(ApiError::internal)?;
+    let lookup = match ctx.settings.login_field {
+        LoginField::Username => UserLookup::Username(login),
+        LoginField::Email => UserLookup::Email(login),
+    };
+    let user = throttle::check_and_find_user(ctx, Scope::Login, Some(login), lookup).await?;
     let Some(mut user) = user else {
         password_hash::dummy_verify(password, hash_cost(ctx));
         return Ok(None);

@@ -112,12 +112,12 @@ async fn email_field(
     if email.is_empty() {
         return Ok(Some(email));
     }
-    let (_, owner) = ctx
+    let conflicts = ctx
         .store
         .conflicts(None, Some(&email))
         .await
         .map_err(ApiError::internal)?;
-    if owner.is_some_and(|id| id != own_id) {
+    if conflicts.email_owner.is_some_and(|id| id != own_id) {
         errors.add("email", msg::EMAIL_TAKEN);
         return Ok(None);
     }
@@ -127,8 +127,15 @@ async fn email_field(
 // POST /auth/users/ (djoser "User Create"): 201 {email, username, id} | 400 fields | 400 [msg] | 429
 /// Registers an inactive user (active when activation e-mails are off) and sends the e-mail.
 pub async fn create(ctx: &Ctx) -> Result<Response, ApiError> {
-    throttle::check(ctx, Scope::Register, None).await?;
-    let body = ctx.body()?;
+    let body = match ctx.body() {
+        Ok(body) => body,
+        Err(e) => {
+            // An unreadable body still counts (and a throttled client hears 429 first, as DRF
+            // throttles before parsing).
+            throttle::check(ctx, Scope::Register, None).await?;
+            return Err(e);
+        }
+    };
     let mut errors = FieldErrors::new();
     // djoser-compat: DRF reports fields in serializer order: email, username, password. Both
     // uniqueness checks share one D1 round trip, so the errors are gathered per field first.
@@ -143,21 +150,19 @@ pub async fn create(ctx: &Ctx) -> Result<Response, ApiError> {
             username = None;
         }
     }
+    // The throttle counts every registration attempt and shares its D1 round trip with the
+    // uniqueness query.
     let wanted_email = email.as_deref().filter(|e| !e.is_empty());
-    if username.is_some() || wanted_email.is_some() {
-        let (name_taken, email_owner) = ctx
-            .store
-            .conflicts(username.as_deref(), wanted_email)
-            .await
-            .map_err(ApiError::internal)?;
-        if email_owner.is_some() {
-            email_problems.add("email", msg::EMAIL_TAKEN);
-            email = None;
-        }
-        if name_taken {
-            username_problems.add("username", msg::USERNAME_TAKEN);
-            username = None;
-        }
+    let conflicts =
+        throttle::check_and_conflicts(ctx, Scope::Register, username.as_deref(), wanted_email)
+            .await?;
+    if conflicts.email_owner.is_some() {
+        email_problems.add("email", msg::EMAIL_TAKEN);
+        email = None;
+    }
+    if conflicts.name_taken {
+        username_problems.add("username", msg::USERNAME_TAKEN);
+        username = None;
     }
     errors.append(email_problems);
     errors.append(username_problems);

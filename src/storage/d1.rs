@@ -110,35 +110,62 @@ impl Store {
         Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0))
     }
 
+    /// The statement that finds the user `lookup` names; `None` when it can name nobody (an
+    /// empty e-mail).
+    fn user_stmt(&self, lookup: UserLookup<'_>) -> Result<Option<D1PreparedStatement>> {
+        let (column, arg) = match lookup {
+            UserLookup::Id(id) => ("id", num(id)),
+            UserLookup::Username(name) => ("username", text(name)),
+            UserLookup::Email(email) => {
+                let key = email_key(email);
+                if key.is_empty() {
+                    return Ok(None);
+                }
+                ("email_key", text(&key))
+            }
+        };
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {column} = ?1");
+        Ok(Some(self.stmt(&sql, &[arg])?))
+    }
+
+    /// The user `lookup` names, if any.
+    pub async fn find_user(&self, lookup: UserLookup<'_>) -> Result<Option<User>> {
+        let Some(stmt) = self.user_stmt(lookup)? else {
+            return Ok(None);
+        };
+        let row: Option<UserRow> = stmt.first(None).await?;
+        Ok(row.map(User::from))
+    }
+
     /// The user with this id.
     pub async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
-        self.one_user(
-            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
-            &[num(id)],
-        )
-        .await
+        self.find_user(UserLookup::Id(id)).await
     }
 
     /// The user with exactly this username (case-sensitive, as Django's default).
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
-        self.one_user(
-            &format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"),
-            &[text(username)],
-        )
-        .await
+        self.find_user(UserLookup::Username(username)).await
     }
 
     /// The user whose e-mail matches case-insensitively (e-mails are unique here).
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        let key = email_key(email);
-        if key.is_empty() {
-            return Ok(None);
-        }
-        self.one_user(
-            &format!("SELECT {USER_COLUMNS} FROM users WHERE email_key = ?1"),
-            &[text(&key)],
+        self.find_user(UserLookup::Email(email)).await
+    }
+
+    fn conflicts_stmt(
+        &self,
+        username: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<D1PreparedStatement> {
+        let key = email.map(email_key).filter(|k| !k.is_empty());
+        self.stmt(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE username = ?1) AS name_taken, \
+             (SELECT id FROM users WHERE email_key = ?2) AS email_owner",
+            &[
+                username.map(text).unwrap_or(JsValue::NULL),
+                key.as_deref().map(text).unwrap_or(JsValue::NULL),
+            ],
         )
-        .await
     }
 
     /// Whether `username` is taken and who owns `email` (case-insensitively), in one round trip;
@@ -147,27 +174,29 @@ impl Store {
         &self,
         username: Option<&str>,
         email: Option<&str>,
-    ) -> Result<(bool, Option<i64>)> {
-        #[derive(Deserialize)]
-        struct Row {
-            name_taken: i64,
-            email_owner: Option<i64>,
-        }
-        let key = email.map(email_key).filter(|k| !k.is_empty());
-        let row: Option<Row> = self
-            .stmt(
-                "SELECT EXISTS (SELECT 1 FROM users WHERE username = ?1) AS name_taken, \
-                 (SELECT id FROM users WHERE email_key = ?2) AS email_owner",
-                &[
-                    username.map(text).unwrap_or(JsValue::NULL),
-                    key.as_deref().map(text).unwrap_or(JsValue::NULL),
-                ],
-            )?
-            .first(None)
-            .await?;
-        Ok(row
-            .map(|r| (r.name_taken != 0, r.email_owner))
-            .unwrap_or((false, None)))
+    ) -> Result<Conflicts> {
+        let result = self.conflicts_stmt(username, email)?.all().await?;
+        conflicts_of(&result)
+    }
+
+    /// `hit` and `conflicts` in one round trip (a throttled registration).
+    pub async fn hit_and_conflicts(
+        &self,
+        keys: &[String],
+        window_start: i64,
+        expires: i64,
+        username: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<(Vec<i64>, Conflicts)> {
+        let mut statements = self.hit_stmts(keys, window_start, expires)?;
+        statements.push(self.conflicts_stmt(username, email)?);
+        let results = self.db.batch(statements).await?;
+        let (counts, rest) = results.split_at(keys.len().min(results.len()));
+        let conflicts = match rest.first() {
+            Some(r) => conflicts_of(r)?,
+            None => Conflicts::default(),
+        };
+        Ok((counts_of(counts)?, conflicts))
     }
 
     /// The owner of a DRF auth token key.
@@ -444,28 +473,57 @@ impl Store {
     /// Adds one hit to each fixed-window counter (one round trip, atomic upserts) and returns
     /// each counter's hits in the current window.
     pub async fn hit(&self, keys: &[String], window_start: i64, expires: i64) -> Result<Vec<i64>> {
-        #[derive(Deserialize)]
-        struct Row {
-            hits: i64,
-        }
-        let mut statements = Vec::with_capacity(keys.len());
-        for key in keys {
-            statements.push(self.stmt(
-                "INSERT INTO throttle (key, window_start, hits, expires_at) VALUES (?1, ?2, 1, ?3) \
-                 ON CONFLICT(key) DO UPDATE SET \
-                   hits = CASE WHEN throttle.window_start = excluded.window_start \
-                               THEN throttle.hits + 1 ELSE 1 END, \
-                   window_start = excluded.window_start, expires_at = excluded.expires_at \
-                 RETURNING hits",
-                &[text(key), num(window_start), num(expires)],
-            )?);
-        }
-        let mut counts = Vec::with_capacity(keys.len());
-        for result in self.db.batch(statements).await? {
-            let rows: Vec<Row> = result.results()?;
-            counts.push(rows.first().map(|r| r.hits).unwrap_or(1));
-        }
-        Ok(counts)
+        let results = self
+            .db
+            .batch(self.hit_stmts(keys, window_start, expires)?)
+            .await?;
+        counts_of(&results)
+    }
+
+    /// `hit` and `find_user` in one round trip (a throttled look-up: login, confirm links,
+    /// e-mail requests). The counts come first; the caller decides on them before using the user.
+    pub async fn hit_and_find_user(
+        &self,
+        keys: &[String],
+        window_start: i64,
+        expires: i64,
+        lookup: UserLookup<'_>,
+    ) -> Result<(Vec<i64>, Option<User>)> {
+        let mut statements = self.hit_stmts(keys, window_start, expires)?;
+        let looked_up = match self.user_stmt(lookup)? {
+            Some(stmt) => {
+                statements.push(stmt);
+                true
+            }
+            None => false,
+        };
+        let results = self.db.batch(statements).await?;
+        let user = match results.get(keys.len()).filter(|_| looked_up) {
+            Some(r) => r.results::<UserRow>()?.into_iter().next().map(User::from),
+            None => None,
+        };
+        Ok((counts_of(&results[..keys.len().min(results.len())])?, user))
+    }
+
+    fn hit_stmts(
+        &self,
+        keys: &[String],
+        window_start: i64,
+        expires: i64,
+    ) -> Result<Vec<D1PreparedStatement>> {
+        keys.iter()
+            .map(|key| {
+                self.stmt(
+                    "INSERT INTO throttle (key, window_start, hits, expires_at) VALUES (?1, ?2, 1, ?3) \
+                     ON CONFLICT(key) DO UPDATE SET \
+                       hits = CASE WHEN throttle.window_start = excluded.window_start \
+                                   THEN throttle.hits + 1 ELSE 1 END, \
+                       window_start = excluded.window_start, expires_at = excluded.expires_at \
+                     RETURNING hits",
+                    &[text(key), num(window_start), num(expires)],
+                )
+            })
+            .collect()
     }
 
     /// Deletes spent-token, revoked-family and throttle rows whose time is over (one round trip);
@@ -491,6 +549,54 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// Which user a look-up names.
+#[derive(Debug, Clone, Copy)]
+pub enum UserLookup<'a> {
+    /// By primary key.
+    Id(i64),
+    /// By exact (case-sensitive) username.
+    Username(&'a str),
+    /// By e-mail, case-insensitively.
+    Email(&'a str),
+}
+
+/// What registration's uniqueness query found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Conflicts {
+    /// The username is taken.
+    pub name_taken: bool,
+    /// The id of the user who owns the e-mail address, if any.
+    pub email_owner: Option<i64>,
+}
+
+fn conflicts_of(result: &worker::D1Result) -> Result<Conflicts> {
+    #[derive(Deserialize)]
+    struct Row {
+        name_taken: i64,
+        email_owner: Option<i64>,
+    }
+    Ok(result
+        .results::<Row>()?
+        .first()
+        .map(|r| Conflicts {
+            name_taken: r.name_taken != 0,
+            email_owner: r.email_owner,
+        })
+        .unwrap_or_default())
+}
+
+/// The hit count each throttle upsert returned.
+fn counts_of(results: &[worker::D1Result]) -> Result<Vec<i64>> {
+    #[derive(Deserialize)]
+    struct Row {
+        hits: i64,
+    }
+    results
+        .iter()
+        .map(|r| Ok(r.results::<Row>()?.first().map(|row| row.hits).unwrap_or(1)))
+        .collect()
 }
 
 /// What D1 knows about one refresh token.
