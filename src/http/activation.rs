@@ -138,6 +138,17 @@ pub async fn user_for_email(ctx: &Ctx, is_active: bool) -> Result<EmailUser, Api
     })
 }
 
+/// reset_password and reset_username: e-mails the `kind` link to the active user the body's
+/// address names; unknown addresses get the same 204 (or the *_SHOW_EMAIL_NOT_FOUND 400).
+pub async fn send_reset_link(ctx: &Ctx, kind: EmailKind) -> Result<Response, ApiError> {
+    match user_for_email(ctx, true).await? {
+        EmailUser::Found(user) => ctx.send_email(&user, kind).await?,
+        EmailUser::Nobody => {}
+        EmailUser::NotFound => return EmailUser::not_found_response(),
+    }
+    response::no_content()
+}
+
 // POST /auth/users/resend_activation/ (djoser "User Resend Activation E-mail"):
 // 204 | 400 {email} | 400 [msg] | 400 (empty, activation off) | 429
 /// Re-sends the activation e-mail to an inactive user; unknown or active addresses get the same 204.

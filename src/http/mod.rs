@@ -205,13 +205,10 @@ impl Ctx {
 
     /// SIGNING_KEY bytes (the JWT key and the HMAC key of e-mail tokens, as Django's SECRET_KEY).
     pub fn secret(&self) -> Result<&[u8], ApiError> {
-        self.settings.signing_key.as_deref().ok_or_else(|| {
-            ApiError::Config(
-                "SIGNING_KEY is not set; token endpoints are disabled until it is \
-                 (wrangler secret put SIGNING_KEY)"
-                    .into(),
-            )
-        })
+        self.settings
+            .signing_key
+            .as_deref()
+            .ok_or_else(missing_signing_key)
     }
 
     /// The refresh-token records in KV.
@@ -346,9 +343,7 @@ async fn dispatch(
     // Nearly every route signs or checks a token (JWTs, e-mailed links), so without a key the
     // service refuses work up front rather than failing half-way through a change.
     if settings.signing_key.is_none() && route != Route::Root {
-        return Err(ApiError::Config(
-            "SIGNING_KEY is not set; set it with `wrangler secret put SIGNING_KEY` (32+ random bytes)".into(),
-        ));
+        return Err(missing_signing_key());
     }
     let db = env.d1("DB").map_err(ApiError::internal)?;
     let mut ctx = Ctx {
@@ -441,6 +436,14 @@ async fn authenticate(ctx: &Ctx, header: Option<&str>) -> Result<Option<User>, A
             auth::check_token_user(user).map(Some)
         }
     }
+}
+
+/// The configuration error of a deployment without SIGNING_KEY.
+fn missing_signing_key() -> ApiError {
+    ApiError::Config(
+        "SIGNING_KEY is not set; set it with `wrangler secret put SIGNING_KEY` (32+ random bytes)"
+            .into(),
+    )
 }
 
 /// Random bytes from the platform CSPRNG.

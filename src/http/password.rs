@@ -6,7 +6,7 @@ use crate::domain::password::validate_password;
 use crate::domain::user::User;
 use crate::email::templates::EmailKind;
 use crate::error::{ApiError, FieldErrors};
-use crate::http::activation::{user_for_email, user_from_uid_and_token, EmailUser};
+use crate::http::activation::{send_reset_link, user_from_uid_and_token};
 use crate::http::users::{check_current_password, hash_new_password, password_field, similarity};
 use crate::http::{response, Ctx};
 use crate::messages as msg;
@@ -19,7 +19,7 @@ async fn store_password(
     user: &User,
     new_password: &str,
     bump_login: bool,
-) -> Result<User, ApiError> {
+) -> Result<Option<User>, ApiError> {
     let hash = hash_new_password(ctx, new_password)?;
     let logout = ctx.settings.logout_on_password_change;
     let changed = ctx
@@ -34,7 +34,7 @@ async fn store_password(
         .await
         .map_err(ApiError::internal)?;
     if !changed {
-        return Err(ApiError::field("token", msg::INVALID_TOKEN));
+        return Ok(None);
     }
     if logout {
         ctx.store
@@ -44,7 +44,7 @@ async fn store_password(
     }
     let mut updated = user.clone();
     updated.password = hash;
-    Ok(updated)
+    Ok(Some(updated))
 }
 
 /// The `re_new_password` check of the *_RETYPE variants.
@@ -84,9 +84,10 @@ pub async fn set_password(ctx: &Ctx) -> Result<Response, ApiError> {
         &new_password,
         re_new.as_deref(),
     )?;
+    // A concurrent change got there first: the password just checked is no longer current.
     let me = store_password(ctx, &me, &new_password, false)
-        .await
-        .map_err(|_| ApiError::field("current_password", msg::INVALID_PASSWORD))?;
+        .await?
+        .ok_or_else(|| ApiError::field("current_password", msg::INVALID_PASSWORD))?;
     if ctx.settings.password_changed_email_confirmation {
         ctx.send_email(&me, EmailKind::PasswordChangedConfirmation)
             .await?;
@@ -97,12 +98,7 @@ pub async fn set_password(ctx: &Ctx) -> Result<Response, ApiError> {
 // POST /auth/users/reset_password/ (djoser "Reset Password"): 204 | 400 {email} | 400 [msg] | 429
 /// E-mails a reset link to an active user; unknown addresses get the same 204.
 pub async fn reset_password(ctx: &Ctx) -> Result<Response, ApiError> {
-    match user_for_email(ctx, true).await? {
-        EmailUser::Found(user) => ctx.send_email(&user, EmailKind::PasswordReset).await?,
-        EmailUser::Nobody => {}
-        EmailUser::NotFound => return EmailUser::not_found_response(),
-    }
-    response::no_content()
+    send_reset_link(ctx, EmailKind::PasswordReset).await
 }
 
 // POST /auth/users/reset_password_confirm/ (djoser "Reset Password Confirmation"): 204 | 400 | 429
@@ -135,7 +131,10 @@ pub async fn reset_password_confirm(ctx: &Ctx) -> Result<Response, ApiError> {
         re_new.as_deref(),
     )?;
     let user = user_from_uid_and_token(ctx, &body, false).await?;
-    let user = store_password(ctx, &user, &new_password, true).await?;
+    // A concurrent use of the same link got there first: the token is spent.
+    let user = store_password(ctx, &user, &new_password, true)
+        .await?
+        .ok_or_else(|| ApiError::field("token", msg::INVALID_TOKEN))?;
     if ctx.settings.password_changed_email_confirmation {
         ctx.send_email(&user, EmailKind::PasswordChangedConfirmation)
             .await?;

@@ -7,7 +7,7 @@ use crate::domain::user::User;
 use crate::domain::username::username_errors;
 use crate::email::templates::EmailKind;
 use crate::error::{ApiError, FieldErrors};
-use crate::http::activation::{user_for_email, user_from_uid_and_token, EmailUser};
+use crate::http::activation::{send_reset_link, user_from_uid_and_token};
 use crate::http::body::Body;
 use crate::http::users::{check_current_password, storage_error};
 use crate::http::{response, Ctx};
@@ -56,7 +56,7 @@ async fn store_username(
     user: &User,
     name: &str,
     bump_login: bool,
-) -> Result<User, ApiError> {
+) -> Result<Option<User>, ApiError> {
     let changed = ctx
         .store
         .set_username(user, name, bump_login.then_some(ctx.now))
@@ -66,14 +66,14 @@ async fn store_username(
             other => storage_error(other),
         })?;
     if !changed {
-        return Err(ApiError::field("token", msg::INVALID_TOKEN));
+        return Ok(None);
     }
     let mut updated = user.clone();
     updated.username = name.to_string();
     if bump_login {
         updated.last_login = Some(ctx.now);
     }
-    Ok(updated)
+    Ok(Some(updated))
 }
 
 // POST /auth/users/set_username/ (djoser "Set Username"): 204 | 400 | 401 | 429
@@ -95,14 +95,10 @@ pub async fn set_username(ctx: &Ctx) -> Result<Response, ApiError> {
         return Err(ApiError::internal("validated field missing"));
     };
     check_retype(ctx.settings.set_username_retype, &name, re_new.as_deref())?;
+    // A concurrent password change got there first: the password just checked is no longer current.
     let me = store_username(ctx, &me, &name, false)
-        .await
-        .map_err(|e| match e {
-            ApiError::Fields(_) if e.body().get("token").is_some() => {
-                ApiError::field("current_password", msg::INVALID_PASSWORD)
-            }
-            other => other,
-        })?;
+        .await?
+        .ok_or_else(|| ApiError::field("current_password", msg::INVALID_PASSWORD))?;
     if ctx.settings.username_changed_email_confirmation {
         ctx.send_email(&me, EmailKind::UsernameChangedConfirmation)
             .await?;
@@ -113,12 +109,7 @@ pub async fn set_username(ctx: &Ctx) -> Result<Response, ApiError> {
 // POST /auth/users/reset_username/ (djoser "Reset Username"): 204 | 400 {email} | 400 [msg] | 429
 /// E-mails a username reset link to an active user; unknown addresses get the same 204.
 pub async fn reset_username(ctx: &Ctx) -> Result<Response, ApiError> {
-    match user_for_email(ctx, true).await? {
-        EmailUser::Found(user) => ctx.send_email(&user, EmailKind::UsernameReset).await?,
-        EmailUser::Nobody => {}
-        EmailUser::NotFound => return EmailUser::not_found_response(),
-    }
-    response::no_content()
+    send_reset_link(ctx, EmailKind::UsernameReset).await
 }
 
 // POST /auth/users/reset_username_confirm/ (djoser "Reset Username Confirmation"): 204 | 400 | 429
@@ -143,7 +134,10 @@ pub async fn reset_username_confirm(ctx: &Ctx) -> Result<Response, ApiError> {
         re_new.as_deref(),
     )?;
     let user = user_from_uid_and_token(ctx, &body, true).await?;
-    let user = store_username(ctx, &user, &name, true).await?;
+    // A concurrent use of the same link got there first: the token is spent.
+    let user = store_username(ctx, &user, &name, true)
+        .await?
+        .ok_or_else(|| ApiError::field("token", msg::INVALID_TOKEN))?;
     if ctx.settings.username_changed_email_confirmation {
         ctx.send_email(&user, EmailKind::UsernameChangedConfirmation)
             .await?;

@@ -147,11 +147,6 @@ impl Store {
         self.find_user(UserLookup::Username(username)).await
     }
 
-    /// The user whose e-mail matches case-insensitively (e-mails are unique here).
-    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        self.find_user(UserLookup::Email(email)).await
-    }
-
     fn conflicts_stmt(
         &self,
         username: Option<&str>,

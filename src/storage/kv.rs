@@ -62,14 +62,6 @@ impl RefreshStore {
             .await
     }
 
-    /// The record of a jti, if this service issued it and it has not expired.
-    pub async fn get(&self, jti: &str) -> Result<Option<RefreshRecord>, worker::KvError> {
-        match Self::key(jti) {
-            Some(key) => self.kv.get(&key).json().await,
-            None => Ok(None),
-        }
-    }
-
     /// Removes the record of a token that was never handed out (a lost rotation race).
     pub async fn delete(&self, jti: &str) -> Result<(), worker::KvError> {
         match Self::key(jti) {
