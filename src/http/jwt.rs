@@ -163,7 +163,8 @@ fn decode(ctx: &Ctx, key: &JwtKey, token: &str) -> Result<Claims, ApiError> {
 
 /// Loads what storage knows of a decoded token: whether it was spent, whether its family was
 /// revoked, and its user.
-async fn present(ctx: &Ctx, claims: Claims) -> Result<Presented, ApiError> {
+/// `load_user` is for refresh, which checks the user; verify and blacklist do not read it.
+async fn present(ctx: &Ctx, claims: Claims, load_user: bool) -> Result<Presented, ApiError> {
     // The reference answers 500 for a refresh token without jti; simplejwt's message fits.
     let jti = claims
         .jti
@@ -174,7 +175,8 @@ async fn present(ctx: &Ctx, claims: Claims) -> Result<Presented, ApiError> {
     let user_id = claims
         .user_id
         .as_deref()
-        .and_then(|id| id.trim().parse::<i64>().ok());
+        .and_then(|id| id.trim().parse::<i64>().ok())
+        .filter(|_| load_user);
     let (state, user) = ctx
         .store
         .refresh_state(&jti, &family, user_id)
@@ -230,7 +232,7 @@ async fn check_not_blacklisted(ctx: &Ctx, p: &Presented) -> Result<(), ApiError>
 pub async fn refresh(ctx: &Ctx) -> Result<Response, ApiError> {
     let key = ctx.jwt_key()?;
     let token = token_field(ctx, "refresh")?;
-    let p = present(ctx, decode(ctx, &key, &token)?).await?;
+    let p = present(ctx, decode(ctx, &key, &token)?, true).await?;
     check_not_blacklisted(ctx, &p).await?;
     jwt::check_claims(&p.claims, Some(TokenType::Refresh)).map_err(not_valid)?;
     if p.claims.user_id.is_some() {
@@ -298,7 +300,7 @@ pub async fn verify(ctx: &Ctx) -> Result<Response, ApiError> {
     jwt::check_claims(&claims, None).map_err(not_valid)?;
     // Only refresh jtis are ever blacklisted, so access tokens need no storage round trip.
     if claims.token_type.as_deref() != Some(TokenType::Access.as_str()) {
-        let p = present(ctx, claims).await?;
+        let p = present(ctx, claims, false).await?;
         if p.state.family_revoked || p.state.spent_at.is_some() {
             return Err(ApiError::non_field(msg::TOKEN_BLACKLISTED));
         }
@@ -312,7 +314,7 @@ pub async fn verify(ctx: &Ctx) -> Result<Response, ApiError> {
 pub async fn blacklist(ctx: &Ctx) -> Result<Response, ApiError> {
     let key = ctx.jwt_key()?;
     let token = token_field(ctx, "refresh")?;
-    let p = present(ctx, decode(ctx, &key, &token)?).await?;
+    let p = present(ctx, decode(ctx, &key, &token)?, false).await?;
     check_not_blacklisted(ctx, &p).await?;
     jwt::check_claims(&p.claims, Some(TokenType::Refresh)).map_err(not_valid)?;
     let user_id = p.claims.user_id.clone().unwrap_or_default();

@@ -405,7 +405,7 @@ impl Store {
     }
 
     /// When the jti was spent, whether its family is revoked, and (when `user_id` is given) the
-    /// user: one round trip.
+    /// user: one round trip; without a `user_id` no user is read.
     pub async fn refresh_state(
         &self,
         jti: &str,
@@ -417,20 +417,19 @@ impl Store {
             spent_at: Option<i64>,
             revoked: i64,
         }
-        let results = self
-            .db
-            .batch(vec![
-                self.stmt(
-                    "SELECT (SELECT spent_at FROM refresh_spent WHERE jti = ?1) AS spent_at, \
-                     EXISTS (SELECT 1 FROM revoked_families WHERE family = ?2) AS revoked",
-                    &[text(jti), text(family)],
-                )?,
-                self.stmt(
-                    &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
-                    &[user_id.map(num).unwrap_or(JsValue::NULL)],
-                )?,
-            ])
-            .await?;
+        let mut statements = vec![self.stmt(
+            "SELECT (SELECT spent_at FROM refresh_spent WHERE jti = ?1) AS spent_at, \
+             EXISTS (SELECT 1 FROM revoked_families WHERE family = ?2) AS revoked",
+            &[text(jti), text(family)],
+        )?];
+        if let Some(id) = user_id {
+            statements.push(
+                self.user_stmt(UserLookup::Id(id))?.ok_or_else(|| {
+                    StorageError::Db("an id look-up always has a statement".into())
+                })?,
+            );
+        }
+        let results = self.db.batch(statements).await?;
         let state = match results.first() {
             Some(r) => r.results::<Row>()?.into_iter().next(),
             None => None,
