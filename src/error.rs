@@ -5,6 +5,8 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::flows::authn::AuthFailure;
+use crate::flows::FlowError;
 use crate::messages as msg;
 
 /// Field-keyed validation errors in DRF's shape: `{"field": ["msg", ...], ...}`, insertion-ordered.
@@ -46,6 +48,7 @@ impl FieldErrors {
     }
 
     /// True when `field` has at least one message.
+    #[cfg(test)]
     pub fn has(&self, field: &str) -> bool {
         self.0.iter().any(|(f, _)| f == field)
     }
@@ -84,6 +87,11 @@ pub enum ApiError {
         /// simplejwt's `messages` list on header-token failures.
         messages: Option<Value>,
     },
+    /// 400 with a bare JSON list of one message: djoser raises some errors with `self.fail(..)`
+    /// outside `is_valid()`, and DRF renders such a ValidationError as a list.
+    Bare(String),
+    /// 400 with no body and no Content-Type (djoser's `Response(status=400)`).
+    EmptyBadRequest,
     /// 400 JSON parse error with the parser's explanation.
     Parse(String),
     /// 415 for a body of another media type.
@@ -164,7 +172,10 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::Fields(_) | ApiError::Parse(_) => 400,
+            ApiError::Fields(_)
+            | ApiError::Parse(_)
+            | ApiError::Bare(_)
+            | ApiError::EmptyBadRequest => 400,
             ApiError::Detail { status, .. } => *status,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::MethodNotAllowed(_) => 405,
@@ -194,6 +205,8 @@ impl ApiError {
                 }
                 Value::Object(map)
             }
+            ApiError::Bare(message) => json!([message]),
+            ApiError::EmptyBadRequest => Value::Null,
             ApiError::Parse(reason) => json!({ "detail": format!("JSON parse error - {reason}") }),
             ApiError::UnsupportedMediaType(media) => {
                 json!({ "detail": format!("Unsupported media type \"{media}\" in request.") })
@@ -217,6 +230,68 @@ impl ApiError {
 impl From<FieldErrors> for ApiError {
     fn from(errors: FieldErrors) -> Self {
         ApiError::Fields(errors)
+    }
+}
+
+/// The configuration error of a deployment without SIGNING_KEY.
+pub fn missing_signing_key() -> ApiError {
+    ApiError::Config(
+        "SIGNING_KEY is not set; set it with `wrangler secret put SIGNING_KEY` (32+ random bytes)"
+            .into(),
+    )
+}
+
+impl From<AuthFailure> for ApiError {
+    fn from(failure: AuthFailure) -> Self {
+        match failure {
+            AuthFailure::InvalidAccessToken(error) => ApiError::Detail {
+                status: 401,
+                detail: msg::TOKEN_NOT_VALID_ANY_TYPE.into(),
+                code: Some("token_not_valid"),
+                messages: Some(json!([{
+                    "token_class": "AccessToken",
+                    "token_type": "access",
+                    "message": error.message(),
+                }])),
+            },
+            AuthFailure::NoUserIdentification => {
+                ApiError::coded(401, msg::NO_USER_IDENTIFICATION, "token_not_valid")
+            }
+            AuthFailure::UserNotFound => {
+                ApiError::coded(401, msg::USER_NOT_FOUND, "user_not_found")
+            }
+            AuthFailure::UserInactive => ApiError::coded(401, msg::USER_INACTIVE, "user_inactive"),
+            AuthFailure::PasswordChanged => {
+                ApiError::coded(401, msg::PASSWORD_CHANGED, "password_changed")
+            }
+            AuthFailure::InvalidTokenKey => ApiError::detail(401, msg::INVALID_TOKEN_KEY),
+            AuthFailure::TokenUserInactive => ApiError::detail(401, msg::TOKEN_USER_INACTIVE),
+        }
+    }
+}
+
+impl From<FlowError> for ApiError {
+    fn from(e: FlowError) -> Self {
+        match e {
+            FlowError::Fields(errors) => ApiError::Fields(errors),
+            FlowError::Bare(message) => ApiError::Bare(message.into()),
+            FlowError::ActivationOff => ApiError::EmptyBadRequest,
+            FlowError::StaleToken => ApiError::detail(403, msg::STALE_TOKEN),
+            FlowError::NoActiveAccount => ApiError::detail(401, msg::NO_ACTIVE_ACCOUNT),
+            FlowError::NoActiveAccountForToken => {
+                ApiError::detail(401, msg::NO_ACTIVE_ACCOUNT_FOR_TOKEN)
+            }
+            FlowError::TokenNotValid(message) => ApiError::token_not_valid(message),
+            FlowError::Unauthenticated(failure) => failure.into(),
+            FlowError::NotAuthenticated => ApiError::not_authenticated(),
+            FlowError::NotFound => ApiError::not_found(),
+            FlowError::NoSuchUser => ApiError::detail(404, msg::NO_USER_MATCHES),
+            FlowError::PermissionDenied => ApiError::permission_denied(),
+            FlowError::Throttled { wait } => ApiError::Throttled { wait },
+            FlowError::MissingSigningKey => missing_signing_key(),
+            FlowError::Storage(e) => ApiError::internal(e),
+            FlowError::Internal(cause) => ApiError::Internal(cause),
+        }
     }
 }
 
@@ -278,8 +353,8 @@ mod props {
     use serde_json::{Map, Value};
 
     use super::{ApiError, FieldErrors};
-    use crate::http::auth::{parse_authorization, Credentials};
     use crate::http::body::Body;
+    use crate::http::extract::{parse_authorization, Credentials};
 
     /// The error shapes of DJOSER_SPEC 1.4.
     fn djoser_shaped(body: &Value) -> bool {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod email;
 pub mod error;
+pub mod flows;
 pub mod http;
 pub mod messages;
 pub mod storage;
@@ -60,7 +61,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     let now = (worker::Date::now().as_millis() / 1000) as i64;
     match env.d1("DB") {
-        Ok(db) => match storage::d1::Store::new(db).purge_expired(now).await {
+        Ok(db) => match storage::d1::Store::new(db, Err("not needed".into()))
+            .purge_expired(now)
+            .await
+        {
             Ok(removed) => worker::console_log!("purged {removed} expired rows"),
             Err(e) => worker::console_error!("purge failed: {e}"),
         },

@@ -9,22 +9,10 @@ use serde_json::json;
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit, SendEmail, SendEmailBuilder};
 
 use crate::config::{EmailBackend, Settings};
-use crate::email::templates::{EmailKind, RenderedEmail};
-
-/// One e-mail ready to go.
-pub struct Outgoing<'a> {
-    /// DEFAULT_FROM_EMAIL.
-    pub from: &'a str,
-    /// The user's address.
-    pub to: &'a str,
-    /// Which djoser e-mail this is.
-    pub kind: EmailKind,
-    /// Subject and bodies.
-    pub rendered: &'a RenderedEmail,
-}
+use crate::email::compose::Message;
 
 /// Sends `mail` with the configured backend.
-pub async fn deliver(settings: &Settings, env: &Env, mail: &Outgoing<'_>) -> Result<(), String> {
+pub async fn deliver(settings: &Settings, env: &Env, mail: &Message) -> Result<(), String> {
     match settings.email_backend {
         EmailBackend::Console => {
             worker::console_log!(
@@ -63,7 +51,7 @@ pub async fn deliver(settings: &Settings, env: &Env, mail: &Outgoing<'_>) -> Res
             let binding: SendEmail = env
                 .send_email("EMAIL")
                 .map_err(|e| format!("EMAIL binding: {e}"))?;
-            let message = SendEmailBuilder::builder(mail.from, mail.to, &mail.rendered.subject)
+            let message = SendEmailBuilder::builder(&mail.from, &mail.to, &mail.rendered.subject)
                 .text(&mail.rendered.text)
                 .html(&mail.rendered.html)
                 .build();
@@ -77,7 +65,7 @@ pub async fn deliver(settings: &Settings, env: &Env, mail: &Outgoing<'_>) -> Res
 }
 
 /// The message as both HTTP backends take it (Resend's field names; the webhook adds `kind`).
-fn message_json(mail: &Outgoing<'_>) -> serde_json::Value {
+fn message_json(mail: &Message) -> serde_json::Value {
     json!({
         "from": mail.from,
         "to": [mail.to],

@@ -1,17 +1,19 @@
-//! The route table, the per-request context, and the one place an `ApiError` becomes a response.
+//! The HTTP edge: the per-request context, the order of work every request goes through, and
+//! the one place an `ApiError` becomes a response. Handlers (one file per endpoint group) parse,
+//! call a flow, and respond.
 //!
-//! Order of work for every request, as DRF does it: resolve the route, bound the body (413),
-//! authenticate (a bad credential is 401 even where anyone may call), check the permission and
-//! the method (an anonymous unmapped method on a users route is 401, otherwise 405), then run the
-//! handler, which parses the body only when it needs it.
+//! Order of work, as DRF does it: resolve the route, bound the body (413), authenticate (a bad
+//! credential is 401 even where anyone may call), check the permission and the method (an
+//! anonymous unmapped method on a users route is 401, otherwise 405), then run the handler,
+//! which parses the body only when it needs it.
 
 pub mod activation;
-pub mod auth;
 pub mod body;
+pub mod extract;
 pub mod jwt;
 pub mod password;
 pub mod response;
-pub mod throttle;
+pub mod routes;
 pub mod token;
 pub mod username;
 pub mod users;
@@ -20,152 +22,15 @@ use worker::{Env, Request, Response};
 
 use crate::config::Settings;
 use crate::domain::user::User;
-use crate::email::mailer::{self, Outgoing};
-use crate::email::templates::{self, EmailContext, EmailKind};
-use crate::error::ApiError;
+use crate::email::compose::Message;
+use crate::email::mailer;
+use crate::error::{missing_signing_key, ApiError};
+use crate::flows::{authn, Cx};
 use crate::storage::d1::Store;
 use crate::storage::kv::RefreshStore;
-use crate::tokens::jwt::JwtKey;
-use crate::tokens::one_time;
-use auth::Credentials;
 use body::Body;
-
-/// Every endpoint, named after djoser's actions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    /// GET /auth/ — the API root.
-    Root,
-    /// /auth/users/ — list, register (and, per the API brief, PUT/PATCH of the current user).
-    Users,
-    /// /auth/users/me/.
-    Me,
-    /// /auth/users/{id}/.
-    UserDetail(String),
-    /// /auth/users/activation/ (and the brief's /auth/users/confirm/).
-    Activation,
-    /// /auth/users/resend_activation/.
-    ResendActivation,
-    /// /auth/users/set_password/.
-    SetPassword,
-    /// /auth/users/reset_password/.
-    ResetPassword,
-    /// /auth/users/reset_password_confirm/.
-    ResetPasswordConfirm,
-    /// /auth/users/set_username/.
-    SetUsername,
-    /// /auth/users/reset_username/.
-    ResetUsername,
-    /// /auth/users/reset_username_confirm/.
-    ResetUsernameConfirm,
-    /// /auth/jwt/create/.
-    JwtCreate,
-    /// /auth/jwt/refresh/.
-    JwtRefresh,
-    /// /auth/jwt/verify/.
-    JwtVerify,
-    /// /auth/jwt/blacklist/.
-    JwtBlacklist,
-    /// /auth/token/login/.
-    TokenLogin,
-    /// /auth/token/logout/.
-    TokenLogout,
-}
-
-impl Route {
-    /// Maps a URL path to a route; `None` is a 404. The trailing slash is optional everywhere.
-    pub fn resolve(path: &str) -> Option<Route> {
-        let rest = path.strip_prefix("/auth")?;
-        if !(rest.is_empty() || rest.starts_with('/')) {
-            return None;
-        }
-        let rest = rest.trim_start_matches('/');
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        if rest.is_empty() {
-            return Some(Route::Root);
-        }
-        let segments: Vec<&str> = rest.split('/').collect();
-        let route = match segments.as_slice() {
-            ["users"] => Route::Users,
-            ["users", action] => match *action {
-                "me" => Route::Me,
-                // The API brief's name for activation.
-                "activation" | "confirm" => Route::Activation,
-                "resend_activation" => Route::ResendActivation,
-                "set_password" => Route::SetPassword,
-                "reset_password" => Route::ResetPassword,
-                "reset_password_confirm" => Route::ResetPasswordConfirm,
-                "set_username" => Route::SetUsername,
-                "reset_username" => Route::ResetUsername,
-                "reset_username_confirm" => Route::ResetUsernameConfirm,
-                // djoser-compat: the detail route takes any segment matching [^/.]+.
-                id if !id.is_empty() && !id.contains('.') => Route::UserDetail(id.to_string()),
-                _ => return None,
-            },
-            // djoser-compat: simplejwt's routes are unanchored, so anything after them still matches.
-            ["jwt", "create", ..] => Route::JwtCreate,
-            ["jwt", "refresh", ..] => Route::JwtRefresh,
-            ["jwt", "verify", ..] => Route::JwtVerify,
-            ["jwt", "blacklist", ..] => Route::JwtBlacklist,
-            ["token", "login"] => Route::TokenLogin,
-            ["token", "logout"] => Route::TokenLogout,
-            _ => return None,
-        };
-        Some(route)
-    }
-
-    /// The methods the route serves, as its `Allow` header lists them.
-    pub fn allow(&self) -> &'static str {
-        match self {
-            Route::Root => "GET, HEAD, OPTIONS",
-            Route::Users => "GET, POST, PUT, PATCH, HEAD, OPTIONS",
-            Route::Me | Route::UserDetail(_) => "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
-            _ => "POST, OPTIONS",
-        }
-    }
-
-    fn serves(&self, method: &str) -> bool {
-        self.allow().split(", ").any(|m| m == method)
-    }
-
-    /// simplejwt's views set no authentication classes and never read the header.
-    fn authenticates(&self) -> bool {
-        !matches!(
-            self,
-            Route::JwtCreate | Route::JwtRefresh | Route::JwtVerify | Route::JwtBlacklist
-        )
-    }
-
-    /// Routes of djoser's UserViewSet: an unmapped method falls back to CurrentUserOrAdmin.
-    fn in_user_viewset(&self) -> bool {
-        matches!(
-            self,
-            Route::Users
-                | Route::Me
-                | Route::UserDetail(_)
-                | Route::Activation
-                | Route::ResendActivation
-                | Route::SetPassword
-                | Route::ResetPassword
-                | Route::ResetPasswordConfirm
-                | Route::SetUsername
-                | Route::ResetUsername
-                | Route::ResetUsernameConfirm
-        )
-    }
-
-    /// True when the (route, method) pair needs an authenticated user.
-    fn needs_user(&self, method: &str) -> bool {
-        match self {
-            Route::Users => method != "POST",
-            Route::Me
-            | Route::UserDetail(_)
-            | Route::SetPassword
-            | Route::SetUsername
-            | Route::TokenLogout => true,
-            _ => false,
-        }
-    }
-}
+use extract::Credentials;
+use routes::{Auth, Matched, Unmapped, Who};
 
 /// Everything a handler needs about one request.
 pub struct Ctx {
@@ -173,18 +38,25 @@ pub struct Ctx {
     pub settings: &'static Settings,
     /// The Worker environment (bindings).
     pub env: Env,
-    /// D1.
+    /// D1, with the KV refresh records behind it.
     pub store: Store,
-    /// The request method, upper case.
-    pub method: String,
     /// The authenticated user, if any.
     pub user: Option<User>,
     /// Unix seconds at the start of the request.
     pub now: i64,
     /// The client address (`CF-Connecting-IP`), for throttling.
     pub client_ip: String,
+    /// The request URL's origin (scheme, host, port), for the API root.
+    pub origin: String,
+    /// The route's `{id}` segment.
+    pub param: Option<String>,
     content_type: Option<String>,
     raw_body: Vec<u8>,
+}
+
+/// Security warnings from the flows go to the Worker log.
+fn warn(line: &str) {
+    worker::console_warn!("{line}");
 }
 
 impl Ctx {
@@ -193,81 +65,34 @@ impl Ctx {
         Body::parse(self.content_type.as_deref(), &self.raw_body)
     }
 
-    /// The authenticated user; 401 NOCREDS otherwise.
+    /// The authenticated user; 401 otherwise.
     pub fn user(&self) -> Result<&User, ApiError> {
         self.user.as_ref().ok_or_else(ApiError::not_authenticated)
     }
 
-    /// The HS256 key; a missing SIGNING_KEY refuses token work with a configuration error.
-    pub fn jwt_key(&self) -> Result<JwtKey, ApiError> {
-        Ok(JwtKey::new(self.secret()?))
-    }
-
-    /// SIGNING_KEY bytes (the JWT key and the HMAC key of e-mail tokens, as Django's SECRET_KEY).
-    pub fn secret(&self) -> Result<&[u8], ApiError> {
-        self.settings
-            .signing_key
-            .as_deref()
-            .ok_or_else(missing_signing_key)
-    }
-
-    /// The refresh-token records in KV.
-    pub fn refresh_store(&self) -> Result<RefreshStore, ApiError> {
-        self.env
-            .kv("AUTH_KV")
-            .map(RefreshStore::new)
-            .map_err(ApiError::internal)
-    }
-
-    /// Sends one of djoser's e-mails to `user`, if the user has an address. A failed send is logged
-    /// and does not fail the request: the state change it reports is already stored.
-    pub async fn send_email(&self, user: &User, kind: EmailKind) -> Result<(), ApiError> {
-        if user.email.is_empty() {
-            return Ok(());
+    /// The flows' view of this request.
+    pub fn flow(&self) -> Cx<'_, Store> {
+        Cx {
+            settings: self.settings,
+            store: &self.store,
+            now: self.now,
+            client: &self.client_ip,
+            warn,
         }
-        let url_template = match kind {
-            EmailKind::Activation => Some(&self.settings.activation_url),
-            EmailKind::PasswordReset => Some(&self.settings.password_reset_confirm_url),
-            EmailKind::UsernameReset => Some(&self.settings.username_reset_confirm_url),
-            _ => None,
-        };
-        let url = match url_template {
-            Some(template) => {
-                let state = one_time::TokenUserState {
-                    user_id: user.id,
-                    password_hash: &user.password,
-                    last_login: user.last_login,
-                    email: &user.email,
-                    // Username-reset links also die when the username changes (SECURITY.md 16).
-                    username: (kind == EmailKind::UsernameReset).then_some(user.username.as_str()),
-                };
-                let token = one_time::make_token(self.secret()?, &state, self.now);
-                Some(templates::fill_url(
-                    template,
-                    &one_time::encode_uid(user.id),
-                    &token,
-                ))
+    }
+
+    /// Sends what a flow asked to send. A failed send is logged and does not fail the request:
+    /// the state change it reports is already stored, and every e-mail can be asked for again.
+    pub async fn send(&self, outbox: Vec<Message>) {
+        for message in outbox {
+            if let Err(e) = mailer::deliver(self.settings, &self.env, &message).await {
+                worker::console_error!(
+                    "e-mail {} to user {} not sent: {e}",
+                    message.kind.name(),
+                    message.user_id
+                );
             }
-            None => None,
-        };
-        let context = EmailContext {
-            site_name: &self.settings.site_name,
-            domain: &self.settings.domain,
-            protocol: &self.settings.protocol,
-            url: url.as_deref(),
-            username: &user.username,
-        };
-        let rendered = templates::render(kind, &context);
-        let outgoing = Outgoing {
-            from: &self.settings.default_from_email,
-            to: &user.email,
-            kind,
-            rendered: &rendered,
-        };
-        if let Err(e) = mailer::deliver(self.settings, &self.env, &outgoing).await {
-            worker::console_error!("e-mail {} to user {} not sent: {e}", kind.name(), user.id);
         }
-        Ok(())
     }
 }
 
@@ -280,22 +105,23 @@ pub async fn handle(
     // worker's Method maps methods it does not know to GET; the raw name keeps PROPFIND a 405.
     let method = req.inner().method().to_ascii_uppercase();
     let origin = req.headers().get("Origin").ok().flatten();
-    let route = Route::resolve(&req.path());
-    let allow = route.as_ref().map(Route::allow);
-    let result = match route {
-        Some(route) => dispatch(&mut req, env, settings, route, &method).await,
+    let path = req.path();
+    let matched = routes::resolve(&path);
+    let allow = matched.as_ref().map(|m| m.route.allow());
+    let result = match matched {
+        Some(matched) => dispatch(&mut req, env, settings, matched, &method).await,
         None => Err(ApiError::not_found()),
     };
     let response = match result {
         Ok(r) => r,
         Err(e) => {
             if let ApiError::Internal(cause) = &e {
-                worker::console_error!("{method} {}: {cause}", req.path());
+                worker::console_error!("{method} {path}: {cause}");
             }
             response::error(&e, settings)?
         }
     };
-    let response = response::finish(response, allow, origin.as_deref(), settings)?;
+    let response = response::finish(response, allow.as_deref(), origin.as_deref(), settings)?;
     if method == "HEAD" {
         response::without_body(response)
     } else {
@@ -303,53 +129,38 @@ pub async fn handle(
     }
 }
 
-async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let declared = req
-        .headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::Parse("could not read body".into()))?;
-    if bytes.len() > limit {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    Ok(bytes)
-}
-
 async fn dispatch(
     req: &mut Request,
     env: Env,
     settings: &'static Settings,
-    route: Route,
+    matched: Matched,
     method: &str,
 ) -> Result<Response, ApiError> {
+    let route = matched.route;
     if method == "OPTIONS" {
-        if let Some(preflight) = response::preflight(req, settings) {
+        if let Some(preflight) = response::preflight(req, route, settings) {
             return Ok(preflight);
         }
     }
     let raw_body = if matches!(method, "GET" | "HEAD" | "OPTIONS") {
         Vec::new()
     } else {
-        read_body(req, settings.max_body_bytes).await?
+        extract::read_body(req, settings.max_body_bytes).await?
     };
     // Nearly every route signs or checks a token (JWTs, e-mailed links), so without a key the
     // service refuses work up front rather than failing half-way through a change.
-    if settings.signing_key.is_none() && route != Route::Root {
+    if settings.signing_key.is_none() && !route.is_root() {
         return Err(missing_signing_key());
     }
     let db = env.d1("DB").map_err(ApiError::internal)?;
+    let records = env
+        .kv("AUTH_KV")
+        .map(RefreshStore::new)
+        .map_err(|e| e.to_string());
+    let url = req.url().map_err(ApiError::internal)?;
     let mut ctx = Ctx {
         settings,
-        store: Store::new(db),
-        method: method.to_string(),
+        store: Store::new(db, records),
         user: None,
         now: (worker::Date::now().as_millis() / 1000) as i64,
         client_ip: req
@@ -358,157 +169,42 @@ async fn dispatch(
             .ok()
             .flatten()
             .unwrap_or_else(|| "unknown".into()),
+        origin: url.origin().ascii_serialization(),
+        param: matched.param,
         content_type: req.headers().get("Content-Type").ok().flatten(),
         raw_body,
         env,
     };
 
-    if route.authenticates() {
+    if route.auth == Auth::Header {
         let header = req.headers().get("Authorization").ok().flatten();
         ctx.user = authenticate(&ctx, header.as_deref()).await?;
     }
-
-    let verb = if method == "HEAD" { "GET" } else { method };
-    if verb == "OPTIONS" {
-        if (route.in_user_viewset() || route == Route::TokenLogout) && ctx.user.is_none() {
+    let anonymous_first = route.unmapped == Unmapped::AuthenticateFirst && ctx.user.is_none();
+    if method == "OPTIONS" {
+        if anonymous_first {
             return Err(ApiError::not_authenticated());
         }
-        return response::metadata(&route);
+        return response::metadata(route);
     }
-    if !route.serves(verb) {
-        if (route.in_user_viewset() || route == Route::TokenLogout) && ctx.user.is_none() {
+    let Some(endpoint) = route.endpoint(method) else {
+        if anonymous_first {
             return Err(ApiError::not_authenticated());
         }
         return Err(ApiError::MethodNotAllowed(method.to_string()));
-    }
-    if route.needs_user(verb) && ctx.user.is_none() {
+    };
+    if endpoint.who == Who::User && ctx.user.is_none() {
         return Err(ApiError::not_authenticated());
     }
-
-    match (&route, verb) {
-        (Route::Root, _) => users::root(req),
-        (Route::Users, "GET") => users::list(&ctx).await,
-        (Route::Users, "POST") => users::create(&ctx).await,
-        (Route::Me, "GET") => users::me(&ctx),
-        (Route::Users | Route::Me, "PUT" | "PATCH") => users::update_me(&ctx).await,
-        (Route::Me, "DELETE") => users::destroy_me(&ctx).await,
-        (Route::UserDetail(id), _) => users::detail(&ctx, id).await,
-        (Route::Activation, _) => activation::activation(&ctx).await,
-        (Route::ResendActivation, _) => activation::resend_activation(&ctx).await,
-        (Route::SetPassword, _) => password::set_password(&ctx).await,
-        (Route::ResetPassword, _) => password::reset_password(&ctx).await,
-        (Route::ResetPasswordConfirm, _) => password::reset_password_confirm(&ctx).await,
-        (Route::SetUsername, _) => username::set_username(&ctx).await,
-        (Route::ResetUsername, _) => username::reset_username(&ctx).await,
-        (Route::ResetUsernameConfirm, _) => username::reset_username_confirm(&ctx).await,
-        (Route::JwtCreate, _) => jwt::create(&ctx).await,
-        (Route::JwtRefresh, _) => jwt::refresh(&ctx).await,
-        (Route::JwtVerify, _) => jwt::verify(&ctx).await,
-        (Route::JwtBlacklist, _) => jwt::blacklist(&ctx).await,
-        (Route::TokenLogin, _) => token::login(&ctx).await,
-        (Route::TokenLogout, _) => token::logout(&ctx).await,
-        _ => Err(ApiError::MethodNotAllowed(method.to_string())),
-    }
+    (endpoint.handler)(&ctx).await
 }
 
 /// Resolves the Authorization header to a user (JWT first, then DRF token), or anonymous.
 async fn authenticate(ctx: &Ctx, header: Option<&str>) -> Result<Option<User>, ApiError> {
-    match auth::parse_authorization(header, &ctx.settings.auth_header_types)? {
+    let cx = ctx.flow();
+    match extract::parse_authorization(header, &ctx.settings.auth_header_types)? {
         Credentials::None => Ok(None),
-        Credentials::Jwt(token) => {
-            let key = ctx.jwt_key()?;
-            let (claims, id) = auth::access_token_user_id(ctx.settings, &key, &token, ctx.now)?;
-            let user = match id {
-                Some(id) => ctx.store.user_by_id(id).await.map_err(ApiError::internal)?,
-                None => None,
-            };
-            auth::check_jwt_user(user, &claims).map(Some)
-        }
-        Credentials::Token(key) => {
-            let user = if auth::token_key_plausible(&key) {
-                ctx.store
-                    .user_by_token_key(&key)
-                    .await
-                    .map_err(ApiError::internal)?
-            } else {
-                None
-            };
-            auth::check_token_user(user).map(Some)
-        }
-    }
-}
-
-/// The configuration error of a deployment without SIGNING_KEY.
-fn missing_signing_key() -> ApiError {
-    ApiError::Config(
-        "SIGNING_KEY is not set; set it with `wrangler secret put SIGNING_KEY` (32+ random bytes)"
-            .into(),
-    )
-}
-
-/// Random bytes from the platform CSPRNG.
-pub fn random<const N: usize>() -> Result<[u8; N], ApiError> {
-    let mut buf = [0u8; N];
-    getrandom::fill(&mut buf).map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
-    Ok(buf)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn route_table_is_pinned() {
-        let table = [
-            ("/auth/", Some(Route::Root)),
-            ("/auth", Some(Route::Root)),
-            ("/auth/users/", Some(Route::Users)),
-            ("/auth/users", Some(Route::Users)),
-            ("/auth/users/me/", Some(Route::Me)),
-            ("/auth/users/42/", Some(Route::UserDetail("42".into()))),
-            ("/auth/users/confirm/", Some(Route::Activation)),
-            ("/auth/users/activation", Some(Route::Activation)),
-            (
-                "/auth/users/resend_activation/",
-                Some(Route::ResendActivation),
-            ),
-            ("/auth/users/set_password/", Some(Route::SetPassword)),
-            ("/auth/users/reset_password/", Some(Route::ResetPassword)),
-            (
-                "/auth/users/reset_password_confirm/",
-                Some(Route::ResetPasswordConfirm),
-            ),
-            ("/auth/users/set_username/", Some(Route::SetUsername)),
-            ("/auth/users/reset_username/", Some(Route::ResetUsername)),
-            (
-                "/auth/users/reset_username_confirm/",
-                Some(Route::ResetUsernameConfirm),
-            ),
-            ("/auth/jwt/create/", Some(Route::JwtCreate)),
-            ("/auth/jwt/create/anything", Some(Route::JwtCreate)),
-            ("/auth/jwt/refresh", Some(Route::JwtRefresh)),
-            ("/auth/jwt/verify/", Some(Route::JwtVerify)),
-            ("/auth/jwt/blacklist/", Some(Route::JwtBlacklist)),
-            ("/auth/token/login/", Some(Route::TokenLogin)),
-            ("/auth/token/logout", Some(Route::TokenLogout)),
-            ("/auth/users/me.json", None),
-            ("/auth/users/1/extra/", None),
-            ("/auth/token/login/x", None),
-            ("/authx", None),
-            ("/", None),
-            ("/other", None),
-        ];
-        for (path, expected) in table {
-            assert_eq!(Route::resolve(path), expected, "{path}");
-        }
-    }
-
-    #[test]
-    fn user_routes_fall_back_to_authentication_for_unmapped_methods() {
-        assert!(Route::Activation.in_user_viewset());
-        assert!(!Route::JwtCreate.in_user_viewset());
-        assert!(!Route::JwtVerify.authenticates());
-        assert!(Route::TokenLogin.authenticates());
-        assert!(Route::Users.needs_user("GET") && !Route::Users.needs_user("POST"));
+        Credentials::Jwt(token) => Ok(Some(authn::user_for_access_token(&cx, &token).await?)),
+        Credentials::Token(key) => Ok(Some(authn::user_for_token_key(&cx, &key).await?)),
     }
 }

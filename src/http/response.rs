@@ -6,7 +6,7 @@ use worker::{Headers, Request, Response};
 
 use crate::config::Settings;
 use crate::error::ApiError;
-use crate::http::Route;
+use crate::http::routes::RouteDef;
 
 fn bytes_response(status: u16, body: Vec<u8>) -> worker::Result<Response> {
     let headers = Headers::new();
@@ -17,9 +17,19 @@ fn bytes_response(status: u16, body: Vec<u8>) -> worker::Result<Response> {
 }
 
 /// A compact JSON response (DRF renders without spaces and with raw UTF-8).
-pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Response, ApiError> {
+fn json<T: Serialize>(status: u16, value: &T) -> Result<Response, ApiError> {
     let body = serde_json::to_vec(value).map_err(ApiError::internal)?;
     bytes_response(status, body).map_err(ApiError::internal)
+}
+
+/// 200 with a JSON body.
+pub fn ok<T: Serialize>(value: &T) -> Result<Response, ApiError> {
+    json(200, value)
+}
+
+/// 201 with a JSON body.
+pub fn created<T: Serialize>(value: &T) -> Result<Response, ApiError> {
+    json(201, value)
 }
 
 /// 204 with no body and no Content-Type.
@@ -31,6 +41,9 @@ pub fn no_content() -> Result<Response, ApiError> {
 
 /// The response for an error, with its challenge or retry headers.
 pub fn error(e: &ApiError, settings: &Settings) -> worker::Result<Response> {
+    if let ApiError::EmptyBadRequest = e {
+        return Ok(Response::empty()?.with_status(e.status()));
+    }
     let body = serde_json::to_vec(&e.body())?;
     let response = bytes_response(e.status(), body)?;
     let headers = response.headers();
@@ -57,9 +70,9 @@ fn origin_allowed<'a>(origin: Option<&'a str>, settings: &Settings) -> Option<&'
         .then_some(origin)
 }
 
-/// The security headers every answer carries, errors and 204s included (SECURITY.md 20). The
-/// first four are the ones Django's middleware sends; the CSP forbids a browser to run or frame
-/// anything it might be tricked into rendering from this API.
+/// The security headers every answer carries, errors and 204s included. The first four are the
+/// ones Django's middleware sends; the CSP forbids a browser to run or frame anything it might be
+/// tricked into rendering from this API.
 pub const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
@@ -112,7 +125,7 @@ const CORS_ALLOWED_HEADERS: &str = "Accept, Authorization, Content-Type";
 /// origin gets 204 with the grant: the route's own methods and the headers clients need. Anything
 /// else is `None` and is answered as an ordinary OPTIONS request, which carries no grant, so a
 /// browser refuses the cross-origin call for an unlisted origin or an unknown path.
-pub fn preflight(req: &Request, settings: &Settings) -> Option<Response> {
+pub fn preflight(req: &Request, route: &RouteDef, settings: &Settings) -> Option<Response> {
     let headers = req.headers();
     headers
         .get("Access-Control-Request-Method")
@@ -120,11 +133,10 @@ pub fn preflight(req: &Request, settings: &Settings) -> Option<Response> {
         .flatten()?;
     let origin = headers.get("Origin").ok().flatten();
     let origin = origin_allowed(origin.as_deref(), settings)?;
-    let route = Route::resolve(&req.path())?;
     let response = Response::empty().ok()?.with_status(204);
     let out = response.headers();
     out.set("Access-Control-Allow-Origin", origin).ok()?;
-    out.set("Access-Control-Allow-Methods", route.allow())
+    out.set("Access-Control-Allow-Methods", &route.allow())
         .ok()?;
     out.set("Access-Control-Allow-Headers", CORS_ALLOWED_HEADERS)
         .ok()?;
@@ -133,38 +145,13 @@ pub fn preflight(req: &Request, settings: &Settings) -> Option<Response> {
 }
 
 /// DRF's OPTIONS metadata (name, description, renders, parses).
-pub fn metadata(route: &Route) -> Result<Response, ApiError> {
-    let (name, description) = match route {
-        Route::Root => ("Api Root", "The default basic root view for DefaultRouter"),
-        Route::JwtCreate => (
-            "Token Obtain Pair",
-            "Takes a set of user credentials and returns an access and refresh JSON web token pair to prove the authentication of those credentials.",
-        ),
-        Route::JwtRefresh => (
-            "Token Refresh",
-            "Takes a refresh type JSON web token and returns an access type JSON web token if the refresh token is valid.",
-        ),
-        Route::JwtVerify => (
-            "Token Verify",
-            "Takes a token and indicates if it is valid.  This view provides no information about a token's fitness for a particular use.",
-        ),
-        Route::JwtBlacklist => (
-            "Token Blacklist",
-            "Takes a token and blacklists it. Must be used with the `rest_framework_simplejwt.token_blacklist` app installed.",
-        ),
-        Route::TokenLogin => ("Token Create", "Use this endpoint to obtain user authentication token."),
-        Route::TokenLogout => ("Token Destroy", "Use this endpoint to logout user (remove user authentication token)."),
-        _ => ("User", ""),
-    };
-    json(
-        200,
-        &json!({
-            "name": name,
-            "description": description,
-            "renders": ["application/json"],
-            "parses": ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"],
-        }),
-    )
+pub fn metadata(route: &RouteDef) -> Result<Response, ApiError> {
+    ok(&json!({
+        "name": route.name,
+        "description": route.description,
+        "renders": ["application/json"],
+        "parses": ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"],
+    }))
 }
 
 #[cfg(test)]

@@ -8,21 +8,13 @@ use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
 use crate::domain::user::{email_key, NewUser, User};
+use crate::storage::kv::RefreshStore;
+use crate::storage::{
+    AuthTokenStore, Conflicts, PasswordChange, RefreshArbiter, RefreshRecord, RefreshRecords,
+    RefreshState, Result, Spend, StorageError, ThrottleStore, UserLookup, UserStore,
+};
 
-/// A storage failure.
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    /// A unique constraint refused the write; `field` is the user attribute (`username`, `email`).
-    #[error("unique constraint on {field}")]
-    Conflict {
-        /// Which attribute was taken.
-        field: &'static str,
-    },
-    /// Anything else D1 reported.
-    #[error("d1: {0}")]
-    Db(String),
-}
-
+/// Unique-index failures become conflicts on the user attribute right at the boundary.
 impl From<worker::Error> for StorageError {
     fn from(e: worker::Error) -> Self {
         let text = e.to_string();
@@ -31,12 +23,10 @@ impl From<worker::Error> for StorageError {
         } else if text.contains("UNIQUE constraint failed: users.email_key") {
             StorageError::Conflict { field: "email" }
         } else {
-            StorageError::Db(text)
+            StorageError::Backend(format!("d1: {text}"))
         }
     }
 }
-
-type Result<T> = std::result::Result<T, StorageError>;
 
 #[derive(Deserialize)]
 struct UserRow {
@@ -85,24 +75,28 @@ fn opt_num(n: Option<i64>) -> JsValue {
     n.map(num).unwrap_or(JsValue::NULL)
 }
 
-/// The D1 database of users, DRF tokens, spent refresh tokens and throttle counters.
+/// The D1 database of users, DRF tokens, spent refresh tokens and throttle counters, with the
+/// KV refresh-token records beside it (the flows see one store).
 pub struct Store {
     db: D1Database,
+    records: std::result::Result<RefreshStore, String>,
 }
 
 impl Store {
-    /// Wraps the `DB` binding.
-    pub fn new(db: D1Database) -> Self {
-        Store { db }
+    /// Wraps the `DB` binding and the `AUTH_KV` records (or why that binding is missing, which
+    /// fails only the requests that need it).
+    pub fn new(db: D1Database, records: std::result::Result<RefreshStore, String>) -> Self {
+        Store { db, records }
+    }
+
+    fn records(&self) -> Result<&RefreshStore> {
+        self.records
+            .as_ref()
+            .map_err(|e| StorageError::Backend(format!("AUTH_KV binding: {e}")))
     }
 
     fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement> {
         Ok(self.db.prepare(sql).bind(args)?)
-    }
-
-    async fn one_user(&self, sql: &str, args: &[JsValue]) -> Result<Option<User>> {
-        let row: Option<UserRow> = self.stmt(sql, args)?.first(None).await?;
-        Ok(row.map(User::from))
     }
 
     async fn changes(&self, stmt: D1PreparedStatement) -> Result<usize> {
@@ -128,25 +122,6 @@ impl Store {
         Ok(Some(self.stmt(&sql, &[arg])?))
     }
 
-    /// The user `lookup` names, if any.
-    pub async fn find_user(&self, lookup: UserLookup<'_>) -> Result<Option<User>> {
-        let Some(stmt) = self.user_stmt(lookup)? else {
-            return Ok(None);
-        };
-        let row: Option<UserRow> = stmt.first(None).await?;
-        Ok(row.map(User::from))
-    }
-
-    /// The user with this id.
-    pub async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
-        self.find_user(UserLookup::Id(id)).await
-    }
-
-    /// The user with exactly this username (case-sensitive, as Django's default).
-    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
-        self.find_user(UserLookup::Username(username)).await
-    }
-
     fn conflicts_stmt(
         &self,
         username: Option<&str>,
@@ -161,342 +136,6 @@ impl Store {
                 key.as_deref().map(text).unwrap_or(JsValue::NULL),
             ],
         )
-    }
-
-    /// Whether `username` is taken and who owns `email` (case-insensitively), in one round trip;
-    /// `None` arguments match nothing.
-    pub async fn conflicts(
-        &self,
-        username: Option<&str>,
-        email: Option<&str>,
-    ) -> Result<Conflicts> {
-        let result = self.conflicts_stmt(username, email)?.all().await?;
-        conflicts_of(&result)
-    }
-
-    /// `hit` and `conflicts` in one round trip (a throttled registration).
-    pub async fn hit_and_conflicts(
-        &self,
-        keys: &[String],
-        window_start: i64,
-        expires: i64,
-        username: Option<&str>,
-        email: Option<&str>,
-    ) -> Result<(Vec<i64>, Conflicts)> {
-        let mut statements = self.hit_stmts(keys, window_start, expires)?;
-        statements.push(self.conflicts_stmt(username, email)?);
-        let results = self.db.batch(statements).await?;
-        let (counts, rest) = results.split_at(keys.len().min(results.len()));
-        let conflicts = match rest.first() {
-            Some(r) => conflicts_of(r)?,
-            None => Conflicts::default(),
-        };
-        Ok((counts_of(counts)?, conflicts))
-    }
-
-    /// The owner of a DRF auth token key.
-    pub async fn user_by_token_key(&self, key: &str) -> Result<Option<User>> {
-        let columns = USER_COLUMNS
-            .split(", ")
-            .map(|c| format!("u.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        self.one_user(
-            &format!(
-                "SELECT {columns} FROM auth_tokens t JOIN users u ON u.id = t.user_id WHERE t.key = ?1"
-            ),
-            &[text(key)],
-        )
-        .await
-    }
-
-    /// Every user, by id (staff list).
-    pub async fn all_users(&self) -> Result<Vec<User>> {
-        let rows: Vec<UserRow> = self
-            .db
-            .prepare(format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))
-            .all()
-            .await?
-            .results()?;
-        Ok(rows.into_iter().map(User::from).collect())
-    }
-
-    /// Inserts a user; a taken username or e-mail is `Conflict`, decided by the unique indexes.
-    pub async fn create_user(&self, new: &NewUser) -> Result<User> {
-        let sql = format!(
-            "INSERT INTO users (username, email, email_key, password, is_active, date_joined) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING {USER_COLUMNS}"
-        );
-        let row: Option<UserRow> = self
-            .stmt(
-                &sql,
-                &[
-                    text(&new.username),
-                    text(&new.email),
-                    text(&email_key(&new.email)),
-                    text(&new.password),
-                    num(i64::from(new.is_active)),
-                    num(new.date_joined),
-                ],
-            )?
-            .first(None)
-            .await?;
-        row.map(User::from)
-            .ok_or_else(|| StorageError::Db("insert returned no row".into()))
-    }
-
-    /// Sets e-mail and active flag together (an e-mail change deactivates).
-    pub async fn update_email(&self, id: i64, email: &str, is_active: bool) -> Result<()> {
-        self.stmt(
-            "UPDATE users SET email = ?2, email_key = ?3, is_active = ?4 WHERE id = ?1",
-            &[
-                num(id),
-                text(email),
-                text(&email_key(email)),
-                num(i64::from(is_active)),
-            ],
-        )?
-        .run()
-        .await?;
-        Ok(())
-    }
-
-    /// Activates a user only if still inactive; false when another request got there first.
-    pub async fn activate(&self, id: i64) -> Result<bool> {
-        let stmt = self.stmt(
-            "UPDATE users SET is_active = 1 WHERE id = ?1 AND is_active = 0",
-            &[num(id)],
-        )?;
-        Ok(self.changes(stmt).await? == 1)
-    }
-
-    /// Replaces the password hash if it is still `old_hash` (so a one-time token or a concurrent
-    /// change cannot be spent twice); optionally bumps last_login and revokes older tokens.
-    pub async fn set_password(
-        &self,
-        id: i64,
-        old_hash: &str,
-        new_hash: &str,
-        last_login: Option<i64>,
-        tokens_valid_after: Option<i64>,
-    ) -> Result<bool> {
-        let stmt = self.stmt(
-            "UPDATE users SET password = ?3, last_login = COALESCE(?4, last_login), \
-             tokens_valid_after = COALESCE(?5, tokens_valid_after) WHERE id = ?1 AND password = ?2",
-            &[
-                num(id),
-                text(old_hash),
-                text(new_hash),
-                opt_num(last_login),
-                opt_num(tokens_valid_after),
-            ],
-        )?;
-        Ok(self.changes(stmt).await? == 1)
-    }
-
-    /// Sets a new username if the password hash and last_login are still those the caller saw (the
-    /// one-time token's state, so one token cannot be spent twice); optionally bumps last_login.
-    /// A taken name is `Conflict`.
-    pub async fn set_username(
-        &self,
-        user: &User,
-        username: &str,
-        last_login: Option<i64>,
-    ) -> Result<bool> {
-        let stmt = self.stmt(
-            "UPDATE users SET username = ?3, last_login = COALESCE(?4, last_login) \
-             WHERE id = ?1 AND password = ?2 AND last_login IS ?5",
-            &[
-                num(user.id),
-                text(&user.password),
-                text(username),
-                opt_num(last_login),
-                opt_num(user.last_login),
-            ],
-        )?;
-        Ok(self.changes(stmt).await? == 1)
-    }
-
-    /// Records a login time.
-    pub async fn set_last_login(&self, id: i64, when: i64) -> Result<()> {
-        self.stmt(
-            "UPDATE users SET last_login = ?2 WHERE id = ?1",
-            &[num(id), num(when)],
-        )?
-        .run()
-        .await?;
-        Ok(())
-    }
-
-    /// Deletes the user and its DRF token in one transaction.
-    pub async fn delete_user(&self, id: i64) -> Result<()> {
-        self.db
-            .batch(vec![
-                self.stmt("DELETE FROM auth_tokens WHERE user_id = ?1", &[num(id)])?,
-                self.stmt("DELETE FROM users WHERE id = ?1", &[num(id)])?,
-            ])
-            .await?;
-        Ok(())
-    }
-
-    /// The user's DRF token key, creating it with `fresh_key` if there is none (one per user; a
-    /// concurrent login that inserted first wins and both callers get its key).
-    pub async fn token_for_user(&self, user_id: i64, fresh_key: &str, now: i64) -> Result<String> {
-        let results = self
-            .db
-            .batch(vec![
-                self.stmt(
-                    "INSERT INTO auth_tokens (key, user_id, created) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT(user_id) DO NOTHING",
-                    &[text(fresh_key), num(user_id), num(now)],
-                )?,
-                self.stmt(
-                    "SELECT key FROM auth_tokens WHERE user_id = ?1",
-                    &[num(user_id)],
-                )?,
-            ])
-            .await?;
-        #[derive(Deserialize)]
-        struct KeyRow {
-            key: String,
-        }
-        let rows: Vec<KeyRow> = match results.get(1) {
-            Some(r) => r.results()?,
-            None => Vec::new(),
-        };
-        rows.into_iter()
-            .next()
-            .map(|r| r.key)
-            .ok_or_else(|| StorageError::Db("token row missing after insert".into()))
-    }
-
-    /// Deletes the user's DRF token, if any.
-    pub async fn delete_token(&self, user_id: i64) -> Result<()> {
-        self.stmt(
-            "DELETE FROM auth_tokens WHERE user_id = ?1",
-            &[num(user_id)],
-        )?
-        .run()
-        .await?;
-        Ok(())
-    }
-
-    /// The atomic single-use arbiter of refresh tokens: true for exactly one caller per jti.
-    pub async fn spend_refresh(
-        &self,
-        jti: &str,
-        family: &str,
-        user_id: &str,
-        now: i64,
-        expires: i64,
-    ) -> Result<bool> {
-        let stmt = self.stmt(
-            "INSERT INTO refresh_spent (jti, family, user_id, spent_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(jti) DO NOTHING",
-            &[
-                text(jti),
-                text(family),
-                text(user_id),
-                num(now),
-                num(expires),
-            ],
-        )?;
-        Ok(self.changes(stmt).await? == 1)
-    }
-
-    /// When the jti was spent, whether its family is revoked, and (when `user_id` is given) the
-    /// user: one round trip; without a `user_id` no user is read.
-    pub async fn refresh_state(
-        &self,
-        jti: &str,
-        family: &str,
-        user_id: Option<i64>,
-    ) -> Result<(RefreshState, Option<User>)> {
-        #[derive(Deserialize)]
-        struct Row {
-            spent_at: Option<i64>,
-            revoked: i64,
-        }
-        let mut statements = vec![self.stmt(
-            "SELECT (SELECT spent_at FROM refresh_spent WHERE jti = ?1) AS spent_at, \
-             EXISTS (SELECT 1 FROM revoked_families WHERE family = ?2) AS revoked",
-            &[text(jti), text(family)],
-        )?];
-        if let Some(id) = user_id {
-            statements.push(
-                self.user_stmt(UserLookup::Id(id))?.ok_or_else(|| {
-                    StorageError::Db("an id look-up always has a statement".into())
-                })?,
-            );
-        }
-        let results = self.db.batch(statements).await?;
-        let state = match results.first() {
-            Some(r) => r.results::<Row>()?.into_iter().next(),
-            None => None,
-        }
-        .map(|r| RefreshState {
-            spent_at: r.spent_at,
-            family_revoked: r.revoked != 0,
-        })
-        .unwrap_or_default();
-        let user = match results.get(1) {
-            Some(r) => r.results::<UserRow>()?.into_iter().next().map(User::from),
-            None => None,
-        };
-        Ok((state, user))
-    }
-
-    /// Marks a whole token family revoked until `expires`.
-    pub async fn revoke_family(
-        &self,
-        family: &str,
-        user_id: &str,
-        now: i64,
-        expires: i64,
-    ) -> Result<()> {
-        self.stmt(
-            "INSERT INTO revoked_families (family, user_id, revoked_at, expires_at) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT(family) DO NOTHING",
-            &[text(family), text(user_id), num(now), num(expires)],
-        )?
-        .run()
-        .await?;
-        Ok(())
-    }
-
-    /// Adds one hit to each fixed-window counter (one round trip, atomic upserts) and returns
-    /// each counter's hits in the current window.
-    pub async fn hit(&self, keys: &[String], window_start: i64, expires: i64) -> Result<Vec<i64>> {
-        let results = self
-            .db
-            .batch(self.hit_stmts(keys, window_start, expires)?)
-            .await?;
-        counts_of(&results)
-    }
-
-    /// `hit` and `find_user` in one round trip (a throttled look-up: login, confirm links,
-    /// e-mail requests). The counts come first; the caller decides on them before using the user.
-    pub async fn hit_and_find_user(
-        &self,
-        keys: &[String],
-        window_start: i64,
-        expires: i64,
-        lookup: UserLookup<'_>,
-    ) -> Result<(Vec<i64>, Option<User>)> {
-        let mut statements = self.hit_stmts(keys, window_start, expires)?;
-        let looked_up = match self.user_stmt(lookup)? {
-            Some(stmt) => {
-                statements.push(stmt);
-                true
-            }
-            None => false,
-        };
-        let results = self.db.batch(statements).await?;
-        let user = match results.get(keys.len()).filter(|_| looked_up) {
-            Some(r) => r.results::<UserRow>()?.into_iter().next().map(User::from),
-            None => None,
-        };
-        Ok((counts_of(&results[..keys.len().min(results.len())])?, user))
     }
 
     fn hit_stmts(
@@ -545,24 +184,318 @@ impl Store {
     }
 }
 
-/// Which user a look-up names.
-#[derive(Debug, Clone, Copy)]
-pub enum UserLookup<'a> {
-    /// By primary key.
-    Id(i64),
-    /// By exact (case-sensitive) username.
-    Username(&'a str),
-    /// By e-mail, case-insensitively.
-    Email(&'a str),
+impl UserStore for Store {
+    async fn find_user(&self, lookup: UserLookup<'_>) -> Result<Option<User>> {
+        let Some(stmt) = self.user_stmt(lookup)? else {
+            return Ok(None);
+        };
+        let row: Option<UserRow> = stmt.first(None).await?;
+        Ok(row.map(User::from))
+    }
+
+    async fn all_users(&self) -> Result<Vec<User>> {
+        let rows: Vec<UserRow> = self
+            .db
+            .prepare(format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))
+            .all()
+            .await?
+            .results()?;
+        Ok(rows.into_iter().map(User::from).collect())
+    }
+
+    async fn conflicts(&self, username: Option<&str>, email: Option<&str>) -> Result<Conflicts> {
+        let result = self.conflicts_stmt(username, email)?.all().await?;
+        conflicts_of(&result)
+    }
+
+    async fn create_user(&self, new: &NewUser) -> Result<User> {
+        let sql = format!(
+            "INSERT INTO users (username, email, email_key, password, is_active, date_joined) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING {USER_COLUMNS}"
+        );
+        let row: Option<UserRow> = self
+            .stmt(
+                &sql,
+                &[
+                    text(&new.username),
+                    text(&new.email),
+                    text(&email_key(&new.email)),
+                    text(&new.password),
+                    num(i64::from(new.is_active)),
+                    num(new.date_joined),
+                ],
+            )?
+            .first(None)
+            .await?;
+        row.map(User::from)
+            .ok_or_else(|| StorageError::Backend("insert returned no row".into()))
+    }
+
+    async fn update_email(&self, id: i64, email: &str, is_active: bool) -> Result<()> {
+        self.stmt(
+            "UPDATE users SET email = ?2, email_key = ?3, is_active = ?4 WHERE id = ?1",
+            &[
+                num(id),
+                text(email),
+                text(&email_key(email)),
+                num(i64::from(is_active)),
+            ],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    async fn activate(&self, id: i64) -> Result<bool> {
+        let stmt = self.stmt(
+            "UPDATE users SET is_active = 1 WHERE id = ?1 AND is_active = 0",
+            &[num(id)],
+        )?;
+        Ok(self.changes(stmt).await? == 1)
+    }
+
+    async fn set_password(&self, id: i64, change: PasswordChange<'_>) -> Result<bool> {
+        let stmt = self.stmt(
+            "UPDATE users SET password = ?3, last_login = COALESCE(?4, last_login), \
+             tokens_valid_after = COALESCE(?5, tokens_valid_after) WHERE id = ?1 AND password = ?2",
+            &[
+                num(id),
+                text(change.old_hash),
+                text(change.new_hash),
+                opt_num(change.last_login),
+                opt_num(change.tokens_valid_after),
+            ],
+        )?;
+        Ok(self.changes(stmt).await? == 1)
+    }
+
+    async fn set_username(
+        &self,
+        user: &User,
+        username: &str,
+        last_login: Option<i64>,
+    ) -> Result<bool> {
+        let stmt = self.stmt(
+            "UPDATE users SET username = ?3, last_login = COALESCE(?4, last_login) \
+             WHERE id = ?1 AND password = ?2 AND last_login IS ?5",
+            &[
+                num(user.id),
+                text(&user.password),
+                text(username),
+                opt_num(last_login),
+                opt_num(user.last_login),
+            ],
+        )?;
+        Ok(self.changes(stmt).await? == 1)
+    }
+
+    async fn set_last_login(&self, id: i64, when: i64) -> Result<()> {
+        self.stmt(
+            "UPDATE users SET last_login = ?2 WHERE id = ?1",
+            &[num(id), num(when)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_user(&self, id: i64) -> Result<()> {
+        self.db
+            .batch(vec![
+                self.stmt("DELETE FROM auth_tokens WHERE user_id = ?1", &[num(id)])?,
+                self.stmt("DELETE FROM users WHERE id = ?1", &[num(id)])?,
+            ])
+            .await?;
+        Ok(())
+    }
 }
 
-/// What registration's uniqueness query found.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Conflicts {
-    /// The username is taken.
-    pub name_taken: bool,
-    /// The id of the user who owns the e-mail address, if any.
-    pub email_owner: Option<i64>,
+impl AuthTokenStore for Store {
+    async fn user_by_token_key(&self, key: &str) -> Result<Option<User>> {
+        let columns = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM auth_tokens t JOIN users u ON u.id = t.user_id WHERE t.key = ?1"
+        );
+        let row: Option<UserRow> = self.stmt(&sql, &[text(key)])?.first(None).await?;
+        Ok(row.map(User::from))
+    }
+
+    async fn token_for_user(&self, user_id: i64, fresh_key: &str, now: i64) -> Result<String> {
+        let results = self
+            .db
+            .batch(vec![
+                self.stmt(
+                    "INSERT INTO auth_tokens (key, user_id, created) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT(user_id) DO NOTHING",
+                    &[text(fresh_key), num(user_id), num(now)],
+                )?,
+                self.stmt(
+                    "SELECT key FROM auth_tokens WHERE user_id = ?1",
+                    &[num(user_id)],
+                )?,
+            ])
+            .await?;
+        #[derive(Deserialize)]
+        struct KeyRow {
+            key: String,
+        }
+        let rows: Vec<KeyRow> = match results.get(1) {
+            Some(r) => r.results()?,
+            None => Vec::new(),
+        };
+        rows.into_iter()
+            .next()
+            .map(|r| r.key)
+            .ok_or_else(|| StorageError::Backend("token row missing after insert".into()))
+    }
+
+    async fn delete_token(&self, user_id: i64) -> Result<()> {
+        self.stmt(
+            "DELETE FROM auth_tokens WHERE user_id = ?1",
+            &[num(user_id)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+}
+
+impl RefreshArbiter for Store {
+    async fn refresh_state(
+        &self,
+        jti: &str,
+        family: &str,
+        user_id: Option<i64>,
+    ) -> Result<(RefreshState, Option<User>)> {
+        #[derive(Deserialize)]
+        struct Row {
+            spent_at: Option<i64>,
+            revoked: i64,
+        }
+        let mut statements = vec![self.stmt(
+            "SELECT (SELECT spent_at FROM refresh_spent WHERE jti = ?1) AS spent_at, \
+             EXISTS (SELECT 1 FROM revoked_families WHERE family = ?2) AS revoked",
+            &[text(jti), text(family)],
+        )?];
+        if let Some(id) = user_id {
+            statements.push(self.user_stmt(UserLookup::Id(id))?.ok_or_else(|| {
+                StorageError::Backend("an id look-up always has a statement".into())
+            })?);
+        }
+        let results = self.db.batch(statements).await?;
+        let state = match results.first() {
+            Some(r) => r.results::<Row>()?.into_iter().next(),
+            None => None,
+        }
+        .map(|r| RefreshState {
+            spent_at: r.spent_at,
+            family_revoked: r.revoked != 0,
+        })
+        .unwrap_or_default();
+        let user = match results.get(1) {
+            Some(r) => r.results::<UserRow>()?.into_iter().next().map(User::from),
+            None => None,
+        };
+        Ok((state, user))
+    }
+
+    async fn spend_refresh(&self, spend: &Spend<'_>) -> Result<bool> {
+        let stmt = self.stmt(
+            "INSERT INTO refresh_spent (jti, family, user_id, spent_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(jti) DO NOTHING",
+            &[
+                text(spend.jti),
+                text(spend.family),
+                text(spend.user_id),
+                num(spend.now),
+                num(spend.expires),
+            ],
+        )?;
+        Ok(self.changes(stmt).await? == 1)
+    }
+
+    async fn revoke_family(
+        &self,
+        family: &str,
+        user_id: &str,
+        now: i64,
+        expires: i64,
+    ) -> Result<()> {
+        self.stmt(
+            "INSERT INTO revoked_families (family, user_id, revoked_at, expires_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT(family) DO NOTHING",
+            &[text(family), text(user_id), num(now), num(expires)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+}
+
+impl ThrottleStore for Store {
+    async fn hit(&self, keys: &[String], window_start: i64, expires: i64) -> Result<Vec<i64>> {
+        let results = self
+            .db
+            .batch(self.hit_stmts(keys, window_start, expires)?)
+            .await?;
+        counts_of(&results)
+    }
+
+    async fn hit_and_find_user(
+        &self,
+        keys: &[String],
+        window_start: i64,
+        expires: i64,
+        lookup: UserLookup<'_>,
+    ) -> Result<(Vec<i64>, Option<User>)> {
+        let mut statements = self.hit_stmts(keys, window_start, expires)?;
+        let looked_up = match self.user_stmt(lookup)? {
+            Some(stmt) => {
+                statements.push(stmt);
+                true
+            }
+            None => false,
+        };
+        let results = self.db.batch(statements).await?;
+        let user = match results.get(keys.len()).filter(|_| looked_up) {
+            Some(r) => r.results::<UserRow>()?.into_iter().next().map(User::from),
+            None => None,
+        };
+        Ok((counts_of(&results[..keys.len().min(results.len())])?, user))
+    }
+
+    async fn hit_and_conflicts(
+        &self,
+        keys: &[String],
+        window_start: i64,
+        expires: i64,
+        username: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<(Vec<i64>, Conflicts)> {
+        let mut statements = self.hit_stmts(keys, window_start, expires)?;
+        statements.push(self.conflicts_stmt(username, email)?);
+        let results = self.db.batch(statements).await?;
+        let (counts, rest) = results.split_at(keys.len().min(results.len()));
+        let conflicts = match rest.first() {
+            Some(r) => conflicts_of(r)?,
+            None => Conflicts::default(),
+        };
+        Ok((counts_of(counts)?, conflicts))
+    }
+}
+
+impl RefreshRecords for Store {
+    async fn put_record(&self, jti: &str, record: &RefreshRecord, now: i64) -> Result<()> {
+        self.records()?.put_record(jti, record, now).await
+    }
+
+    async fn delete_record(&self, jti: &str) -> Result<()> {
+        self.records()?.delete_record(jti).await
+    }
 }
 
 fn conflicts_of(result: &worker::D1Result) -> Result<Conflicts> {
@@ -591,13 +524,4 @@ fn counts_of(results: &[worker::D1Result]) -> Result<Vec<i64>> {
         .iter()
         .map(|r| Ok(r.results::<Row>()?.first().map(|row| row.hits).unwrap_or(1)))
         .collect()
-}
-
-/// What D1 knows about one refresh token.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct RefreshState {
-    /// Unix second it was rotated or blacklisted, if it was.
-    pub spent_at: Option<i64>,
-    /// True when its family was revoked (reuse detected, logout, blacklist).
-    pub family_revoked: bool,
 }

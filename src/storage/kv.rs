@@ -5,19 +5,9 @@
 //! no compare-and-swap, so nothing here decides anything: single use is D1's job
 //! (`Store::spend_refresh`), and a token's family is read from its signed jti, not from here.
 
-use serde::{Deserialize, Serialize};
 use worker::KvStore;
 
-/// What is remembered about one issued refresh token.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RefreshRecord {
-    /// The token's user_id claim.
-    pub user_id: String,
-    /// The family id: 16 hex chosen at login, also the first half of every jti of the family.
-    pub family: String,
-    /// The token's exp (unix seconds).
-    pub exp: i64,
-}
+use crate::storage::{RefreshRecord, RefreshRecords, Result, StorageError};
 
 /// KV's smallest accepted expiration TTL.
 const MIN_TTL: i64 = 60;
@@ -43,32 +33,33 @@ impl RefreshStore {
         let key = format!("refresh:{jti}");
         (key.len() <= MAX_KEY_BYTES).then_some(key)
     }
+}
 
-    /// Stores the record until the token expires.
-    pub async fn put(
-        &self,
-        jti: &str,
-        record: &RefreshRecord,
-        now: i64,
-    ) -> Result<(), worker::KvError> {
+impl RefreshRecords for RefreshStore {
+    async fn put_record(&self, jti: &str, record: &RefreshRecord, now: i64) -> Result<()> {
         let Some(key) = Self::key(jti) else {
             return Ok(());
         };
         let ttl = record.exp.saturating_sub(now).max(MIN_TTL);
         self.kv
-            .put(&key, record)?
+            .put(&key, record)
+            .map_err(kv_error)?
             .expiration_ttl(u64::try_from(ttl).unwrap_or(MIN_TTL as u64))
             .execute()
             .await
+            .map_err(kv_error)
     }
 
-    /// Removes the record of a token that was never handed out (a lost rotation race).
-    pub async fn delete(&self, jti: &str) -> Result<(), worker::KvError> {
+    async fn delete_record(&self, jti: &str) -> Result<()> {
         match Self::key(jti) {
-            Some(key) => self.kv.delete(&key).await,
+            Some(key) => self.kv.delete(&key).await.map_err(kv_error),
             None => Ok(()),
         }
     }
+}
+
+fn kv_error(e: worker::KvError) -> StorageError {
+    StorageError::Backend(format!("kv: {e}"))
 }
 
 #[cfg(test)]

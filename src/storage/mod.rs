@@ -1,4 +1,132 @@
-//! Storage adapters: D1 for users, DRF tokens and the atomic arbiters; KV for refresh-token records.
+//! Storage: the operations the flows need, as traits shaped by use, and their adapters (D1 for
+//! users, DRF tokens and the atomic arbiters; KV for refresh-token records; memory fakes for
+//! host tests).
+//!
+//! The traits use native `async fn` and are used through generics only: D1 and KV futures are
+//! `!Send`, so there is no `dyn` and no `Send` bound anywhere. Methods whose names start with a
+//! condition (`activate` only if inactive, `set_password` only if the hash is unchanged, ...)
+//! are compare-and-set writes: they report whether this caller's write won, which is how races
+//! are decided. An adapter makes no decision of its own.
+#![allow(async_fn_in_trait)] // used through generics on one thread; no Send bound is wanted
 
 pub mod d1;
 pub mod kv;
+#[cfg(test)]
+pub mod memory;
+mod types;
+
+pub use types::*;
+
+use crate::domain::user::{NewUser, User};
+
+/// A storage result.
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// Users: look-ups and the conditional writes that arbitrate races on them.
+pub trait UserStore {
+    /// The user `lookup` names, if any.
+    async fn find_user(&self, lookup: UserLookup<'_>) -> Result<Option<User>>;
+    /// Every user, by id (the staff list).
+    async fn all_users(&self) -> Result<Vec<User>>;
+    /// Whether `username` is taken and who owns `email` (case-insensitively); `None` arguments
+    /// match nothing.
+    async fn conflicts(&self, username: Option<&str>, email: Option<&str>) -> Result<Conflicts>;
+    /// Inserts a user; a taken username or e-mail is [`StorageError::Conflict`].
+    async fn create_user(&self, new: &NewUser) -> Result<User>;
+    /// Sets the e-mail and the active flag together; a taken address is a conflict.
+    async fn update_email(&self, id: i64, email: &str, is_active: bool) -> Result<()>;
+    /// Activates the user only if still inactive; false when another request got there first.
+    async fn activate(&self, id: i64) -> Result<bool>;
+    /// Replaces the password hash only if it is still `old_hash`; optionally moves last_login and
+    /// the time before which tokens are refused.
+    async fn set_password(&self, id: i64, change: PasswordChange<'_>) -> Result<bool>;
+    /// Sets a new username only if the password hash and last_login are still those of `user`
+    /// (the state an e-mailed token covers); optionally moves last_login. A taken name is a
+    /// conflict.
+    async fn set_username(
+        &self,
+        user: &User,
+        username: &str,
+        last_login: Option<i64>,
+    ) -> Result<bool>;
+    /// Records a login time.
+    async fn set_last_login(&self, id: i64, when: i64) -> Result<()>;
+    /// Deletes the user and its DRF token together.
+    async fn delete_user(&self, id: i64) -> Result<()>;
+}
+
+/// DRF auth tokens: at most one per user.
+pub trait AuthTokenStore {
+    /// The owner of a token key.
+    async fn user_by_token_key(&self, key: &str) -> Result<Option<User>>;
+    /// The user's key, created as `fresh_key` if there is none (a concurrent creation wins and
+    /// both callers get its key).
+    async fn token_for_user(&self, user_id: i64, fresh_key: &str, now: i64) -> Result<String>;
+    /// Deletes the user's key, if any.
+    async fn delete_token(&self, user_id: i64) -> Result<()>;
+}
+
+/// The strongly consistent half of refresh-token state: which jtis were spent and which
+/// families were revoked.
+pub trait RefreshArbiter {
+    /// When `jti` was spent and whether `family` is revoked, plus the user with `user_id` when
+    /// one is asked for, in one round trip.
+    async fn refresh_state(
+        &self,
+        jti: &str,
+        family: &str,
+        user_id: Option<i64>,
+    ) -> Result<(RefreshState, Option<User>)>;
+    /// Spends `jti`: true for exactly one caller per jti.
+    async fn spend_refresh(&self, spend: &Spend<'_>) -> Result<bool>;
+    /// Marks the family revoked until `expires` (a second revocation changes nothing).
+    async fn revoke_family(
+        &self,
+        family: &str,
+        user_id: &str,
+        now: i64,
+        expires: i64,
+    ) -> Result<()>;
+}
+
+/// Fixed-window throttle counters. The combined methods exist so an adapter can answer the
+/// counters and the look-up a throttled request needs in one round trip; their defaults make
+/// two calls.
+pub trait ThrottleStore: UserStore {
+    /// Adds one hit to each counter of the window and returns each counter's hits in it.
+    async fn hit(&self, keys: &[String], window_start: i64, expires: i64) -> Result<Vec<i64>>;
+
+    /// [`ThrottleStore::hit`] and [`UserStore::find_user`].
+    async fn hit_and_find_user(
+        &self,
+        keys: &[String],
+        window_start: i64,
+        expires: i64,
+        lookup: UserLookup<'_>,
+    ) -> Result<(Vec<i64>, Option<User>)> {
+        let counts = self.hit(keys, window_start, expires).await?;
+        Ok((counts, self.find_user(lookup).await?))
+    }
+
+    /// [`ThrottleStore::hit`] and [`UserStore::conflicts`].
+    async fn hit_and_conflicts(
+        &self,
+        keys: &[String],
+        window_start: i64,
+        expires: i64,
+        username: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<(Vec<i64>, Conflicts)> {
+        let counts = self.hit(keys, window_start, expires).await?;
+        Ok((counts, self.conflicts(username, email).await?))
+    }
+}
+
+/// The eventually consistent half of refresh-token state: one record per issued token, kept
+/// until the token expires. Nothing is decided from it.
+pub trait RefreshRecords {
+    /// Stores the record of `jti` until the token expires.
+    async fn put_record(&self, jti: &str, record: &RefreshRecord, now: i64) -> Result<()>;
+    /// Removes the record of a token that was never handed out (a lost rotation race).
+    async fn delete_record(&self, jti: &str) -> Result<()>;
+}

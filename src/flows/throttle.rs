@@ -1,29 +1,25 @@
-//! Throttling: fixed-window counters in D1, per client IP and per account or e-mail address.
+//! Throttling policy: fixed-window counters, per client and per subject (the account or address
+//! a request is about). The scopes, keys and verdicts are pure; the counters live behind
+//! [`ThrottleStore`], which must count exactly across concurrent requests (D1's atomic upsert
+//! does; KV's eventual consistency would let a burst through). RATE_LIMITS=off switches every
+//! throttle off for local load tests.
 //!
-//! D1 is the arbiter because the counts must be exact across concurrent requests (an upsert that
-//! increments is atomic); KV's eventual consistency would let a burst through. RATE_LIMITS=off
-//! switches every throttle off for local load tests.
-//!
-//! Every counted request counts against two keys: the client (its IPv4 address, or its IPv6 /64,
-//! since one IPv6 client owns a whole /64) and the subject it is about (the login name, the user,
-//! the target address, or the uid of an e-mailed link). The subject key is what stops an attacker
-//! who rotates addresses: guesses at one account, or mail to one address, stay capped.
+//! The client key is its IPv4 address, or its IPv6 /64, since one IPv6 client owns a whole /64.
+//! The subject key is what stops an attacker who rotates addresses: guesses at one account, or
+//! mail to one address, stay capped.
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::config::RateLimit;
+use crate::config::{RateLimit, Settings};
 use crate::domain::user::User;
-use crate::error::ApiError;
-use crate::http::Ctx;
-use crate::storage::d1::{Conflicts, UserLookup};
+use crate::flows::{Cx, FlowError};
+use crate::storage::{Conflicts, ThrottleStore, UserLookup};
 use crate::tokens::auth_token::hex;
-use crate::tokens::one_time;
 
 /// Which limit applies.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     /// jwt/create, token/login, and password checks on set_password / users/me DELETE.
     Login,
@@ -45,8 +41,7 @@ impl Scope {
         }
     }
 
-    fn limit(self, ctx: &Ctx) -> RateLimit {
-        let s = ctx.settings;
+    fn limit(self, s: &Settings) -> RateLimit {
         match self {
             Scope::Login => s.rate_limit_login,
             Scope::Register => s.rate_limit_register,
@@ -98,135 +93,104 @@ pub fn subject_key(subject: &str) -> String {
     }
 }
 
-/// The subject a scope implies when the handler names none: the user an e-mailed uid decodes to
-/// (every spelling of one uid counts alike), or the e-mail address being registered. A body that
-/// does not parse implies nothing; the request fails on it anyway.
-fn implied_subject(ctx: &Ctx, scope: Scope) -> Option<String> {
-    let field = match scope {
-        Scope::Confirm => "uid",
-        Scope::Register => "email",
-        Scope::Login | Scope::Email => return None,
-    };
-    let body = ctx.body().ok()?;
-    let raw = match body.raw(field)? {
-        Value::String(s) => s.clone(),
-        _ => return None,
-    };
-    match scope {
-        Scope::Confirm => one_time::decode_uid(&raw).map(|id| format!("user:{id}")),
-        _ => Some(raw).filter(|s| !s.trim().is_empty()),
-    }
-}
-
 /// The counters one request adds to, and the window they count in.
-struct Plan {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
     limit: RateLimit,
-    keys: Vec<String>,
+    /// The counter keys: the client's, then the subject's when there is one.
+    pub keys: Vec<String>,
     window_start: i64,
 }
 
 impl Plan {
+    /// The counters for a request in `scope` from `client` about `subject`; `None` when
+    /// throttling is off.
+    pub fn new(
+        settings: &Settings,
+        scope: Scope,
+        client: &str,
+        subject: Option<&str>,
+        now: i64,
+    ) -> Option<Plan> {
+        if !settings.rate_limits {
+            return None;
+        }
+        let limit = scope.limit(settings);
+        let window_start = now - now.rem_euclid(limit.window);
+        let mut keys = vec![format!("{}:ip:{}", scope.name(), client_key(client))];
+        if let Some(subject) = subject.filter(|s| !s.trim().is_empty()) {
+            keys.push(format!("{}:subject:{}", scope.name(), subject_key(subject)));
+        }
+        Some(Plan {
+            limit,
+            keys,
+            window_start,
+        })
+    }
+
     fn expires(&self) -> i64 {
         self.window_start.saturating_add(self.limit.window)
     }
 
-    /// 429 with DRF's message and `Retry-After` when any counter is over the limit.
-    fn verdict(&self, counts: Vec<i64>, now: i64) -> Result<(), ApiError> {
+    /// [`FlowError::Throttled`] with the longest wait when any counter is over the limit.
+    pub fn verdict(&self, counts: &[i64], now: i64) -> Result<(), FlowError> {
         let wait = counts
-            .into_iter()
-            .filter_map(|hits| wait_for(self.limit, hits, self.window_start, now))
+            .iter()
+            .filter_map(|&hits| wait_for(self.limit, hits, self.window_start, now))
             .max();
         match wait {
-            Some(wait) => Err(ApiError::Throttled { wait }),
+            Some(wait) => Err(FlowError::Throttled { wait }),
             None => Ok(()),
         }
     }
 }
 
-/// The counters for this request: the client IP and the account or address `subject` (or the
-/// one the scope implies). `None` when throttling is off.
-fn plan(ctx: &Ctx, scope: Scope, subject: Option<&str>) -> Option<Plan> {
-    if !ctx.settings.rate_limits {
-        return None;
-    }
-    let limit = scope.limit(ctx);
-    let window_start = ctx.now - ctx.now.rem_euclid(limit.window);
-    let mut keys = vec![format!(
-        "{}:ip:{}",
-        scope.name(),
-        client_key(&ctx.client_ip)
-    )];
-    let subject = match subject.filter(|s| !s.trim().is_empty()) {
-        Some(s) => Some(s.to_string()),
-        None => implied_subject(ctx, scope),
-    };
-    if let Some(subject) = subject {
-        keys.push(format!(
-            "{}:subject:{}",
-            scope.name(),
-            subject_key(&subject)
-        ));
-    }
-    Some(Plan {
-        limit,
-        keys,
-        window_start,
-    })
-}
-
-/// Counts this request against the client IP and the account or address `subject` (or the one
-/// the scope implies); 429 with DRF's message and `Retry-After` when either is over its limit.
-pub async fn check(ctx: &Ctx, scope: Scope, subject: Option<&str>) -> Result<(), ApiError> {
-    let Some(plan) = plan(ctx, scope, subject) else {
+/// Counts this request against the client and `subject`; throttled when either is over.
+pub async fn check<S: ThrottleStore>(
+    cx: &Cx<'_, S>,
+    scope: Scope,
+    subject: Option<&str>,
+) -> Result<(), FlowError> {
+    let Some(plan) = Plan::new(cx.settings, scope, cx.client, subject, cx.now) else {
         return Ok(());
     };
-    let counts = ctx
+    let counts = cx
         .store
         .hit(&plan.keys, plan.window_start, plan.expires())
-        .await
-        .map_err(ApiError::internal)?;
-    plan.verdict(counts, ctx.now)
+        .await?;
+    plan.verdict(&counts, cx.now)
 }
 
-/// `check`, and the user `lookup` names, in one D1 round trip. The throttle decides first: a
-/// throttled request never sees the user.
-pub async fn check_and_find_user(
-    ctx: &Ctx,
+/// [`check`], then the user `lookup` names, in one storage round trip. The throttle decides
+/// first: a throttled request never sees the user.
+pub async fn check_and_find_user<S: ThrottleStore>(
+    cx: &Cx<'_, S>,
     scope: Scope,
     subject: Option<&str>,
     lookup: UserLookup<'_>,
-) -> Result<Option<User>, ApiError> {
-    let Some(plan) = plan(ctx, scope, subject) else {
-        return ctx
-            .store
-            .find_user(lookup)
-            .await
-            .map_err(ApiError::internal);
+) -> Result<Option<User>, FlowError> {
+    let Some(plan) = Plan::new(cx.settings, scope, cx.client, subject, cx.now) else {
+        return Ok(cx.store.find_user(lookup).await?);
     };
-    let (counts, user) = ctx
+    let (counts, user) = cx
         .store
         .hit_and_find_user(&plan.keys, plan.window_start, plan.expires(), lookup)
-        .await
-        .map_err(ApiError::internal)?;
-    plan.verdict(counts, ctx.now)?;
+        .await?;
+    plan.verdict(&counts, cx.now)?;
     Ok(user)
 }
 
-/// `check`, and registration's uniqueness query, in one D1 round trip.
-pub async fn check_and_conflicts(
-    ctx: &Ctx,
-    scope: Scope,
+/// [`check`], then registration's uniqueness query, in one storage round trip.
+pub async fn check_and_conflicts<S: ThrottleStore>(
+    cx: &Cx<'_, S>,
+    subject: Option<&str>,
     username: Option<&str>,
     email: Option<&str>,
-) -> Result<Conflicts, ApiError> {
-    let Some(plan) = plan(ctx, scope, None) else {
-        return ctx
-            .store
-            .conflicts(username, email)
-            .await
-            .map_err(ApiError::internal);
+) -> Result<Conflicts, FlowError> {
+    let Some(plan) = Plan::new(cx.settings, Scope::Register, cx.client, subject, cx.now) else {
+        return Ok(cx.store.conflicts(username, email).await?);
     };
-    let (counts, conflicts) = ctx
+    let (counts, conflicts) = cx
         .store
         .hit_and_conflicts(
             &plan.keys,
@@ -235,15 +199,16 @@ pub async fn check_and_conflicts(
             username,
             email,
         )
-        .await
-        .map_err(ApiError::internal)?;
-    plan.verdict(counts, ctx.now)?;
+        .await?;
+    plan.verdict(&counts, cx.now)?;
     Ok(conflicts)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flows::testing::{cx, settings, CLIENT, NOW};
+    use crate::storage::memory::{block_on, MemoryStore};
     use proptest::prelude::*;
 
     const LIMIT: RateLimit = RateLimit {
@@ -288,6 +253,64 @@ mod tests {
         let key = subject_key(&long);
         assert!(key.starts_with("sha256:") && key.len() == 7 + 64);
         assert_ne!(key, subject_key(&"a".repeat(5001)));
+    }
+
+    #[test]
+    fn a_plan_counts_the_client_and_a_non_blank_subject() {
+        let s = settings();
+        let plan = Plan::new(&s, Scope::Login, CLIENT, Some("alice"), NOW).unwrap();
+        assert_eq!(
+            plan.keys,
+            [format!("login:ip:{CLIENT}"), "login:subject:alice".into()]
+        );
+        let plan = Plan::new(&s, Scope::Email, CLIENT, Some("  "), NOW).unwrap();
+        assert_eq!(plan.keys.len(), 1);
+    }
+
+    #[test]
+    fn throttling_off_plans_nothing() {
+        let s = Settings {
+            rate_limits: false,
+            ..settings()
+        };
+        assert_eq!(Plan::new(&s, Scope::Login, CLIENT, Some("a"), NOW), None);
+    }
+
+    #[test]
+    fn the_request_after_the_limit_is_throttled_until_the_window_ends() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let cx = cx(&s, &store);
+        let limit = s.rate_limit_login;
+        for _ in 0..limit.count {
+            block_on(check(&cx, Scope::Login, Some("alice"))).unwrap();
+        }
+        let window_end = NOW - NOW.rem_euclid(limit.window) + limit.window;
+        assert_eq!(
+            block_on(check(&cx, Scope::Login, Some("alice"))),
+            Err(FlowError::Throttled {
+                wait: window_end - NOW
+            })
+        );
+    }
+
+    #[test]
+    fn a_throttled_look_up_never_returns_the_user() {
+        let s = Settings {
+            rate_limit_email: RateLimit {
+                count: 1,
+                window: 60,
+            },
+            ..settings()
+        };
+        let store = MemoryStore::new();
+        store.put_user(User::for_tests(1, "alice", "a@example.com", "x"));
+        let cx = cx(&s, &store);
+        let lookup = UserLookup::Email("a@example.com");
+        let first = block_on(check_and_find_user(&cx, Scope::Email, None, lookup)).unwrap();
+        assert_eq!(first.map(|u| u.id), Some(1));
+        let second = block_on(check_and_find_user(&cx, Scope::Email, None, lookup));
+        assert!(matches!(second, Err(FlowError::Throttled { .. })));
     }
 
     proptest! {

@@ -1,0 +1,247 @@
+//! The user object: the list, `users/me/`, `users/{id}/` (djoser's UserViewSet retrieve, update
+//! and destroy) and the permission rule between them.
+
+use crate::domain::user::User;
+use crate::email::templates::EmailKind;
+use crate::error::FieldErrors;
+use crate::flows::links;
+use crate::flows::password::check_current_password;
+use crate::flows::{ok_if_empty, take, Checked, Cx, FlowError, Outbox};
+use crate::messages as msg;
+use crate::storage::{StorageError, ThrottleStore, UserLookup, UserStore};
+
+/// GET users/: staff see every user; everyone else only themself (HIDE_USERS).
+pub async fn list<S: UserStore>(cx: &Cx<'_, S>, me: &User) -> Result<Vec<User>, FlowError> {
+    if me.is_staff || !cx.settings.hide_users {
+        return Ok(cx.store.all_users().await?);
+    }
+    Ok(vec![me.clone()])
+}
+
+/// What the caller wants to do with a user object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// GET.
+    Read,
+    /// PUT or PATCH.
+    Write,
+    /// DELETE.
+    Delete,
+}
+
+/// The user `users/{id}/` names, if `me` may `access` it. djoser-compat: a non-integer id is a
+/// plain 404, a missing one names the model; others' objects are hidden (HIDE_USERS) or
+/// forbidden, and deleting someone else is always forbidden.
+pub async fn target<S: UserStore>(
+    cx: &Cx<'_, S>,
+    me: &User,
+    raw_id: &str,
+    access: Access,
+) -> Result<User, FlowError> {
+    let Ok(id) = raw_id.parse::<i64>() else {
+        return Err(FlowError::NotFound);
+    };
+    let target = if id == me.id {
+        me.clone()
+    } else {
+        cx.store
+            .find_user(UserLookup::Id(id))
+            .await?
+            .ok_or(FlowError::NoSuchUser)?
+    };
+    if me.is_staff || target.id == me.id {
+        return Ok(target);
+    }
+    match access {
+        Access::Delete => Err(FlowError::PermissionDenied),
+        _ if cx.settings.hide_users => Err(FlowError::NotFound),
+        _ => Err(FlowError::PermissionDenied),
+    }
+}
+
+/// The user object after an update, and the activation e-mail it may need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Updated {
+    /// The user as stored now.
+    pub user: User,
+    /// The activation e-mail to the (new) address.
+    pub mail: Outbox,
+}
+
+/// PUT/PATCH users/me/ or users/{id}/: the only writable field is the e-mail (`None` when the
+/// body has none). A change deactivates the user and sends the activation e-mail to the new
+/// address (djoser's `perform_update`).
+pub async fn update<S: UserStore>(
+    cx: &Cx<'_, S>,
+    mut target: User,
+    email: Checked<Option<String>>,
+) -> Result<Updated, FlowError> {
+    let s = cx.settings;
+    let mut errors = FieldErrors::new();
+    let email = take(&mut errors, email).flatten();
+    let email = match email {
+        Some(email) if !email.is_empty() => {
+            let conflicts = cx.store.conflicts(None, Some(&email)).await?;
+            if conflicts.email_owner.is_some_and(|id| id != target.id) {
+                errors.add("email", msg::EMAIL_TAKEN);
+                None
+            } else {
+                Some(email)
+            }
+        }
+        other => other,
+    };
+    ok_if_empty(errors)?;
+    if let Some(email) = email {
+        // djoser-compat: the comparison is case-sensitive and the new address is stored as sent.
+        if email != target.email {
+            if s.send_activation_email {
+                target.is_active = false;
+            }
+            target.email = email;
+            match cx
+                .store
+                .update_email(target.id, &target.email, target.is_active)
+                .await
+            {
+                Ok(()) => {}
+                Err(StorageError::Conflict { field: "email" }) => {
+                    return Err(FlowError::field("email", msg::EMAIL_TAKEN))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let mut mail = Vec::new();
+    if s.send_activation_email && !target.is_active {
+        links::queue(cx, &mut mail, &target, EmailKind::Activation)?;
+    }
+    Ok(Updated { user: target, mail })
+}
+
+/// DELETE users/me/ or users/{id}/: deletes `target` after checking the caller's password.
+pub async fn destroy<S: ThrottleStore>(
+    cx: &Cx<'_, S>,
+    me: &User,
+    target: &User,
+    current_password: Checked<String>,
+) -> Result<(), FlowError> {
+    let mut errors = FieldErrors::new();
+    check_current_password(cx, me, current_password, &mut errors).await?;
+    ok_if_empty(errors)?;
+    cx.store.delete_user(target.id).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::flows::testing::{cx, settings, user_with_password};
+    use crate::storage::memory::{block_on, MemoryStore};
+
+    fn staff(id: i64) -> User {
+        let mut u = User::for_tests(id, "root", "", "h");
+        u.is_staff = true;
+        u
+    }
+
+    #[test]
+    fn the_list_shows_only_oneself_unless_staff() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let me = User::for_tests(1, "a", "", "h");
+        store.put_user(me.clone());
+        store.put_user(User::for_tests(2, "b", "", "h"));
+        assert_eq!(block_on(list(&cx(&s, &store), &me)).unwrap().len(), 1);
+        assert_eq!(block_on(list(&cx(&s, &store), &staff(3))).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn others_objects_are_hidden_forbidden_or_missing_as_djoser_says() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let me = User::for_tests(1, "a", "", "h");
+        store.put_user(me.clone());
+        store.put_user(User::for_tests(2, "b", "", "h"));
+        let cx1 = cx(&s, &store);
+        assert_eq!(
+            block_on(target(&cx1, &me, "2", Access::Read)),
+            Err(FlowError::NotFound)
+        );
+        assert_eq!(
+            block_on(target(&cx1, &me, "2", Access::Delete)),
+            Err(FlowError::PermissionDenied)
+        );
+        assert_eq!(
+            block_on(target(&cx1, &me, "x", Access::Read)),
+            Err(FlowError::NotFound)
+        );
+        assert_eq!(
+            block_on(target(&cx1, &me, "9", Access::Read)),
+            Err(FlowError::NoSuchUser)
+        );
+        assert_eq!(
+            block_on(target(&cx1, &staff(3), "2", Access::Write)).map(|u| u.id),
+            Ok(2)
+        );
+        let open = Settings {
+            hide_users: false,
+            ..settings()
+        };
+        assert_eq!(
+            block_on(target(&cx(&open, &store), &me, "2", Access::Read)),
+            Err(FlowError::PermissionDenied)
+        );
+    }
+
+    #[test]
+    fn an_email_change_deactivates_and_mails_the_new_address() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let me = User::for_tests(1, "a", "old@example.com", "h");
+        store.put_user(me.clone());
+        let done = block_on(update(
+            &cx(&s, &store),
+            me,
+            Ok(Some("new@example.com".into())),
+        ))
+        .unwrap();
+        assert!(!done.user.is_active);
+        assert_eq!(done.mail[0].to, "new@example.com");
+        assert_eq!(store.user(1).unwrap().email, "new@example.com");
+    }
+
+    #[test]
+    fn a_taken_address_is_refused_and_nothing_changes() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let me = User::for_tests(1, "a", "a@example.com", "h");
+        store.put_user(me.clone());
+        store.put_user(User::for_tests(2, "b", "b@example.com", "h"));
+        assert_eq!(
+            block_on(update(
+                &cx(&s, &store),
+                me,
+                Ok(Some("B@example.com".into()))
+            )),
+            Err(FlowError::field("email", msg::EMAIL_TAKEN))
+        );
+        assert_eq!(store.user(1).unwrap().email, "a@example.com");
+    }
+
+    #[test]
+    fn deletion_needs_the_current_password() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let me = user_with_password(&store, &s, 1, "a", "", "secret-pw-1");
+        let cx = cx(&s, &store);
+        assert_eq!(
+            block_on(destroy(&cx, &me, &me, Ok("wrong".into()))),
+            Err(FlowError::field("current_password", msg::INVALID_PASSWORD))
+        );
+        assert!(store.user(1).is_some());
+        block_on(destroy(&cx, &me, &me, Ok("secret-pw-1".into()))).unwrap();
+        assert!(store.user(1).is_none());
+    }
+}

@@ -1,0 +1,282 @@
+//! Who is calling: the credentials of the Authorization header resolved to a user, as DRF's
+//! `(JWTAuthentication, TokenAuthentication)` do, and the rules that end a token's validity
+//! (revocation time and password binding) shared with the session flows.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::domain::user::User;
+use crate::flows::{Cx, FlowError};
+use crate::storage::{AuthTokenStore, UserLookup, UserStore};
+use crate::tokens::auth_token::{self, hex};
+use crate::tokens::jwt::{self, Claims, JwtError, JwtKey, TokenType};
+
+/// simplejwt's REVOKE_TOKEN_CLAIM: the password a token was issued under.
+pub const PASSWORD_BINDING_CLAIM: &str = "hash_password";
+
+/// Why header credentials were refused; each has simplejwt's or DRF's own body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// The access token failed a check (signature, time, claims, type).
+    InvalidAccessToken(JwtError),
+    /// A valid access token without a `user_id` claim.
+    NoUserIdentification,
+    /// The token's user does not exist.
+    UserNotFound,
+    /// The token's user is inactive.
+    UserInactive,
+    /// The token predates a password change that ended every session.
+    PasswordChanged,
+    /// A DRF token key nobody has.
+    InvalidTokenKey,
+    /// A DRF token key of an inactive user.
+    TokenUserInactive,
+}
+
+fn refused(failure: AuthFailure) -> FlowError {
+    FlowError::Unauthenticated(failure)
+}
+
+/// The user of a header access token (simplejwt's JWTAuthentication).
+pub async fn user_for_access_token<S: UserStore>(
+    cx: &Cx<'_, S>,
+    token: &str,
+) -> Result<User, FlowError> {
+    let key = JwtKey::new(cx.secret()?);
+    let invalid = |e| refused(AuthFailure::InvalidAccessToken(e));
+    let claims = jwt::decode(&key, token, cx.now, cx.settings.leeway).map_err(invalid)?;
+    jwt::check_claims(&claims, Some(TokenType::Access)).map_err(invalid)?;
+    let Some(raw_id) = claims.user_id.as_deref() else {
+        return Err(refused(AuthFailure::NoUserIdentification));
+    };
+    // A user_id that is not a number names no user.
+    let user = match raw_id.trim().parse::<i64>() {
+        Ok(id) => cx.store.find_user(UserLookup::Id(id)).await?,
+        Err(_) => None,
+    };
+    check_jwt_user(user, &claims)
+}
+
+/// The checks simplejwt's JWTAuthentication.get_user makes once the user is loaded, plus this
+/// service's revocation time and password binding.
+pub fn check_jwt_user(user: Option<User>, claims: &Claims) -> Result<User, FlowError> {
+    let Some(user) = user else {
+        return Err(refused(AuthFailure::UserNotFound));
+    };
+    if !user.is_active {
+        return Err(refused(AuthFailure::UserInactive));
+    }
+    if issued_before_revocation(claims.iat, user.tokens_valid_after)
+        || bound_to_another_password(claims, &user)
+    {
+        return Err(refused(AuthFailure::PasswordChanged));
+    }
+    Ok(user)
+}
+
+/// The user of a header DRF token key (DRF's TokenAuthentication).
+pub async fn user_for_token_key<S: AuthTokenStore>(
+    cx: &Cx<'_, S>,
+    key: &str,
+) -> Result<User, FlowError> {
+    // A key that cannot be one is refused without a look-up.
+    let user = if auth_token::is_well_formed(key) {
+        cx.store.user_by_token_key(key).await?
+    } else {
+        None
+    };
+    match user {
+        None => Err(refused(AuthFailure::InvalidTokenKey)),
+        Some(u) if !u.is_active => Err(refused(AuthFailure::TokenUserInactive)),
+        Some(u) => Ok(u),
+    }
+}
+
+/// True when a token with this `iat` predates the user's "tokens valid after" time (set by
+/// LOGOUT_ON_PASSWORD_CHANGE), so it must be refused.
+///
+/// `tokens_valid_after == 0` means the user's sessions were never revoked: every token passes,
+/// including tokens without `iat` (simplejwt does not require the claim). Once a revocation time
+/// is set, a token without `iat` cannot prove it is newer and is refused. Times are whole
+/// seconds, so a token issued in the same second as the change (`iat == tokens_valid_after`)
+/// survives: refusing it would also refuse the login that follows the change in that second.
+pub fn issued_before_revocation(iat: Option<i64>, tokens_valid_after: i64) -> bool {
+    if tokens_valid_after <= 0 {
+        return false;
+    }
+    iat.is_none_or(|iat| iat < tokens_valid_after)
+}
+
+/// The [`PASSWORD_BINDING_CLAIM`] value for a stored password hash: 32 upper-case hex characters.
+///
+/// simplejwt's CHECK_REVOKE_TOKEN writes `MD5(user.password)` in this format; we use the first
+/// half of SHA-256 (no MD5 in our dependencies). Either way the claim only has to change whenever
+/// the stored hash changes, and it reveals nothing usable: the hash it digests carries a secret
+/// salt.
+pub fn password_binding(password_hash: &str) -> String {
+    hex(&Sha256::digest(password_hash.as_bytes())[..16]).to_ascii_uppercase()
+}
+
+/// True when the token was issued under a password hash the user no longer has (the password
+/// was changed or reset: LOGOUT_ON_PASSWORD_CHANGE's exact test, immune to the whole-second
+/// granularity of `iat`). A token without the claim passes here; [`issued_before_revocation`]
+/// covers it.
+pub fn bound_to_another_password(claims: &Claims, user: &User) -> bool {
+    match claims.extra.get(PASSWORD_BINDING_CLAIM) {
+        None => false,
+        Some(Value::String(bound)) => *bound != password_binding(&user.password),
+        Some(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::testing::{cx, settings, NOW};
+    use crate::storage::memory::{block_on, MemoryStore};
+    use crate::storage::AuthTokenStore;
+    use serde_json::json;
+
+    #[test]
+    fn tokens_of_a_never_revoked_user_pass_with_or_without_iat() {
+        assert!(!issued_before_revocation(None, 0));
+        assert!(!issued_before_revocation(Some(i64::MIN), 0));
+        assert!(!issued_before_revocation(Some(1_700_000_000), 0));
+    }
+
+    #[test]
+    fn tokens_issued_before_the_revocation_second_are_refused() {
+        let changed = 1_700_000_000;
+        assert!(issued_before_revocation(Some(changed - 1), changed));
+        assert!(issued_before_revocation(Some(i64::MIN), changed));
+        assert!(issued_before_revocation(None, changed));
+        assert!(!issued_before_revocation(Some(changed), changed));
+        assert!(!issued_before_revocation(Some(i64::MAX), changed));
+    }
+
+    fn claims_bound_to(value: Value) -> Claims {
+        let mut claims = Claims::default();
+        claims.extra.insert(PASSWORD_BINDING_CLAIM.into(), value);
+        claims
+    }
+
+    #[test]
+    fn password_binding_is_32_upper_hex_and_follows_the_hash() {
+        let a = password_binding("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
+        assert_eq!(a.len(), 32);
+        assert!(a
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)));
+        assert_ne!(
+            a,
+            password_binding("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaB")
+        );
+    }
+
+    #[test]
+    fn a_token_bound_to_the_current_hash_passes_and_to_an_old_one_fails() {
+        let user = User::for_tests(1, "alice", "", "new-hash");
+        let current = claims_bound_to(json!(password_binding("new-hash")));
+        let old = claims_bound_to(json!(password_binding("old-hash")));
+        assert!(!bound_to_another_password(&current, &user));
+        assert!(bound_to_another_password(&old, &user));
+        assert!(!bound_to_another_password(&Claims::default(), &user));
+        assert!(bound_to_another_password(&claims_bound_to(json!(1)), &user));
+        assert_eq!(
+            check_jwt_user(Some(user), &old),
+            Err(refused(AuthFailure::PasswordChanged))
+        );
+    }
+
+    #[test]
+    fn check_jwt_user_reports_password_change_after_activity() {
+        let mut user = User::for_tests(1, "alice", "", "");
+        user.tokens_valid_after = 100;
+        let old = Claims {
+            iat: Some(99),
+            ..Claims::default()
+        };
+        assert_eq!(
+            check_jwt_user(Some(user.clone()), &old),
+            Err(refused(AuthFailure::PasswordChanged))
+        );
+        user.is_active = false;
+        assert_eq!(
+            check_jwt_user(Some(user), &old),
+            Err(refused(AuthFailure::UserInactive))
+        );
+        assert_eq!(
+            check_jwt_user(None, &old),
+            Err(refused(AuthFailure::UserNotFound))
+        );
+    }
+
+    fn access_token(s: &crate::config::Settings, user_id: &str) -> String {
+        let key = JwtKey::new(s.signing_key.as_deref().unwrap());
+        let refresh = jwt::new_claims(TokenType::Refresh, user_id, NOW, 60, "a".repeat(32));
+        let access = jwt::access_from_refresh(&refresh, NOW, 60, "b".repeat(32));
+        jwt::encode(&key, &access).unwrap()
+    }
+
+    #[test]
+    fn an_access_token_names_its_active_user() {
+        let s = settings();
+        let store = MemoryStore::new();
+        store.put_user(User::for_tests(4, "dora", "", "h"));
+        let user = block_on(user_for_access_token(
+            &cx(&s, &store),
+            &access_token(&s, "4"),
+        ));
+        assert_eq!(user.map(|u| u.id), Ok(4));
+    }
+
+    #[test]
+    fn a_refresh_token_in_the_header_is_refused_as_the_wrong_type() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let key = JwtKey::new(s.signing_key.as_deref().unwrap());
+        let refresh = jwt::new_claims(TokenType::Refresh, "4", NOW, 60, "a".repeat(32));
+        let token = jwt::encode(&key, &refresh).unwrap();
+        assert_eq!(
+            block_on(user_for_access_token(&cx(&s, &store), &token)),
+            Err(refused(AuthFailure::InvalidAccessToken(
+                JwtError::WrongType
+            )))
+        );
+    }
+
+    #[test]
+    fn a_non_numeric_user_id_names_nobody() {
+        let s = settings();
+        let store = MemoryStore::new();
+        assert_eq!(
+            block_on(user_for_access_token(
+                &cx(&s, &store),
+                &access_token(&s, "x")
+            )),
+            Err(refused(AuthFailure::UserNotFound))
+        );
+    }
+
+    #[test]
+    fn token_keys_resolve_only_when_well_formed_and_active() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let mut user = User::for_tests(2, "bob", "", "h");
+        store.put_user(user.clone());
+        let key = "0123456789abcdef0123456789abcdef01234567";
+        block_on(store.token_for_user(2, key, NOW)).unwrap();
+        let cx = cx(&s, &store);
+        assert_eq!(block_on(user_for_token_key(&cx, key)).map(|u| u.id), Ok(2));
+        assert_eq!(
+            block_on(user_for_token_key(&cx, "short")),
+            Err(refused(AuthFailure::InvalidTokenKey))
+        );
+        user.is_active = false;
+        store.put_user(user);
+        assert_eq!(
+            block_on(user_for_token_key(&cx, key)),
+            Err(refused(AuthFailure::TokenUserInactive))
+        );
+    }
+}

@@ -1,0 +1,254 @@
+//! E-mailed links: the one-time uid/token pairs of activation and the two resets, minted into
+//! e-mails and checked when they come back; and djoser's `get_user` look-up by e-mail that the
+//! three "send me a link" endpoints share.
+
+use crate::domain::user::User;
+use crate::email::compose::{compose, Message};
+use crate::email::templates::{fill_url, EmailKind};
+use crate::flows::throttle::{self, Scope};
+use crate::flows::{Cx, FlowError};
+use crate::messages as msg;
+use crate::storage::{ThrottleStore, UserLookup};
+use crate::tokens::one_time::{self, TokenUserState};
+
+/// What a link is for; username-reset tokens also cover the username.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// users/activation/.
+    Activation,
+    /// reset_password_confirm/.
+    PasswordReset,
+    /// reset_username_confirm/.
+    UsernameReset,
+}
+
+impl Purpose {
+    fn binds_username(self) -> bool {
+        self == Purpose::UsernameReset
+    }
+}
+
+/// The state a link's token is bound to: any change to it kills every link minted before.
+/// Username-reset links also die when the username changes; Django's generator has no such
+/// input, so those tokens are this service's own.
+fn token_state(user: &User, purpose: Purpose) -> TokenUserState<'_> {
+    TokenUserState {
+        user_id: user.id,
+        password_hash: &user.password,
+        last_login: user.last_login,
+        email: &user.email,
+        username: purpose.binds_username().then_some(user.username.as_str()),
+    }
+}
+
+/// The e-mail `kind` for `user`, with its link minted now where the kind carries one; `None`
+/// when the user has no address.
+pub fn mail<S>(cx: &Cx<'_, S>, user: &User, kind: EmailKind) -> Result<Option<Message>, FlowError> {
+    let link = match kind {
+        EmailKind::Activation => Some((Purpose::Activation, &cx.settings.activation_url)),
+        EmailKind::PasswordReset => Some((
+            Purpose::PasswordReset,
+            &cx.settings.password_reset_confirm_url,
+        )),
+        EmailKind::UsernameReset => Some((
+            Purpose::UsernameReset,
+            &cx.settings.username_reset_confirm_url,
+        )),
+        _ => None,
+    };
+    let url = match link {
+        Some((purpose, template)) => {
+            let token = one_time::make_token(cx.secret()?, &token_state(user, purpose), cx.now);
+            Some(fill_url(template, &one_time::encode_uid(user.id), &token))
+        }
+        None => None,
+    };
+    Ok(compose(cx.settings, user, kind, url))
+}
+
+/// Pushes the e-mail `kind` for `user` onto `outbox` (nothing when the user has no address).
+pub fn queue<S>(
+    cx: &Cx<'_, S>,
+    outbox: &mut Vec<Message>,
+    user: &User,
+    kind: EmailKind,
+) -> Result<(), FlowError> {
+    outbox.extend(mail(cx, user, kind)?);
+    Ok(())
+}
+
+/// djoser's UidAndTokenSerializer.validate: the uid must name a user (`uid` error) and the token
+/// must be valid for that user's current state (`token` error). Every attempt counts against the
+/// confirm throttle, a uid that names nobody included. `uid` and `token` are the raw values.
+pub async fn confirm<S: ThrottleStore>(
+    cx: &Cx<'_, S>,
+    uid: &str,
+    token: &str,
+    purpose: Purpose,
+) -> Result<User, FlowError> {
+    let user = match one_time::decode_uid(uid) {
+        Some(id) => {
+            let subject = format!("user:{id}");
+            throttle::check_and_find_user(cx, Scope::Confirm, Some(&subject), UserLookup::Id(id))
+                .await?
+        }
+        None => {
+            throttle::check(cx, Scope::Confirm, None).await?;
+            None
+        }
+    };
+    let Some(user) = user else {
+        return Err(FlowError::field("uid", msg::INVALID_UID));
+    };
+    let valid = one_time::check_token(
+        cx.secret()?,
+        &token_state(&user, purpose),
+        token,
+        cx.now,
+        cx.settings.password_reset_timeout,
+    );
+    if !valid {
+        return Err(FlowError::field("token", msg::INVALID_TOKEN));
+    }
+    Ok(user)
+}
+
+/// The user djoser's `get_user` finds for an e-mail address: active (or, for resend, inactive)
+/// with a usable password. Unknown addresses are `None`, or the bare "does not exist" error when
+/// a *_SHOW_EMAIL_NOT_FOUND setting asks to say so.
+pub async fn user_for_email<S: ThrottleStore>(
+    cx: &Cx<'_, S>,
+    email: &str,
+    is_active: bool,
+) -> Result<Option<User>, FlowError> {
+    let user =
+        throttle::check_and_find_user(cx, Scope::Email, Some(email), UserLookup::Email(email))
+            .await?;
+    let user = user.filter(|u| u.is_active == is_active && u.has_usable_password());
+    // djoser-compat: either setting turns it on for all three look-up endpoints.
+    let show_not_found = cx.settings.password_reset_show_email_not_found
+        || cx.settings.username_reset_show_email_not_found;
+    match user {
+        Some(user) => Ok(Some(user)),
+        // djoser-compat: get_user calls self.fail() after is_valid(), so the body is a bare list.
+        None if show_not_found => Err(FlowError::Bare(msg::EMAIL_NOT_FOUND)),
+        None => Ok(None),
+    }
+}
+
+/// reset_password and reset_username: the `kind` link for the active user the address names;
+/// unknown addresses send nothing and succeed alike.
+pub async fn send_reset_link<S: ThrottleStore>(
+    cx: &Cx<'_, S>,
+    email: &str,
+    kind: EmailKind,
+) -> Result<Vec<Message>, FlowError> {
+    let mut outbox = Vec::new();
+    if let Some(user) = user_for_email(cx, email, true).await? {
+        queue(cx, &mut outbox, &user, kind)?;
+    }
+    Ok(outbox)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::flows::testing::{cx, cx_at, link_parts, settings, NOW};
+    use crate::storage::memory::{block_on, MemoryStore};
+
+    #[test]
+    fn a_minted_link_confirms_for_its_purpose_only() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let user = User::for_tests(5, "eve", "e@example.com", "hash");
+        store.put_user(user.clone());
+        let cx = cx(&s, &store);
+        let message = mail(&cx, &user, EmailKind::UsernameReset).unwrap().unwrap();
+        let (uid, token) = link_parts(&message);
+        let found = block_on(confirm(&cx, &uid, &token, Purpose::UsernameReset));
+        assert_eq!(found.map(|u| u.id), Ok(5));
+        assert_eq!(
+            block_on(confirm(&cx, &uid, &token, Purpose::PasswordReset)),
+            Err(FlowError::field("token", msg::INVALID_TOKEN))
+        );
+    }
+
+    #[test]
+    fn a_link_dies_when_the_state_it_covers_changes_or_times_out() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let mut user = User::for_tests(5, "eve", "e@example.com", "hash");
+        store.put_user(user.clone());
+        let message = mail(&cx(&s, &store), &user, EmailKind::PasswordReset)
+            .unwrap()
+            .unwrap();
+        let (uid, token) = link_parts(&message);
+        let late = cx_at(&s, &store, NOW + s.password_reset_timeout + 1);
+        assert_eq!(
+            block_on(confirm(&late, &uid, &token, Purpose::PasswordReset)),
+            Err(FlowError::field("token", msg::INVALID_TOKEN))
+        );
+        user.last_login = Some(NOW);
+        store.put_user(user);
+        assert_eq!(
+            block_on(confirm(
+                &cx(&s, &store),
+                &uid,
+                &token,
+                Purpose::PasswordReset
+            )),
+            Err(FlowError::field("token", msg::INVALID_TOKEN))
+        );
+    }
+
+    #[test]
+    fn a_uid_naming_nobody_is_a_uid_error() {
+        let s = settings();
+        let store = MemoryStore::new();
+        for uid in ["", "!!", "OTk"] {
+            assert_eq!(
+                block_on(confirm(&cx(&s, &store), uid, "x-y", Purpose::Activation)),
+                Err(FlowError::field("uid", msg::INVALID_UID)),
+                "{uid}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_addresses_are_silent_unless_asked_to_say_so() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let sent = block_on(send_reset_link(
+            &cx(&s, &store),
+            "x@example.com",
+            EmailKind::PasswordReset,
+        ));
+        assert_eq!(sent, Ok(vec![]));
+        let loud = Settings {
+            username_reset_show_email_not_found: true,
+            ..settings()
+        };
+        assert_eq!(
+            block_on(send_reset_link(
+                &cx(&loud, &store),
+                "x@example.com",
+                EmailKind::PasswordReset
+            )),
+            Err(FlowError::Bare(msg::EMAIL_NOT_FOUND))
+        );
+    }
+
+    #[test]
+    fn users_without_a_usable_password_get_no_reset_link() {
+        let s = settings();
+        let store = MemoryStore::new();
+        store.put_user(User::for_tests(1, "a", "a@example.com", "!unusable"));
+        let sent = block_on(send_reset_link(
+            &cx(&s, &store),
+            "A@example.com",
+            EmailKind::PasswordReset,
+        ));
+        assert_eq!(sent, Ok(vec![]));
+    }
+}

@@ -1,0 +1,252 @@
+//! The djoser actions as flows: every rule of registration, activation, resets, sessions,
+//! accounts and throttling lives here, over the storage traits, with no `worker::` import.
+//!
+//! A flow takes what the edge parsed (field values that passed their format checks, and the
+//! field errors the edge already found), a [`Cx`] with the settings, the stores, the time and the
+//! client, and returns a typed outcome or a [`FlowError`]. E-mails are returned, not sent: the
+//! http layer sends them after answering.
+
+pub mod account;
+pub mod authn;
+pub mod links;
+pub mod password;
+pub mod registration;
+pub mod session;
+pub mod throttle;
+pub mod username;
+
+use crate::config::Settings;
+use crate::email::compose::Message;
+use crate::error::FieldErrors;
+use crate::storage::StorageError;
+use crate::tokens::password_hash::{self, HashCost};
+
+/// What one request's flow works with.
+pub struct Cx<'a, S> {
+    /// The deployment's settings.
+    pub settings: &'a Settings,
+    /// The stores (D1 and KV behind the traits, or the memory fake).
+    pub store: &'a S,
+    /// Unix seconds at the start of the request.
+    pub now: i64,
+    /// The client's address, for throttling.
+    pub client: &'a str,
+    /// Where security warnings go (the Worker log; nowhere in tests).
+    pub warn: fn(&str),
+}
+
+impl<S> Cx<'_, S> {
+    /// SIGNING_KEY: the JWT key and the HMAC key of e-mailed tokens.
+    pub fn secret(&self) -> Result<&[u8], FlowError> {
+        self.settings
+            .signing_key
+            .as_deref()
+            .ok_or(FlowError::MissingSigningKey)
+    }
+
+    /// The configured argon2 cost.
+    pub fn hash_cost(&self) -> HashCost {
+        hash_cost(self.settings)
+    }
+
+    /// A new argon2id hash of `password` with a fresh random salt.
+    pub fn hash_new_password(&self, password: &str) -> Result<String, FlowError> {
+        let salt = random::<16>()?;
+        password_hash::hash_password(password, self.hash_cost(), &salt)
+            .map_err(|e| FlowError::Internal(format!("hash: {e}")))
+    }
+}
+
+/// The configured argon2 cost.
+pub fn hash_cost(settings: &Settings) -> HashCost {
+    HashCost {
+        memory_kib: settings.argon2_memory_kib,
+        iterations: settings.argon2_iterations,
+        parallelism: settings.argon2_parallelism,
+    }
+}
+
+/// Why a flow refused; `error.rs` alone turns each into a status and djoser's body.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FlowError {
+    /// DRF serializer errors: field-keyed messages (`non_field_errors` included).
+    #[error("invalid fields: {0:?}")]
+    Fields(FieldErrors),
+    /// A validation error djoser raises outside `is_valid()`: rendered as a bare list.
+    #[error("{0}")]
+    Bare(&'static str),
+    /// resend_activation while activation e-mails are off: djoser's empty 400.
+    #[error("activation e-mails are off")]
+    ActivationOff,
+    /// An activation link for a user who is already active (or was activated meanwhile).
+    #[error("stale activation token")]
+    StaleToken,
+    /// Password login failed on a JWT endpoint: no active account with these credentials.
+    #[error("no active account")]
+    NoActiveAccount,
+    /// A refresh token whose user is gone or inactive.
+    #[error("no active account for the token")]
+    NoActiveAccountForToken,
+    /// A token failed a check on a JWT endpoint: simplejwt's `token_not_valid` with this message.
+    #[error("token not valid: {0}")]
+    TokenNotValid(&'static str),
+    /// The Authorization header's credentials were refused.
+    #[error("authentication failed: {0:?}")]
+    Unauthenticated(authn::AuthFailure),
+    /// The endpoint needs a signed-in user.
+    #[error("not authenticated")]
+    NotAuthenticated,
+    /// No such object (or one the caller may not see).
+    #[error("not found")]
+    NotFound,
+    /// `users/{id}/` with an id nobody has.
+    #[error("no such user")]
+    NoSuchUser,
+    /// The caller may not do this to that object.
+    #[error("permission denied")]
+    PermissionDenied,
+    /// Over a rate limit; retry after `wait` seconds.
+    #[error("throttled for {wait} s")]
+    Throttled {
+        /// Seconds until a retry can succeed.
+        wait: i64,
+    },
+    /// The deployment has no SIGNING_KEY.
+    #[error("SIGNING_KEY is not set")]
+    MissingSigningKey,
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Anything else that should not happen (randomness, encoding).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl FlowError {
+    /// One field error.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let mut errors = FieldErrors::new();
+        errors.add(field, message);
+        FlowError::Fields(errors)
+    }
+
+    /// One `non_field_errors` message.
+    pub fn non_field(message: impl Into<String>) -> Self {
+        Self::field("non_field_errors", message)
+    }
+}
+
+impl From<FieldErrors> for FlowError {
+    fn from(errors: FieldErrors) -> Self {
+        FlowError::Fields(errors)
+    }
+}
+
+/// A field as the edge read it: its value, or the field-keyed errors it already has.
+pub type Checked<T> = Result<T, FieldErrors>;
+
+/// Moves a checked field's errors into `errors` and returns its value when it had none.
+pub fn take<T>(errors: &mut FieldErrors, field: Checked<T>) -> Option<T> {
+    match field {
+        Ok(value) => Some(value),
+        Err(problems) => {
+            errors.append(problems);
+            None
+        }
+    }
+}
+
+/// `Ok(())` when `errors` is empty.
+pub fn ok_if_empty(errors: FieldErrors) -> Result<(), FlowError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(FlowError::Fields(errors))
+    }
+}
+
+/// Every message a flow asks to send, in order.
+pub type Outbox = Vec<Message>;
+
+/// Random bytes from the platform CSPRNG.
+pub fn random<const N: usize>() -> Result<[u8; N], FlowError> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).map_err(|e| FlowError::Internal(format!("getrandom: {e}")))?;
+    Ok(buf)
+}
+
+/// Shared set-up of the flow tests: settings with a key and a cheap hash, a fixed clock, and
+/// users stored in a memory fake.
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+    use crate::domain::user::User;
+    use crate::storage::memory::MemoryStore;
+    use crate::tokens::password_hash;
+
+    /// The fixed clock of the flow tests.
+    pub const NOW: i64 = 1_800_000_000;
+
+    /// A client address.
+    pub const CLIENT: &str = "203.0.113.9";
+
+    /// Default settings with a signing key and the cheapest argon2 cost.
+    pub fn settings() -> Settings {
+        Settings {
+            signing_key: Some(b"flow-test-key-0123456789abcdef0123456789".to_vec()),
+            argon2_memory_kib: 8,
+            argon2_iterations: 1,
+            ..Settings::default()
+        }
+    }
+
+    /// A context over `store` at `NOW`.
+    pub fn cx<'a>(settings: &'a Settings, store: &'a MemoryStore) -> Cx<'a, MemoryStore> {
+        Cx {
+            settings,
+            store,
+            now: NOW,
+            client: CLIENT,
+            warn: |_| {},
+        }
+    }
+
+    /// A context at another time.
+    pub fn cx_at<'a>(
+        settings: &'a Settings,
+        store: &'a MemoryStore,
+        now: i64,
+    ) -> Cx<'a, MemoryStore> {
+        Cx {
+            settings,
+            store,
+            now,
+            client: CLIENT,
+            warn: |_| {},
+        }
+    }
+
+    /// The uid and token of a message's link.
+    pub fn link_parts(message: &Message) -> (String, String) {
+        let url = message.url.as_deref().unwrap();
+        let mut parts = url.rsplit('/');
+        let token = parts.next().unwrap().to_string();
+        let uid = parts.next().unwrap().to_string();
+        (uid, token)
+    }
+
+    /// Stores an active user `id` with `password` (hashed at the settings' cost).
+    pub fn user_with_password(
+        store: &MemoryStore,
+        settings: &Settings,
+        id: i64,
+        username: &str,
+        email: &str,
+        password: &str,
+    ) -> User {
+        let hash = password_hash::hash_password(password, hash_cost(settings), &[7; 16]).unwrap();
+        let user = User::for_tests(id, username, email, &hash);
+        store.put_user(user.clone());
+        user
+    }
+}

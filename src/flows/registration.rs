@@ -1,0 +1,384 @@
+//! Registration: `users/` POST (register), `users/activation/` and `users/resend_activation/`.
+
+use crate::domain::email::normalize_email;
+use crate::domain::password::{validate_password, SimilarityAttributes};
+use crate::domain::user::{NewUser, User};
+use crate::domain::username::normalize_username;
+use crate::email::templates::EmailKind;
+use crate::error::FieldErrors;
+use crate::flows::links::{self, Purpose};
+use crate::flows::throttle::{self, Scope};
+use crate::flows::{ok_if_empty, take, Checked, Cx, FlowError, Outbox};
+use crate::messages as msg;
+use crate::storage::{StorageError, ThrottleStore};
+
+/// Registration's fields as the edge read them, each with its own format errors.
+#[derive(Debug, Clone)]
+pub struct RegisterInput {
+    /// The `email` field as sent (the throttle's subject), whatever its validity.
+    pub raw_email: Option<String>,
+    /// The address: format and length checked; "" is a valid blank address.
+    pub email: Checked<String>,
+    /// The username: Django's characters and length checked.
+    pub username: Checked<String>,
+    /// The password: present, capped.
+    pub password: Checked<String>,
+    /// `re_password`, when USER_CREATE_PASSWORD_RETYPE declares it.
+    pub re_password: Checked<Option<String>>,
+}
+
+/// A new account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registered {
+    /// The stored user.
+    pub user: User,
+    /// The activation (or confirmation) e-mail.
+    pub mail: Outbox,
+}
+
+/// Counts a registration attempt whose body could not be read, so a throttled client hears
+/// that first (DRF throttles before it parses).
+pub async fn count_unreadable<S: ThrottleStore>(cx: &Cx<'_, S>) -> Result<(), FlowError> {
+    throttle::check(cx, Scope::Register, None).await
+}
+
+/// POST users/: creates an inactive user (active when activation e-mails are off) and mails it.
+pub async fn register<S: ThrottleStore>(
+    cx: &Cx<'_, S>,
+    input: RegisterInput,
+) -> Result<Registered, FlowError> {
+    let RegisterInput {
+        raw_email,
+        email,
+        username,
+        password,
+        re_password,
+    } = input;
+    let s = cx.settings;
+    // djoser-compat: DRF reports fields in serializer order: email, username, password. Both
+    // uniqueness checks share one round trip with the throttle, so they come first.
+    let wanted_email = email.as_deref().ok().filter(|e| !e.is_empty());
+    let wanted_name = username.as_deref().ok();
+    let subject = raw_email.as_deref().filter(|e| !e.trim().is_empty());
+    let conflicts = throttle::check_and_conflicts(cx, subject, wanted_name, wanted_email).await?;
+    let mut errors = FieldErrors::new();
+    let email = take(&mut errors, email);
+    let email = match email {
+        Some(e) if conflicts.email_owner.is_some() && !e.is_empty() => {
+            errors.add("email", msg::EMAIL_TAKEN);
+            None
+        }
+        other => other,
+    };
+    let username = take(&mut errors, username);
+    let username = match username {
+        Some(_) if conflicts.name_taken => {
+            errors.add("username", msg::USERNAME_TAKEN);
+            None
+        }
+        other => other,
+    };
+    let password = take(&mut errors, password);
+    let re_password = take(&mut errors, re_password);
+    ok_if_empty(errors)?;
+    let (Some(email), Some(username), Some(password), Some(re_password)) =
+        (email, username, password, re_password)
+    else {
+        return Err(FlowError::Internal("validated fields missing".into()));
+    };
+
+    // Object-level validation: Django's password validators against the unsaved user.
+    let attributes = SimilarityAttributes {
+        username: &username,
+        first_name: "",
+        last_name: "",
+        email: &email,
+    };
+    let problems = validate_password(&password, Some(&attributes));
+    if !problems.is_empty() {
+        let mut errors = FieldErrors::new();
+        errors.extend("password", problems);
+        return Err(errors.into());
+    }
+    if s.user_create_password_retype && re_password.as_deref() != Some(password.as_str()) {
+        return Err(FlowError::non_field(msg::PASSWORD_MISMATCH));
+    }
+
+    let new_user = NewUser {
+        username: normalize_username(&username),
+        email: normalize_email(&email),
+        password: cx.hash_new_password(&password)?,
+        is_active: !s.send_activation_email,
+        date_joined: cx.now,
+    };
+    let user = match cx.store.create_user(&new_user).await {
+        Ok(user) => user,
+        // A concurrent registration of the same name won the unique index: the answer is the
+        // one the loser would have had a moment later.
+        Err(StorageError::Conflict { field: "username" }) if new_user.username == username => {
+            return Err(FlowError::field("username", msg::USERNAME_TAKEN))
+        }
+        // djoser-compat: the name passed the uniqueness check but its NFKC form (what is stored)
+        // is taken: djoser's IntegrityError answer.
+        Err(StorageError::Conflict { field: "username" }) => {
+            return Err(FlowError::Bare(msg::CANNOT_CREATE_USER))
+        }
+        Err(StorageError::Conflict { field: "email" }) => {
+            return Err(FlowError::field("email", msg::EMAIL_TAKEN))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut mail = Vec::new();
+    if s.send_activation_email {
+        links::queue(cx, &mut mail, &user, EmailKind::Activation)?;
+    } else if s.send_confirmation_email {
+        links::queue(cx, &mut mail, &user, EmailKind::Confirmation)?;
+    }
+    Ok(Registered { user, mail })
+}
+
+/// POST users/activation/: activates the user named by the e-mailed uid and token.
+pub async fn activation<S: ThrottleStore>(
+    cx: &Cx<'_, S>,
+    uid: &str,
+    token: &str,
+) -> Result<Outbox, FlowError> {
+    let mut user = links::confirm(cx, uid, token, Purpose::Activation).await?;
+    // djoser-compat: is_active is not part of the token state, so a reused token is "stale".
+    if user.is_active || !cx.store.activate(user.id).await? {
+        return Err(FlowError::StaleToken);
+    }
+    user.is_active = true;
+    let mut mail = Vec::new();
+    if cx.settings.send_confirmation_email {
+        links::queue(cx, &mut mail, &user, EmailKind::Confirmation)?;
+    }
+    Ok(mail)
+}
+
+/// POST users/resend_activation/: the activation e-mail again, for an inactive user; unknown or
+/// active addresses succeed alike.
+pub async fn resend_activation<S: ThrottleStore>(
+    cx: &Cx<'_, S>,
+    email: &str,
+) -> Result<Outbox, FlowError> {
+    let user = links::user_for_email(cx, email, false).await?;
+    if !cx.settings.send_activation_email {
+        return Err(FlowError::ActivationOff);
+    }
+    let mut mail = Vec::new();
+    if let Some(user) = user {
+        links::queue(cx, &mut mail, &user, EmailKind::Activation)?;
+    }
+    Ok(mail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{RateLimit, Settings};
+    use crate::flows::testing::{cx, link_parts, settings};
+    use crate::storage::memory::{block_on, both, MemoryStore};
+
+    fn input(email: &str, username: &str, password: &str) -> RegisterInput {
+        RegisterInput {
+            raw_email: Some(email.into()),
+            email: Ok(email.into()),
+            username: Ok(username.into()),
+            password: Ok(password.into()),
+            re_password: Ok(None),
+        }
+    }
+
+    #[test]
+    fn registration_stores_an_inactive_user_and_mails_the_activation_link() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let done = block_on(register(
+            &cx(&s, &store),
+            input("a@Example.COM", "alice", "correct-horse-9"),
+        ))
+        .unwrap();
+        assert!(!done.user.is_active);
+        assert_eq!(done.user.email, "a@example.com");
+        assert_eq!(done.mail.len(), 1);
+        assert_eq!(done.mail[0].kind, EmailKind::Activation);
+        assert_eq!(store.user(done.user.id).unwrap().username, "alice");
+    }
+
+    #[test]
+    fn without_activation_the_user_is_active_and_gets_the_confirmation() {
+        let s = Settings {
+            send_activation_email: false,
+            ..settings()
+        };
+        let store = MemoryStore::new();
+        let done = block_on(register(
+            &cx(&s, &store),
+            input("a@example.com", "alice", "correct-horse-9"),
+        ))
+        .unwrap();
+        assert!(done.user.is_active);
+        assert_eq!(done.mail[0].kind, EmailKind::Confirmation);
+    }
+
+    #[test]
+    fn taken_username_and_email_are_both_reported_in_field_order() {
+        let s = settings();
+        let store = MemoryStore::new();
+        store.put_user(User::for_tests(1, "alice", "a@example.com", "h"));
+        let err = block_on(register(
+            &cx(&s, &store),
+            input("A@example.com", "alice", "correct-horse-9"),
+        ))
+        .unwrap_err();
+        let mut expected = FieldErrors::new();
+        expected.add("email", msg::EMAIL_TAKEN);
+        expected.add("username", msg::USERNAME_TAKEN);
+        assert_eq!(err, FlowError::Fields(expected));
+    }
+
+    #[test]
+    fn a_weak_password_is_refused_and_nothing_is_stored() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let err = block_on(register(
+            &cx(&s, &store),
+            input("a@example.com", "alice", "alice"),
+        ))
+        .unwrap_err();
+        assert!(matches!(err, FlowError::Fields(ref f) if f.has("password")));
+        assert!(store.snapshot().users.is_empty());
+    }
+
+    #[test]
+    fn retype_mismatch_is_a_non_field_error() {
+        let s = Settings {
+            user_create_password_retype: true,
+            ..settings()
+        };
+        let store = MemoryStore::new();
+        let mut i = input("a@example.com", "alice", "correct-horse-9");
+        i.re_password = Ok(Some("other-horse-9".into()));
+        assert_eq!(
+            block_on(register(&cx(&s, &store), i)),
+            Err(FlowError::non_field(msg::PASSWORD_MISMATCH))
+        );
+    }
+
+    #[test]
+    fn a_name_whose_nfkc_form_is_taken_gets_djosers_integrity_answer() {
+        let s = settings();
+        let store = MemoryStore::new();
+        store.put_user(User::for_tests(1, "admin", "", "h"));
+        assert_eq!(
+            block_on(register(
+                &cx(&s, &store),
+                input("", "ａｄｍｉｎ", "correct-horse-9")
+            )),
+            Err(FlowError::Bare(msg::CANNOT_CREATE_USER))
+        );
+    }
+
+    #[test]
+    fn two_racing_registrations_of_one_name_create_one_user() {
+        let s = settings();
+        let store = MemoryStore::interleaved();
+        let cx = cx(&s, &store);
+        let (a, b) = both(
+            register(&cx, input("a@example.com", "alice", "correct-horse-9")),
+            register(&cx, input("b@example.com", "alice", "correct-horse-9")),
+        );
+        assert!(a.is_ok());
+        assert_eq!(b, Err(FlowError::field("username", msg::USERNAME_TAKEN)));
+        assert_eq!(store.snapshot().users.len(), 1);
+    }
+
+    #[test]
+    fn registrations_over_the_limit_are_throttled() {
+        let s = Settings {
+            rate_limit_register: RateLimit {
+                count: 1,
+                window: 3600,
+            },
+            ..settings()
+        };
+        let store = MemoryStore::new();
+        let cx = cx(&s, &store);
+        block_on(register(
+            &cx,
+            input("a@example.com", "alice", "correct-horse-9"),
+        ))
+        .unwrap();
+        let second = block_on(register(
+            &cx,
+            input("b@example.com", "bob", "correct-horse-9"),
+        ));
+        assert!(matches!(second, Err(FlowError::Throttled { .. })));
+    }
+
+    #[test]
+    fn the_activation_link_activates_once_then_is_stale() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let cx = cx(&s, &store);
+        let done = block_on(register(
+            &cx,
+            input("a@example.com", "alice", "correct-horse-9"),
+        ))
+        .unwrap();
+        let (uid, token) = link_parts(&done.mail[0]);
+        let mail = block_on(activation(&cx, &uid, &token)).unwrap();
+        assert_eq!(mail[0].kind, EmailKind::Confirmation);
+        assert!(store.user(done.user.id).unwrap().is_active);
+        assert_eq!(
+            block_on(activation(&cx, &uid, &token)),
+            Err(FlowError::StaleToken)
+        );
+    }
+
+    #[test]
+    fn two_racing_activations_activate_once() {
+        let s = settings();
+        let store = MemoryStore::interleaved();
+        let cx = cx(&s, &store);
+        let done = block_on(register(
+            &cx,
+            input("a@example.com", "alice", "correct-horse-9"),
+        ))
+        .unwrap();
+        let (uid, token) = link_parts(&done.mail[0]);
+        let (a, b) = both(activation(&cx, &uid, &token), activation(&cx, &uid, &token));
+        assert!(a.is_ok());
+        assert_eq!(b, Err(FlowError::StaleToken));
+    }
+
+    #[test]
+    fn resend_mails_inactive_users_only_and_refuses_when_activation_is_off() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let mut inactive = User::for_tests(1, "a", "a@example.com", "h");
+        inactive.is_active = false;
+        store.put_user(inactive);
+        store.put_user(User::for_tests(2, "b", "b@example.com", "h"));
+        let cx1 = cx(&s, &store);
+        assert_eq!(
+            block_on(resend_activation(&cx1, "a@example.com"))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            block_on(resend_activation(&cx1, "b@example.com")),
+            Ok(vec![])
+        );
+        let off = Settings {
+            send_activation_email: false,
+            ..settings()
+        };
+        assert_eq!(
+            block_on(resend_activation(&cx(&off, &store), "a@example.com")),
+            Err(FlowError::ActivationOff)
+        );
+    }
+}

@@ -1,0 +1,635 @@
+//! Sessions: password login, simplejwt's `jwt/create`, `jwt/refresh`, `jwt/verify` and
+//! `jwt/blacklist`, and DRF's `token/login` and `token/logout`.
+//!
+//! Refresh-token state: a token's family is written into its own signed jti (family id, then
+//! random); the records store keeps one record per issued refresh token (user, family, expiry),
+//! eventually consistent and never decisive; the arbiter decides single use (a spend succeeds
+//! once per jti) and keeps revoked families.
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::config::LoginField;
+use crate::domain::user::User;
+use crate::flows::authn::{
+    bound_to_another_password, issued_before_revocation, password_binding, PASSWORD_BINDING_CLAIM,
+};
+use crate::flows::throttle::{self, Scope};
+use crate::flows::{random, Cx, FlowError};
+use crate::messages as msg;
+use crate::storage::{
+    AuthTokenStore, RefreshArbiter, RefreshRecord, RefreshRecords, RefreshState, Spend,
+    ThrottleStore, UserLookup,
+};
+use crate::tokens::auth_token::{self, hex};
+use crate::tokens::jwt::{self, Claims, JwtError, JwtKey, TokenType};
+use crate::tokens::password_hash;
+
+/// The body field that names the account (djoser's LOGIN_FIELD).
+pub fn login_field_name(login_field: LoginField) -> &'static str {
+    match login_field {
+        LoginField::Username => "username",
+        LoginField::Email => "email",
+    }
+}
+
+/// Finds the account and checks the password, spending the same argon2 work whether or not the
+/// account exists. Returns the user only when the password matches; activity is the caller's
+/// rule. A matching password stored at another cost (or as a Django hash) is re-hashed.
+pub async fn authenticate<S: ThrottleStore>(
+    cx: &Cx<'_, S>,
+    login: &str,
+    password: &str,
+) -> Result<Option<User>, FlowError> {
+    let lookup = match cx.settings.login_field {
+        LoginField::Username => UserLookup::Username(login),
+        LoginField::Email => UserLookup::Email(login),
+    };
+    let user = throttle::check_and_find_user(cx, Scope::Login, Some(login), lookup).await?;
+    let Some(mut user) = user else {
+        password_hash::dummy_verify(password, cx.hash_cost());
+        return Ok(None);
+    };
+    if !password_hash::verify_password(password, &user.password) {
+        return Ok(None);
+    }
+    if password_hash::needs_rehash(&user.password, cx.hash_cost()) {
+        let new_hash = cx.hash_new_password(password)?;
+        // Same password, so tokens stay valid only if the token state is unchanged: e-mailed
+        // links made with the old hash stop working, which is the safe side.
+        let change = crate::storage::PasswordChange {
+            old_hash: &user.password,
+            new_hash: &new_hash,
+            last_login: None,
+            tokens_valid_after: None,
+        };
+        if cx.store.set_password(user.id, change).await? {
+            user.password = new_hash;
+        }
+    }
+    Ok(Some(user))
+}
+
+/// POST token/login/: the user's DRF token key, created on first login; last_login moves.
+/// `None` inputs are missing fields: djoser treats them as bad credentials.
+pub async fn token_login<S: ThrottleStore + AuthTokenStore>(
+    cx: &Cx<'_, S>,
+    login: Option<&str>,
+    password: Option<&str>,
+) -> Result<String, FlowError> {
+    let invalid = || FlowError::non_field(msg::INVALID_CREDENTIALS);
+    let (Some(login), Some(password)) = (login, password) else {
+        return Err(invalid());
+    };
+    if password.chars().count() > password_hash::MAX_PASSWORD_CHARS {
+        return Err(invalid());
+    }
+    let user = authenticate(cx, login, password).await?;
+    let Some(user) = user.filter(|u| u.is_active) else {
+        return Err(invalid());
+    };
+    let fresh = auth_token::key_from_bytes(&random::<20>()?);
+    let key = cx.store.token_for_user(user.id, &fresh, cx.now).await?;
+    // Django's user_logged_in signal: last_login moves, which also spends e-mailed tokens.
+    cx.store.set_last_login(user.id, cx.now).await?;
+    Ok(key)
+}
+
+/// POST token/logout/: deletes the signed-in user's DRF token.
+pub async fn token_logout<S: AuthTokenStore>(cx: &Cx<'_, S>, me: &User) -> Result<(), FlowError> {
+    cx.store.delete_token(me.id).await?;
+    Ok(())
+}
+
+/// A new jti: 32 lowercase hex characters, as simplejwt's `uuid4().hex`.
+fn new_jti() -> Result<String, FlowError> {
+    Ok(hex(&random::<16>()?))
+}
+
+/// Hex digits of a family id: the first half of every refresh jti of the family.
+const FAMILY_HEX: usize = 16;
+
+/// A new family id (64 random bits), for a login.
+fn new_family() -> Result<String, FlowError> {
+    Ok(hex(&random::<8>()?))
+}
+
+/// A refresh jti of `family`: the family id, then 64 random bits; 32 lowercase hex in all.
+fn family_jti(family: &str) -> Result<String, FlowError> {
+    Ok(format!("{family}{}", hex(&random::<8>()?)))
+}
+
+/// The family of a refresh token, read from its signed jti.
+///
+/// Why not from the record store: it is eventually consistent, so a token presented at another
+/// location soon after its issue may find no record there. Falling back to "its own family"
+/// would let a thief who refreshes there grow a branch that a later reuse-triggered revocation
+/// of the real family never reaches. The jti is covered by the signature, so every location
+/// derives the same family with no lookup at all.
+///
+/// A jti of another shape (a validly signed token from another issuer) maps to a stable digest,
+/// so the tokens rotated from it, which carry that digest as their prefix, stay in its family.
+pub fn family_of(jti: &str) -> String {
+    let ours = jti.len() == 2 * FAMILY_HEX
+        && jti
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    match jti.get(..FAMILY_HEX) {
+        Some(prefix) if ours => prefix.to_string(),
+        _ => hex(&Sha256::digest(jti.as_bytes())[..FAMILY_HEX / 2]),
+    }
+}
+
+/// True when a token spent at `spent_at` and presented again at `now` is a reuse that revokes its
+/// family. The grace window is `[spent_at, spent_at + grace)` in whole seconds: a client retrying
+/// after a lost response inside it is only refused; `grace == 0` means no tolerance at all, so a
+/// replay in the very second of the rotation revokes too. A clock behind `spent_at` (another
+/// location's skew) counts as inside the window.
+pub fn is_reuse(spent_at: i64, now: i64, grace: i64) -> bool {
+    now.saturating_sub(spent_at) >= grace
+}
+
+fn jwt_key<S>(cx: &Cx<'_, S>) -> Result<JwtKey, FlowError> {
+    Ok(JwtKey::new(cx.secret()?))
+}
+
+fn encode(key: &JwtKey, claims: &Claims) -> Result<String, FlowError> {
+    jwt::encode(key, claims)
+        .map_err(|e| FlowError::Internal(format!("jwt encode: {}", e.message())))
+}
+
+fn not_valid(e: JwtError) -> FlowError {
+    FlowError::TokenNotValid(e.message())
+}
+
+/// Records and signs a refresh token of `family`.
+async fn issue_refresh<S: RefreshRecords>(
+    cx: &Cx<'_, S>,
+    key: &JwtKey,
+    claims: &Claims,
+    family: &str,
+) -> Result<String, FlowError> {
+    let jti = claims.jti.clone().unwrap_or_default();
+    let record = RefreshRecord {
+        user_id: claims.user_id.clone().unwrap_or_default(),
+        family: family.to_string(),
+        exp: claims.exp.unwrap_or(cx.now),
+    };
+    cx.store.put_record(&jti, &record, cx.now).await?;
+    encode(key, claims)
+}
+
+/// A token pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPair {
+    /// The refresh token.
+    pub refresh: String,
+    /// The access token.
+    pub access: String,
+}
+
+/// POST jwt/create/: logs in with the LOGIN_FIELD and password; a new pair of a new family.
+pub async fn jwt_create<S: ThrottleStore + RefreshRecords>(
+    cx: &Cx<'_, S>,
+    login: &str,
+    password: &str,
+) -> Result<TokenPair, FlowError> {
+    let key = jwt_key(cx)?;
+    let user = authenticate(cx, login, password).await?;
+    let Some(user) = user.filter(|u| u.is_active) else {
+        return Err(FlowError::NoActiveAccount);
+    };
+    let s = cx.settings;
+    let family = new_family()?;
+    let mut refresh = jwt::new_claims(
+        TokenType::Refresh,
+        &user.id.to_string(),
+        cx.now,
+        s.refresh_token_lifetime,
+        family_jti(&family)?,
+    );
+    if s.logout_on_password_change {
+        // simplejwt's CHECK_REVOKE_TOKEN: bind the pair to the current hash, so a password change
+        // ends it exactly, even within the second it was issued. The access token copies it.
+        refresh.extra.insert(
+            PASSWORD_BINDING_CLAIM.into(),
+            json!(password_binding(&user.password)),
+        );
+    }
+    let access = jwt::access_from_refresh(&refresh, cx.now, s.access_token_lifetime, new_jti()?);
+    let refresh_token = issue_refresh(cx, &key, &refresh, &family).await?;
+    if s.update_last_login {
+        cx.store.set_last_login(user.id, cx.now).await?;
+    }
+    Ok(TokenPair {
+        refresh: refresh_token,
+        access: encode(&key, &access)?,
+    })
+}
+
+/// A decoded refresh-type token with what the arbiter knows about it.
+struct Presented {
+    claims: Claims,
+    jti: String,
+    family: String,
+    state: RefreshState,
+    user: Option<User>,
+}
+
+/// Decodes a presented token (signature and time checks first, as simplejwt does).
+fn decode<S>(cx: &Cx<'_, S>, key: &JwtKey, token: &str) -> Result<Claims, FlowError> {
+    jwt::decode(key, token, cx.now, cx.settings.leeway).map_err(not_valid)
+}
+
+/// Loads what the arbiter knows of a decoded token; `load_user` is for refresh, which checks the
+/// user (verify and blacklist do not read it).
+async fn present<S: RefreshArbiter>(
+    cx: &Cx<'_, S>,
+    claims: Claims,
+    load_user: bool,
+) -> Result<Presented, FlowError> {
+    // A refresh token without jti cannot be tracked: simplejwt's message fits.
+    let jti = claims
+        .jti
+        .clone()
+        .ok_or_else(|| not_valid(JwtError::NoId))?;
+    // Validly signed tokens this service never recorded are accepted, as simplejwt does.
+    let family = family_of(&jti);
+    let user_id = claims
+        .user_id
+        .as_deref()
+        .and_then(|id| id.trim().parse::<i64>().ok())
+        .filter(|_| load_user);
+    let (state, user) = cx.store.refresh_state(&jti, &family, user_id).await?;
+    Ok(Presented {
+        claims,
+        jti,
+        family,
+        state,
+        user,
+    })
+}
+
+/// simplejwt's blacklist check, plus reuse detection: a spent token presented again after the
+/// grace window revokes its whole family (every descendant stops working).
+async fn check_not_blacklisted<S: RefreshArbiter>(
+    cx: &Cx<'_, S>,
+    p: &Presented,
+) -> Result<(), FlowError> {
+    if p.state.family_revoked {
+        return Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED));
+    }
+    if let Some(spent_at) = p.state.spent_at {
+        if is_reuse(spent_at, cx.now, cx.settings.refresh_reuse_grace) {
+            let user_id = p.claims.user_id.clone().unwrap_or_default();
+            (cx.warn)(&format!(
+                "refresh token reuse: jti {} of family {} (user {user_id}) presented {}s after rotation; family revoked",
+                p.jti,
+                p.family,
+                cx.now.saturating_sub(spent_at)
+            ));
+            let expires = cx.now.saturating_add(cx.settings.refresh_token_lifetime);
+            cx.store
+                .revoke_family(&p.family, &user_id, cx.now, expires)
+                .await?;
+        }
+        return Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED));
+    }
+    Ok(())
+}
+
+/// What jwt/refresh hands back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refreshed {
+    /// A new access token.
+    pub access: String,
+    /// With rotation, the new refresh token of the same family.
+    pub refresh: Option<String>,
+}
+
+/// POST jwt/refresh/: a new access token and, with rotation, a new refresh token of the same
+/// family; the presented one is spent exactly once, decided by the arbiter.
+pub async fn jwt_refresh<S: RefreshArbiter + RefreshRecords>(
+    cx: &Cx<'_, S>,
+    token: &str,
+) -> Result<Refreshed, FlowError> {
+    let key = jwt_key(cx)?;
+    let p = present(cx, decode(cx, &key, token)?, true).await?;
+    check_not_blacklisted(cx, &p).await?;
+    jwt::check_claims(&p.claims, Some(TokenType::Refresh)).map_err(not_valid)?;
+    if p.claims.user_id.is_some() {
+        let active = p.user.as_ref().filter(|u| u.is_active);
+        let Some(user) = active else {
+            return Err(FlowError::NoActiveAccountForToken);
+        };
+        if issued_before_revocation(p.claims.iat, user.tokens_valid_after)
+            || bound_to_another_password(&p.claims, user)
+        {
+            return Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED));
+        }
+    }
+    let s = cx.settings;
+    let access = jwt::access_from_refresh(&p.claims, cx.now, s.access_token_lifetime, new_jti()?);
+    let access = encode(&key, &access)?;
+    if !s.rotate_refresh_tokens {
+        return Ok(Refreshed {
+            access,
+            refresh: None,
+        });
+    }
+    // The new token's record is written before the presented token is spent, so a record-store
+    // failure leaves the client holding a still-usable token rather than a spent one and nothing.
+    let mut rotated = jwt::rotate_refresh(
+        &p.claims,
+        cx.now,
+        s.refresh_token_lifetime,
+        family_jti(&p.family)?,
+    );
+    if !s.refresh_token_sliding {
+        // Absolute lifetime: the login's first expiry carries over to every descendant.
+        if let (Some(new), Some(old)) = (rotated.exp, p.claims.exp) {
+            rotated.exp = Some(new.min(old));
+        }
+    }
+    let refresh = issue_refresh(cx, &key, &rotated, &p.family).await?;
+    if s.blacklist_after_rotation {
+        let user_id = p.claims.user_id.clone().unwrap_or_default();
+        let spend = Spend {
+            jti: &p.jti,
+            family: &p.family,
+            user_id: &user_id,
+            now: cx.now,
+            expires: p.claims.exp.unwrap_or(cx.now),
+        };
+        if !cx.store.spend_refresh(&spend).await? {
+            // A concurrent refresh of the same token got there first. The record written above
+            // belongs to a token nobody receives: remove it (best effort; it would expire with
+            // the token anyway).
+            if let Some(jti) = rotated.jti.as_deref() {
+                let _ = cx.store.delete_record(jti).await;
+            }
+            return Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED));
+        }
+    }
+    Ok(Refreshed {
+        access,
+        refresh: Some(refresh),
+    })
+}
+
+/// POST jwt/verify/: checks a token's signature and time claims (any type); a spent or revoked
+/// refresh token is a `non_field_errors` error, as simplejwt's serializer raises it.
+pub async fn jwt_verify<S: RefreshArbiter>(cx: &Cx<'_, S>, token: &str) -> Result<(), FlowError> {
+    let key = jwt_key(cx)?;
+    let claims = decode(cx, &key, token)?;
+    jwt::check_claims(&claims, None).map_err(not_valid)?;
+    // Only refresh jtis are ever blacklisted, so access tokens need no storage round trip.
+    if claims.token_type.as_deref() != Some(TokenType::Access.as_str()) {
+        let p = present(cx, claims, false).await?;
+        if p.state.family_revoked || p.state.spent_at.is_some() {
+            return Err(FlowError::non_field(msg::TOKEN_BLACKLISTED));
+        }
+    }
+    Ok(())
+}
+
+/// POST jwt/blacklist/: revokes a refresh token and its whole family (a logout of that login).
+pub async fn jwt_blacklist<S: RefreshArbiter>(
+    cx: &Cx<'_, S>,
+    token: &str,
+) -> Result<(), FlowError> {
+    let key = jwt_key(cx)?;
+    let p = present(cx, decode(cx, &key, token)?, false).await?;
+    check_not_blacklisted(cx, &p).await?;
+    jwt::check_claims(&p.claims, Some(TokenType::Refresh)).map_err(not_valid)?;
+    let user_id = p.claims.user_id.clone().unwrap_or_default();
+    let spend = Spend {
+        jti: &p.jti,
+        family: &p.family,
+        user_id: &user_id,
+        now: cx.now,
+        expires: p.claims.exp.unwrap_or(cx.now),
+    };
+    cx.store.spend_refresh(&spend).await?;
+    let expires = cx.now.saturating_add(cx.settings.refresh_token_lifetime);
+    cx.store
+        .revoke_family(&p.family, &user_id, cx.now, expires)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::flows::testing::{cx, cx_at, settings, user_with_password, NOW};
+    use crate::storage::memory::{block_on, both, MemoryStore};
+
+    fn signed_in(s: &Settings, store: &MemoryStore) -> TokenPair {
+        user_with_password(store, s, 1, "alice", "a@example.com", "secret-pw-1");
+        block_on(jwt_create(&cx(s, store), "alice", "secret-pw-1")).unwrap()
+    }
+
+    #[test]
+    fn replay_inside_the_grace_window_is_not_reuse() {
+        assert!(!is_reuse(1_000, 1_000, 10));
+        assert!(!is_reuse(1_000, 1_009, 10));
+        assert!(is_reuse(1_000, 1_010, 10));
+        assert!(is_reuse(1_000, 5_000, 10));
+    }
+
+    #[test]
+    fn zero_grace_makes_every_replay_a_reuse() {
+        assert!(is_reuse(1_000, 1_000, 0));
+        assert!(is_reuse(1_000, 1_001, 0));
+    }
+
+    #[test]
+    fn clock_skew_and_extreme_times_neither_revoke_nor_panic() {
+        assert!(!is_reuse(1_000, 999, 10));
+        assert!(!is_reuse(i64::MAX, i64::MIN, 0));
+        assert!(is_reuse(i64::MIN, i64::MAX, 300));
+    }
+
+    #[test]
+    fn our_refresh_jtis_carry_their_family_in_the_first_half() {
+        let jti = "0123456789abcdef0011223344556677";
+        assert_eq!(family_of(jti), "0123456789abcdef");
+        let child = format!("{}{}", family_of(jti), "8899aabbccddeeff");
+        assert_eq!(family_of(&child), family_of(jti));
+    }
+
+    #[test]
+    fn foreign_jtis_map_to_a_stable_family_their_descendants_share() {
+        for jti in ["", "x/../y", "ü", "0123456789ABCDEF0011223344556677", "abc"] {
+            let family = family_of(jti);
+            assert_eq!(family.len(), FAMILY_HEX, "{jti:?}");
+            assert_eq!(family, family_of(jti));
+            assert_ne!(family, family_of(&format!("{jti}x")));
+            let child = format!("{family}0011223344556677");
+            assert_eq!(family_of(&child), family, "{jti:?}");
+        }
+        assert_eq!(family_of(&"a".repeat(600)).len(), FAMILY_HEX);
+    }
+
+    #[test]
+    fn a_login_records_its_refresh_token_and_wrong_passwords_get_nothing() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let pair = signed_in(&s, &store);
+        assert!(!pair.access.is_empty());
+        assert_eq!(store.snapshot().records.len(), 1);
+        assert_eq!(
+            block_on(jwt_create(&cx(&s, &store), "alice", "wrong")),
+            Err(FlowError::NoActiveAccount)
+        );
+        assert_eq!(
+            block_on(jwt_create(&cx(&s, &store), "nobody", "secret-pw-1")),
+            Err(FlowError::NoActiveAccount)
+        );
+    }
+
+    #[test]
+    fn rotation_spends_the_old_token_and_a_late_replay_revokes_the_family() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let pair = signed_in(&s, &store);
+        let next = block_on(jwt_refresh(&cx(&s, &store), &pair.refresh)).unwrap();
+        let rotated = next.refresh.unwrap();
+        // Inside the grace window: refused, family still alive.
+        assert_eq!(
+            block_on(jwt_refresh(&cx(&s, &store), &pair.refresh)),
+            Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED))
+        );
+        assert!(store.snapshot().revoked.is_empty());
+        // After it: the whole family dies, the rotated token too.
+        let late = cx_at(&s, &store, NOW + s.refresh_reuse_grace);
+        assert!(block_on(jwt_refresh(&late, &pair.refresh)).is_err());
+        assert_eq!(store.snapshot().revoked.len(), 1);
+        assert_eq!(
+            block_on(jwt_refresh(&late, &rotated)),
+            Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED))
+        );
+    }
+
+    #[test]
+    fn two_racing_refreshes_of_one_token_issue_one_successor() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let pair = signed_in(&s, &store);
+        let racing = MemoryStore::interleaved();
+        for (id, user) in store.snapshot().users {
+            let _ = id;
+            racing.put_user(user);
+        }
+        let cx = cx(&s, &racing);
+        let (a, b) = both(
+            jwt_refresh(&cx, &pair.refresh),
+            jwt_refresh(&cx, &pair.refresh),
+        );
+        let wins = [a.is_ok(), b.is_ok()].iter().filter(|w| **w).count();
+        assert_eq!(wins, 1);
+        // The loser's record was removed: only the winner's successor is recorded.
+        assert_eq!(racing.snapshot().records.len(), 1);
+    }
+
+    #[test]
+    fn the_absolute_lifetime_carries_over_rotations() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let pair = signed_in(&s, &store);
+        let later = cx_at(&s, &store, NOW + 1000);
+        let next = block_on(jwt_refresh(&later, &pair.refresh)).unwrap();
+        let key = JwtKey::new(s.signing_key.as_deref().unwrap());
+        let claims = jwt::decode(&key, &next.refresh.unwrap(), NOW + 1000, 0).unwrap();
+        assert_eq!(claims.exp, Some(NOW + s.refresh_token_lifetime));
+    }
+
+    #[test]
+    fn verify_accepts_live_tokens_and_refuses_spent_ones() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let pair = signed_in(&s, &store);
+        let cx = cx(&s, &store);
+        assert_eq!(block_on(jwt_verify(&cx, &pair.access)), Ok(()));
+        assert_eq!(block_on(jwt_verify(&cx, &pair.refresh)), Ok(()));
+        block_on(jwt_refresh(&cx, &pair.refresh)).unwrap();
+        assert_eq!(
+            block_on(jwt_verify(&cx, &pair.refresh)),
+            Err(FlowError::non_field(msg::TOKEN_BLACKLISTED))
+        );
+        assert_eq!(
+            block_on(jwt_verify(&cx, "garbage")),
+            Err(FlowError::TokenNotValid(JwtError::Invalid.message()))
+        );
+    }
+
+    #[test]
+    fn blacklisting_ends_the_family() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let pair = signed_in(&s, &store);
+        let cx = cx(&s, &store);
+        block_on(jwt_blacklist(&cx, &pair.refresh)).unwrap();
+        assert_eq!(
+            block_on(jwt_refresh(&cx, &pair.refresh)),
+            Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED))
+        );
+        assert_eq!(
+            block_on(jwt_blacklist(&cx, &pair.access)),
+            Err(FlowError::TokenNotValid(JwtError::WrongType.message()))
+        );
+    }
+
+    #[test]
+    fn a_refresh_for_a_deactivated_user_is_refused() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let pair = signed_in(&s, &store);
+        let mut user = store.user(1).unwrap();
+        user.is_active = false;
+        store.put_user(user);
+        assert_eq!(
+            block_on(jwt_refresh(&cx(&s, &store), &pair.refresh)),
+            Err(FlowError::NoActiveAccountForToken)
+        );
+    }
+
+    #[test]
+    fn a_login_at_an_old_cost_rehashes_and_still_verifies() {
+        let old = Settings {
+            argon2_memory_kib: 16,
+            ..settings()
+        };
+        let s = settings();
+        let store = MemoryStore::new();
+        let before = user_with_password(&store, &old, 1, "alice", "", "secret-pw-1");
+        let user = block_on(authenticate(&cx(&s, &store), "alice", "secret-pw-1"))
+            .unwrap()
+            .unwrap();
+        assert_ne!(user.password, before.password);
+        assert!(password_hash::verify_password(
+            "secret-pw-1",
+            &store.user(1).unwrap().password
+        ));
+    }
+
+    #[test]
+    fn token_login_creates_one_key_and_moves_last_login() {
+        let s = settings();
+        let store = MemoryStore::new();
+        user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
+        let cx = cx(&s, &store);
+        let a = block_on(token_login(&cx, Some("alice"), Some("secret-pw-1"))).unwrap();
+        let b = block_on(token_login(&cx, Some("alice"), Some("secret-pw-1"))).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(store.user(1).unwrap().last_login, Some(NOW));
+        assert_eq!(
+            block_on(token_login(&cx, Some("alice"), None)),
+            Err(FlowError::non_field(msg::INVALID_CREDENTIALS))
+        );
+        let me = store.user(1).unwrap();
+        block_on(token_logout(&cx, &me)).unwrap();
+        assert!(store.snapshot().tokens.is_empty());
+    }
+}

@@ -1,0 +1,438 @@
+//! The route table: every endpoint, top to bottom, with its paths, who may call it, and its
+//! handler. Adding an endpoint is one entry here, one handler, one flow.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use worker::Response;
+
+use crate::error::ApiError;
+use crate::http::{activation, jwt, password, token, username, users, Ctx};
+
+/// A handler's future.
+pub type Handled<'a> = Pin<Box<dyn Future<Output = Result<Response, ApiError>> + 'a>>;
+
+/// A handler: parse → flow → respond.
+pub type Handler = for<'a> fn(&'a Ctx) -> Handled<'a>;
+
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// Anyone, signed in or not.
+    Anyone,
+    /// A signed-in user only (401 otherwise).
+    User,
+}
+
+/// How a route treats the Authorization header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Read and checked: a bad credential is 401 even where anyone may call.
+    Header,
+    /// Never read (simplejwt's views set no authentication classes).
+    Never,
+}
+
+/// What an anonymous caller hears for a method the route does not serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmapped {
+    /// 401 first (djoser's UserViewSet and TokenDestroyView fall back to an authenticated
+    /// permission), then 405.
+    AuthenticateFirst,
+    /// 405 at once.
+    NotAllowed,
+}
+
+/// One method of a route.
+pub struct Endpoint {
+    /// The method, upper case (HEAD is served by GET).
+    pub method: &'static str,
+    /// Who may call it.
+    pub who: Who,
+    /// The handler.
+    pub handler: Handler,
+}
+
+/// One route.
+pub struct RouteDef {
+    /// djoser's name for the action (`users/me` → "me"), for logs and the pinning test.
+    pub action: &'static str,
+    /// Paths under `/auth/`, without slashes at either end; `{id}` is one segment without a
+    /// dot, and a trailing `/*` also matches anything after (simplejwt's unanchored routes).
+    pub paths: &'static [&'static str],
+    /// DRF's OPTIONS metadata: the view's name and description.
+    pub name: &'static str,
+    /// See `name`.
+    pub description: &'static str,
+    /// Whether the Authorization header is read.
+    pub auth: Auth,
+    /// The answer to an anonymous unmapped method.
+    pub unmapped: Unmapped,
+    /// The methods it serves, in `Allow` order.
+    pub endpoints: &'static [Endpoint],
+}
+
+/// Wraps an `async fn(&Ctx) -> Result<Response, ApiError>` as a table [`Handler`].
+macro_rules! handler {
+    ($f:path) => {{
+        fn boxed(cx: &Ctx) -> Handled<'_> {
+            Box::pin($f(cx))
+        }
+        boxed as Handler
+    }};
+}
+
+/// One [`Endpoint`].
+macro_rules! ep {
+    ($method:literal, $who:ident, $f:path) => {
+        Endpoint {
+            method: $method,
+            who: Who::$who,
+            handler: handler!($f),
+        }
+    };
+}
+
+/// djoser's UserViewSet actions share DRF's metadata name and the authenticate-first fallback.
+macro_rules! user_route {
+    ($action:literal, [$($path:literal),+], [$($ep:expr),+ $(,)?]) => {
+        RouteDef {
+            action: $action,
+            paths: &[$($path),+],
+            name: "User",
+            description: "",
+            auth: Auth::Header,
+            unmapped: Unmapped::AuthenticateFirst,
+            endpoints: &[$($ep),+],
+        }
+    };
+}
+
+/// Every route, in matching order (named `users/` actions before `users/{id}`).
+pub static ROUTES: &[RouteDef] = &[
+    // GET /auth/ — DRF's API root.
+    RouteDef {
+        action: "api-root",
+        paths: &[""],
+        name: "Api Root",
+        description: "The default basic root view for DefaultRouter",
+        auth: Auth::Header,
+        unmapped: Unmapped::NotAllowed,
+        endpoints: &[ep!("GET", Anyone, users::root)],
+    },
+    user_route!(
+        "users",
+        ["users"],
+        [
+            ep!("GET", User, users::list),
+            ep!("POST", Anyone, users::create),
+            // The API brief also updates the current user here.
+            ep!("PUT", User, users::update_me),
+            ep!("PATCH", User, users::update_me),
+        ]
+    ),
+    user_route!(
+        "me",
+        ["users/me"],
+        [
+            ep!("GET", User, users::me),
+            ep!("PUT", User, users::update_me),
+            ep!("PATCH", User, users::update_me),
+            ep!("DELETE", User, users::destroy_me),
+        ]
+    ),
+    // The API brief's /users/confirm/ is an alias of activation.
+    user_route!(
+        "activation",
+        ["users/activation", "users/confirm"],
+        [ep!("POST", Anyone, activation::activation)]
+    ),
+    user_route!(
+        "resend_activation",
+        ["users/resend_activation"],
+        [ep!("POST", Anyone, activation::resend_activation)]
+    ),
+    user_route!(
+        "set_password",
+        ["users/set_password"],
+        [ep!("POST", User, password::set_password)]
+    ),
+    user_route!(
+        "reset_password",
+        ["users/reset_password"],
+        [ep!("POST", Anyone, password::reset_password)]
+    ),
+    user_route!(
+        "reset_password_confirm",
+        ["users/reset_password_confirm"],
+        [ep!("POST", Anyone, password::reset_password_confirm)]
+    ),
+    user_route!(
+        "set_username",
+        ["users/set_username"],
+        [ep!("POST", User, username::set_username)]
+    ),
+    user_route!(
+        "reset_username",
+        ["users/reset_username"],
+        [ep!("POST", Anyone, username::reset_username)]
+    ),
+    user_route!(
+        "reset_username_confirm",
+        ["users/reset_username_confirm"],
+        [ep!("POST", Anyone, username::reset_username_confirm)]
+    ),
+    // djoser-compat: the detail route takes any segment matching [^/.]+.
+    user_route!(
+        "user-detail",
+        ["users/{id}"],
+        [
+            ep!("GET", User, users::detail),
+            ep!("PUT", User, users::update_detail),
+            ep!("PATCH", User, users::update_detail),
+            ep!("DELETE", User, users::destroy_detail),
+        ]
+    ),
+    // djoser-compat: simplejwt's routes are unanchored, so anything after them still matches.
+    RouteDef {
+        action: "jwt-create",
+        paths: &["jwt/create/*"],
+        name: "Token Obtain Pair",
+        description: "Takes a set of user credentials and returns an access and refresh JSON web token pair to prove the authentication of those credentials.",
+        auth: Auth::Never,
+        unmapped: Unmapped::NotAllowed,
+        endpoints: &[ep!("POST", Anyone, jwt::create)],
+    },
+    RouteDef {
+        action: "jwt-refresh",
+        paths: &["jwt/refresh/*"],
+        name: "Token Refresh",
+        description: "Takes a refresh type JSON web token and returns an access type JSON web token if the refresh token is valid.",
+        auth: Auth::Never,
+        unmapped: Unmapped::NotAllowed,
+        endpoints: &[ep!("POST", Anyone, jwt::refresh)],
+    },
+    RouteDef {
+        action: "jwt-verify",
+        paths: &["jwt/verify/*"],
+        name: "Token Verify",
+        description: "Takes a token and indicates if it is valid.  This view provides no information about a token's fitness for a particular use.",
+        auth: Auth::Never,
+        unmapped: Unmapped::NotAllowed,
+        endpoints: &[ep!("POST", Anyone, jwt::verify)],
+    },
+    RouteDef {
+        action: "jwt-blacklist",
+        paths: &["jwt/blacklist/*"],
+        name: "Token Blacklist",
+        description: "Takes a token and blacklists it. Must be used with the `rest_framework_simplejwt.token_blacklist` app installed.",
+        auth: Auth::Never,
+        unmapped: Unmapped::NotAllowed,
+        endpoints: &[ep!("POST", Anyone, jwt::blacklist)],
+    },
+    RouteDef {
+        action: "token-login",
+        paths: &["token/login"],
+        name: "Token Create",
+        description: "Use this endpoint to obtain user authentication token.",
+        auth: Auth::Header,
+        unmapped: Unmapped::NotAllowed,
+        endpoints: &[ep!("POST", Anyone, token::login)],
+    },
+    RouteDef {
+        action: "token-logout",
+        paths: &["token/logout"],
+        name: "Token Destroy",
+        description: "Use this endpoint to logout user (remove user authentication token).",
+        auth: Auth::Header,
+        unmapped: Unmapped::AuthenticateFirst,
+        endpoints: &[ep!("POST", User, token::logout)],
+    },
+];
+
+/// A route matched to a path.
+pub struct Matched {
+    /// The route.
+    pub route: &'static RouteDef,
+    /// The `{id}` segment, where the route has one.
+    pub param: Option<String>,
+}
+
+/// Matches `pattern` against the path's segments; `Some(param)` on a match.
+fn match_pattern(pattern: &str, segments: &[&str]) -> Option<Option<String>> {
+    let (pattern, open) = match pattern.strip_suffix("/*") {
+        Some(p) => (p, true),
+        None => (pattern, false),
+    };
+    let wanted: Vec<&str> = if pattern.is_empty() {
+        Vec::new()
+    } else {
+        pattern.split('/').collect()
+    };
+    if segments.len() < wanted.len() || (!open && segments.len() != wanted.len()) {
+        return None;
+    }
+    let mut param = None;
+    for (want, got) in wanted.iter().zip(segments) {
+        if *want == "{id}" {
+            if got.is_empty() || got.contains('.') {
+                return None;
+            }
+            param = Some(got.to_string());
+        } else if want != got {
+            return None;
+        }
+    }
+    Some(param)
+}
+
+/// Maps a URL path to a route; `None` is a 404. The trailing slash is optional everywhere.
+pub fn resolve(path: &str) -> Option<Matched> {
+    let rest = path.strip_prefix("/auth")?;
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return None;
+    }
+    let rest = rest.trim_start_matches('/');
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let segments: Vec<&str> = if rest.is_empty() {
+        Vec::new()
+    } else {
+        rest.split('/').collect()
+    };
+    ROUTES.iter().find_map(|route| {
+        route
+            .paths
+            .iter()
+            .find_map(|p| match_pattern(p, &segments).map(|param| Matched { route, param }))
+    })
+}
+
+impl RouteDef {
+    /// The methods it serves, as its `Allow` header lists them (HEAD with GET, then OPTIONS).
+    pub fn allow(&self) -> String {
+        let mut methods: Vec<&str> = self.endpoints.iter().map(|e| e.method).collect();
+        methods.dedup();
+        if methods.contains(&"GET") {
+            methods.push("HEAD");
+        }
+        methods.push("OPTIONS");
+        methods.join(", ")
+    }
+
+    /// The endpoint serving `method` (HEAD is GET).
+    pub fn endpoint(&self, method: &str) -> Option<&Endpoint> {
+        let method = if method == "HEAD" { "GET" } else { method };
+        self.endpoints.iter().find(|e| e.method == method)
+    }
+
+    /// True for the API root, the one route that neither signs nor checks a token.
+    pub fn is_root(&self) -> bool {
+        self.action == "api-root"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action(path: &str) -> Option<(&'static str, Option<String>)> {
+        resolve(path).map(|m| (m.route.action, m.param))
+    }
+
+    #[test]
+    fn the_route_table_is_pinned() {
+        let table: Vec<String> = ROUTES
+            .iter()
+            .map(|r| format!("{} {} [{}]", r.action, r.paths.join("|"), r.allow()))
+            .collect();
+        assert_eq!(
+            table,
+            [
+                "api-root  [GET, HEAD, OPTIONS]",
+                "users users [GET, POST, PUT, PATCH, HEAD, OPTIONS]",
+                "me users/me [GET, PUT, PATCH, DELETE, HEAD, OPTIONS]",
+                "activation users/activation|users/confirm [POST, OPTIONS]",
+                "resend_activation users/resend_activation [POST, OPTIONS]",
+                "set_password users/set_password [POST, OPTIONS]",
+                "reset_password users/reset_password [POST, OPTIONS]",
+                "reset_password_confirm users/reset_password_confirm [POST, OPTIONS]",
+                "set_username users/set_username [POST, OPTIONS]",
+                "reset_username users/reset_username [POST, OPTIONS]",
+                "reset_username_confirm users/reset_username_confirm [POST, OPTIONS]",
+                "user-detail users/{id} [GET, PUT, PATCH, DELETE, HEAD, OPTIONS]",
+                "jwt-create jwt/create/* [POST, OPTIONS]",
+                "jwt-refresh jwt/refresh/* [POST, OPTIONS]",
+                "jwt-verify jwt/verify/* [POST, OPTIONS]",
+                "jwt-blacklist jwt/blacklist/* [POST, OPTIONS]",
+                "token-login token/login [POST, OPTIONS]",
+                "token-logout token/logout [POST, OPTIONS]",
+            ]
+        );
+    }
+
+    #[test]
+    fn paths_resolve_as_djoser_and_simplejwt_route_them() {
+        let table = [
+            ("/auth/", Some("api-root")),
+            ("/auth", Some("api-root")),
+            ("/auth/users/", Some("users")),
+            ("/auth/users", Some("users")),
+            ("/auth/users/me/", Some("me")),
+            ("/auth/users/42/", Some("user-detail")),
+            ("/auth/users/confirm/", Some("activation")),
+            ("/auth/users/activation", Some("activation")),
+            ("/auth/users/resend_activation/", Some("resend_activation")),
+            ("/auth/users/set_password/", Some("set_password")),
+            ("/auth/users/reset_password/", Some("reset_password")),
+            (
+                "/auth/users/reset_password_confirm/",
+                Some("reset_password_confirm"),
+            ),
+            ("/auth/users/set_username/", Some("set_username")),
+            ("/auth/users/reset_username/", Some("reset_username")),
+            (
+                "/auth/users/reset_username_confirm/",
+                Some("reset_username_confirm"),
+            ),
+            ("/auth/jwt/create/", Some("jwt-create")),
+            ("/auth/jwt/create/anything", Some("jwt-create")),
+            ("/auth/jwt/refresh", Some("jwt-refresh")),
+            ("/auth/jwt/verify/", Some("jwt-verify")),
+            ("/auth/jwt/blacklist/", Some("jwt-blacklist")),
+            ("/auth/token/login/", Some("token-login")),
+            ("/auth/token/logout", Some("token-logout")),
+            ("/auth/users/me.json", None),
+            ("/auth/users/1/extra/", None),
+            ("/auth/token/login/x", None),
+            ("/auth/jwt", None),
+            ("/authx", None),
+            ("/", None),
+            ("/other", None),
+        ];
+        for (path, expected) in table {
+            assert_eq!(action(path).map(|(a, _)| a), expected, "{path}");
+        }
+        assert_eq!(action("/auth/users/42/").unwrap().1.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn who_may_call_and_the_unmapped_fallback_follow_djoser() {
+        let route = |p: &str| resolve(p).unwrap().route;
+        assert_eq!(
+            route("/auth/users/activation/").unmapped,
+            Unmapped::AuthenticateFirst
+        );
+        assert_eq!(
+            route("/auth/token/logout/").unmapped,
+            Unmapped::AuthenticateFirst
+        );
+        assert_eq!(route("/auth/jwt/create/").unmapped, Unmapped::NotAllowed);
+        assert_eq!(route("/auth/jwt/verify/").auth, Auth::Never);
+        assert_eq!(route("/auth/token/login/").auth, Auth::Header);
+        let users = route("/auth/users/");
+        assert_eq!(users.endpoint("GET").unwrap().who, Who::User);
+        assert_eq!(users.endpoint("HEAD").unwrap().who, Who::User);
+        assert_eq!(users.endpoint("POST").unwrap().who, Who::Anyone);
+        assert!(users.endpoint("DELETE").is_none());
+    }
+}

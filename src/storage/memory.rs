@@ -1,0 +1,438 @@
+//! In-memory fakes of every storage trait, with the same compare-and-set semantics as the D1
+//! statements (unique username and e-mail key, `WHERE password = ?` updates, insert-once spends),
+//! for host tests of the flows.
+//!
+//! Races: with [`MemoryStore::interleaved`], every storage call first yields once, so two flows
+//! polled together by [`both`] read before either writes, as two isolates can.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use crate::domain::user::{email_key, NewUser, User};
+use crate::storage::{
+    AuthTokenStore, Conflicts, PasswordChange, RefreshArbiter, RefreshRecord, RefreshRecords,
+    RefreshState, Result, Spend, StorageError, ThrottleStore, UserLookup, UserStore,
+};
+
+/// One throttle counter row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CounterRow {
+    /// Start of the counted window.
+    pub window_start: i64,
+    /// Hits in it.
+    pub hits: i64,
+    /// When the row may be purged.
+    pub expires_at: i64,
+}
+
+/// Everything the fake holds; public so tests can look.
+#[derive(Debug, Default, Clone)]
+pub struct State {
+    /// Users by id.
+    pub users: BTreeMap<i64, User>,
+    /// DRF token key → (user id, created).
+    pub tokens: BTreeMap<String, (i64, i64)>,
+    /// Spent jti → (family, spent_at, expires_at).
+    pub spent: BTreeMap<String, (String, i64, i64)>,
+    /// Revoked family → expires_at.
+    pub revoked: BTreeMap<String, i64>,
+    /// Throttle counters.
+    pub throttle: BTreeMap<String, CounterRow>,
+    /// KV refresh records.
+    pub records: BTreeMap<String, RefreshRecord>,
+    next_id: i64,
+}
+
+/// The fake store.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: RefCell<State>,
+    interleave: Cell<bool>,
+    /// Every call fails with a backend error while set (fault tests).
+    pub broken: Cell<bool>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty store whose calls yield once before touching state (race tests).
+    pub fn interleaved() -> Self {
+        let store = Self::default();
+        store.interleave.set(true);
+        store
+    }
+
+    /// A copy of the state.
+    pub fn snapshot(&self) -> State {
+        self.state.borrow().clone()
+    }
+
+    /// The stored user with `id`.
+    pub fn user(&self, id: i64) -> Option<User> {
+        self.state.borrow().users.get(&id).cloned()
+    }
+
+    /// Replaces (or inserts) a user as is, bypassing every rule (test set-up).
+    pub fn put_user(&self, user: User) {
+        let mut state = self.state.borrow_mut();
+        state.next_id = state.next_id.max(user.id);
+        state.users.insert(user.id, user);
+    }
+
+    async fn enter(&self) -> Result<()> {
+        if self.interleave.get() {
+            YieldOnce(false).await;
+        }
+        if self.broken.get() {
+            return Err(StorageError::Backend("memory store is broken".into()));
+        }
+        Ok(())
+    }
+
+    fn find(state: &State, lookup: UserLookup<'_>) -> Option<User> {
+        match lookup {
+            UserLookup::Id(id) => state.users.get(&id).cloned(),
+            UserLookup::Username(name) => {
+                state.users.values().find(|u| u.username == name).cloned()
+            }
+            UserLookup::Email(email) => {
+                let key = email_key(email);
+                if key.is_empty() {
+                    return None;
+                }
+                state
+                    .users
+                    .values()
+                    .find(|u| email_key(&u.email) == key)
+                    .cloned()
+            }
+        }
+    }
+
+    fn email_owner(state: &State, email: &str) -> Option<i64> {
+        let key = email_key(email);
+        if key.is_empty() {
+            return None;
+        }
+        state
+            .users
+            .values()
+            .find(|u| email_key(&u.email) == key)
+            .map(|u| u.id)
+    }
+}
+
+impl UserStore for MemoryStore {
+    async fn find_user(&self, lookup: UserLookup<'_>) -> Result<Option<User>> {
+        self.enter().await?;
+        Ok(Self::find(&self.state.borrow(), lookup))
+    }
+
+    async fn all_users(&self) -> Result<Vec<User>> {
+        self.enter().await?;
+        Ok(self.state.borrow().users.values().cloned().collect())
+    }
+
+    async fn conflicts(&self, username: Option<&str>, email: Option<&str>) -> Result<Conflicts> {
+        self.enter().await?;
+        let state = self.state.borrow();
+        Ok(Conflicts {
+            name_taken: username.is_some_and(|n| state.users.values().any(|u| u.username == n)),
+            email_owner: email.and_then(|e| Self::email_owner(&state, e)),
+        })
+    }
+
+    async fn create_user(&self, new: &NewUser) -> Result<User> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        if state.users.values().any(|u| u.username == new.username) {
+            return Err(StorageError::Conflict { field: "username" });
+        }
+        if Self::email_owner(&state, &new.email).is_some() {
+            return Err(StorageError::Conflict { field: "email" });
+        }
+        state.next_id += 1;
+        let user = User {
+            id: state.next_id,
+            username: new.username.clone(),
+            email: new.email.clone(),
+            password: new.password.clone(),
+            is_active: new.is_active,
+            is_staff: false,
+            first_name: String::new(),
+            last_name: String::new(),
+            last_login: None,
+            tokens_valid_after: 0,
+        };
+        state.users.insert(user.id, user.clone());
+        Ok(user)
+    }
+
+    async fn update_email(&self, id: i64, email: &str, is_active: bool) -> Result<()> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        if Self::email_owner(&state, email).is_some_and(|owner| owner != id) {
+            return Err(StorageError::Conflict { field: "email" });
+        }
+        if let Some(user) = state.users.get_mut(&id) {
+            user.email = email.to_string();
+            user.is_active = is_active;
+        }
+        Ok(())
+    }
+
+    async fn activate(&self, id: i64) -> Result<bool> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        match state.users.get_mut(&id) {
+            Some(user) if !user.is_active => {
+                user.is_active = true;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn set_password(&self, id: i64, change: PasswordChange<'_>) -> Result<bool> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        match state.users.get_mut(&id) {
+            Some(user) if user.password == change.old_hash => {
+                user.password = change.new_hash.to_string();
+                if let Some(at) = change.last_login {
+                    user.last_login = Some(at);
+                }
+                if let Some(after) = change.tokens_valid_after {
+                    user.tokens_valid_after = after;
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn set_username(
+        &self,
+        user: &User,
+        username: &str,
+        last_login: Option<i64>,
+    ) -> Result<bool> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        let unchanged = state
+            .users
+            .get(&user.id)
+            .is_some_and(|u| u.password == user.password && u.last_login == user.last_login);
+        if !unchanged {
+            return Ok(false);
+        }
+        if state
+            .users
+            .values()
+            .any(|u| u.username == username && u.id != user.id)
+        {
+            return Err(StorageError::Conflict { field: "username" });
+        }
+        if let Some(stored) = state.users.get_mut(&user.id) {
+            stored.username = username.to_string();
+            if let Some(at) = last_login {
+                stored.last_login = Some(at);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn set_last_login(&self, id: i64, when: i64) -> Result<()> {
+        self.enter().await?;
+        if let Some(user) = self.state.borrow_mut().users.get_mut(&id) {
+            user.last_login = Some(when);
+        }
+        Ok(())
+    }
+
+    async fn delete_user(&self, id: i64) -> Result<()> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        state.users.remove(&id);
+        state.tokens.retain(|_, (owner, _)| *owner != id);
+        Ok(())
+    }
+}
+
+impl AuthTokenStore for MemoryStore {
+    async fn user_by_token_key(&self, key: &str) -> Result<Option<User>> {
+        self.enter().await?;
+        let state = self.state.borrow();
+        Ok(state
+            .tokens
+            .get(key)
+            .and_then(|(id, _)| state.users.get(id).cloned()))
+    }
+
+    async fn token_for_user(&self, user_id: i64, fresh_key: &str, now: i64) -> Result<String> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        if let Some((key, _)) = state.tokens.iter().find(|(_, (id, _))| *id == user_id) {
+            return Ok(key.clone());
+        }
+        state.tokens.insert(fresh_key.to_string(), (user_id, now));
+        Ok(fresh_key.to_string())
+    }
+
+    async fn delete_token(&self, user_id: i64) -> Result<()> {
+        self.enter().await?;
+        self.state
+            .borrow_mut()
+            .tokens
+            .retain(|_, (owner, _)| *owner != user_id);
+        Ok(())
+    }
+}
+
+impl RefreshArbiter for MemoryStore {
+    async fn refresh_state(
+        &self,
+        jti: &str,
+        family: &str,
+        user_id: Option<i64>,
+    ) -> Result<(RefreshState, Option<User>)> {
+        self.enter().await?;
+        let state = self.state.borrow();
+        let refresh = RefreshState {
+            spent_at: state.spent.get(jti).map(|(_, at, _)| *at),
+            family_revoked: state.revoked.contains_key(family),
+        };
+        let user = user_id.and_then(|id| state.users.get(&id).cloned());
+        Ok((refresh, user))
+    }
+
+    async fn spend_refresh(&self, spend: &Spend<'_>) -> Result<bool> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        if state.spent.contains_key(spend.jti) {
+            return Ok(false);
+        }
+        state.spent.insert(
+            spend.jti.to_string(),
+            (spend.family.to_string(), spend.now, spend.expires),
+        );
+        Ok(true)
+    }
+
+    async fn revoke_family(
+        &self,
+        family: &str,
+        _user_id: &str,
+        _now: i64,
+        expires: i64,
+    ) -> Result<()> {
+        self.enter().await?;
+        self.state
+            .borrow_mut()
+            .revoked
+            .entry(family.to_string())
+            .or_insert(expires);
+        Ok(())
+    }
+}
+
+impl ThrottleStore for MemoryStore {
+    async fn hit(&self, keys: &[String], window_start: i64, expires: i64) -> Result<Vec<i64>> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let row = state.throttle.entry(key.clone()).or_insert(CounterRow {
+                    window_start,
+                    hits: 0,
+                    expires_at: expires,
+                });
+                if row.window_start == window_start {
+                    row.hits += 1;
+                } else {
+                    row.hits = 1;
+                }
+                row.window_start = window_start;
+                row.expires_at = expires;
+                row.hits
+            })
+            .collect())
+    }
+}
+
+impl RefreshRecords for MemoryStore {
+    async fn put_record(&self, jti: &str, record: &RefreshRecord, _now: i64) -> Result<()> {
+        self.enter().await?;
+        self.state
+            .borrow_mut()
+            .records
+            .insert(jti.to_string(), record.clone());
+        Ok(())
+    }
+
+    async fn delete_record(&self, jti: &str) -> Result<()> {
+        self.enter().await?;
+        self.state.borrow_mut().records.remove(jti);
+        Ok(())
+    }
+}
+
+/// A future that is pending once, then ready.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+/// Runs a future to completion on the current thread (the fakes never wait on anything real).
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+            return value;
+        }
+    }
+}
+
+/// Runs two futures to completion, polling them in turn, so that with an interleaved store each
+/// reaches its first storage call before either goes further.
+pub fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let mut a = pin!(a);
+    let mut b = pin!(b);
+    let mut out_a = None;
+    let mut out_b = None;
+    let mut cx = Context::from_waker(Waker::noop());
+    while out_a.is_none() || out_b.is_none() {
+        if out_a.is_none() {
+            if let Poll::Ready(v) = a.as_mut().poll(&mut cx) {
+                out_a = Some(v);
+            }
+        }
+        if out_b.is_none() {
+            if let Poll::Ready(v) = b.as_mut().poll(&mut cx) {
+                out_b = Some(v);
+            }
+        }
+    }
+    match (out_a, out_b) {
+        (Some(a), Some(b)) => (a, b),
+        _ => unreachable!("the loop ends only when both are ready"),
+    }
+}

@@ -1,0 +1,85 @@
+//! The values that cross the storage traits.
+
+use serde::{Deserialize, Serialize};
+
+/// A storage failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    /// A unique constraint refused the write; `field` is the user attribute (`username`, `email`).
+    #[error("unique constraint on {field}")]
+    Conflict {
+        /// Which attribute was taken.
+        field: &'static str,
+    },
+    /// Anything else the backend reported.
+    #[error("storage: {0}")]
+    Backend(String),
+}
+
+/// Which user a look-up names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserLookup<'a> {
+    /// By primary key.
+    Id(i64),
+    /// By exact (case-sensitive) username.
+    Username(&'a str),
+    /// By e-mail, case-insensitively.
+    Email(&'a str),
+}
+
+/// What registration's uniqueness query found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Conflicts {
+    /// The username is taken.
+    pub name_taken: bool,
+    /// The id of the user who owns the e-mail address, if any.
+    pub email_owner: Option<i64>,
+}
+
+/// A conditional password change: applies only while the stored hash is `old_hash`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordChange<'a> {
+    /// The hash the caller saw.
+    pub old_hash: &'a str,
+    /// The hash to store.
+    pub new_hash: &'a str,
+    /// A new last_login (a reset spends its link this way), or unchanged.
+    pub last_login: Option<i64>,
+    /// A new "tokens issued earlier are refused" time, or unchanged.
+    pub tokens_valid_after: Option<i64>,
+}
+
+/// The spending of one refresh jti.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spend<'a> {
+    /// The jti spent.
+    pub jti: &'a str,
+    /// Its family.
+    pub family: &'a str,
+    /// Its user_id claim.
+    pub user_id: &'a str,
+    /// When (unix seconds).
+    pub now: i64,
+    /// When the row may go: once nothing it governs can still be accepted.
+    pub expires: i64,
+}
+
+/// What the arbiter knows about one refresh token.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshState {
+    /// Unix second it was rotated or blacklisted, if it was.
+    pub spent_at: Option<i64>,
+    /// True when its family was revoked (reuse detected, logout, blacklist).
+    pub family_revoked: bool,
+}
+
+/// What is remembered about one issued refresh token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RefreshRecord {
+    /// The token's user_id claim.
+    pub user_id: String,
+    /// The family id: 16 hex chosen at login, also the first half of every jti of the family.
+    pub family: String,
+    /// The token's exp (unix seconds).
+    pub exp: i64,
+}
