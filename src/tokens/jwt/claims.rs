@@ -8,10 +8,10 @@ use super::JwtError;
 
 /// Largest `exp` that simplejwt can turn into a `datetime` (9999-12-31T23:59:59Z).
 ///
-/// djoser-compat: PyJWT accepts a larger `exp`, then simplejwt's `check_exp` raises inside
-/// `datetime.fromtimestamp` and the reference answers 500 (checked on the live server with
-/// `exp = 253402300800` and `i64::MAX`). `DJOSER_SPEC.md` section 8 asks for a 4xx instead,
-/// so such a token is `Invalid`.
+/// Deliberate difference from djoser: PyJWT accepts a larger `exp`, then simplejwt's
+/// `check_exp` raises inside `datetime.fromtimestamp` and the reference answers 500 (checked on
+/// the live server with `exp = 253402300800` and `i64::MAX`). Client input must never cause a
+/// 500 here (docs/differences.md), so such a token is `Invalid`.
 pub(super) const MAX_EXP: i64 = 253_402_300_799;
 
 const TOKEN_TYPE: &str = "token_type";
@@ -216,9 +216,9 @@ pub(super) fn validate_registered_claims(
 /// A time claim must be a JSON integer that fits `i64`.
 ///
 /// PyJWT runs `int()` on it, which also takes floats, booleans and numeric strings; simplejwt
-/// then crashes on some of them (a numeric-string `exp` is a 500). SECURITY.md 8 wants typed
-/// claims, so anything but an integer is `Invalid`. An integer outside `i64` reaches us as a
-/// float (serde_json has no big integers) or a `u64`, and is `Invalid` too.
+/// then crashes on some of them (a numeric-string `exp` is a 500). A claim must have the type
+/// the service relies on, so anything but an integer is `Invalid`. An integer outside `i64`
+/// reaches us as a float (serde_json has no big integers) or a `u64`, and is `Invalid` too.
 fn integer_claim(value: &Value) -> Result<i64, JwtError> {
     value.as_i64().ok_or(JwtError::Invalid)
 }
@@ -236,7 +236,7 @@ pub(super) fn claims_from_payload(payload: Map<String, Value>) -> Result<Claims,
         match name.as_str() {
             TOKEN_TYPE => {
                 // simplejwt only ever compares token_type; a non-string one could never
-                // match, and typed claims (SECURITY.md 8) refuse it rather than carry it.
+                // match, and claims of the wrong type are refused rather than carried.
                 claims.token_type = Some(string_claim(value)?);
             }
             EXP => {

@@ -49,7 +49,7 @@ pub fn encode(key: &JwtKey, claims: &Claims) -> Result<String, JwtError> {
 /// `exp` itself is optional here, as in PyJWT; [`check_claims`](super::check_claims)
 /// requires it.
 pub fn decode(key: &JwtKey, token: &str, now: i64, leeway_secs: i64) -> Result<Claims, JwtError> {
-    // SECURITY.md 10: bound the work before looking at a single byte.
+    // Bound the work before looking at a single byte: a hostile megabyte costs one comparison.
     if token.len() > MAX_TOKEN_LEN {
         return Err(JwtError::Invalid);
     }
@@ -80,7 +80,8 @@ pub fn decode(key: &JwtKey, token: &str, now: i64, leeway_secs: i64) -> Result<C
 /// unused trailing bits must be zero, so every byte string has exactly one accepted spelling.
 ///
 /// PyJWT 2.15.1 is as strict except that it also accepts correct `=` padding; we refuse it
-/// (RFC 7515 section 2 forbids padding, and SECURITY.md lists it as an attack case).
+/// (RFC 7515 section 2 forbids padding, and a token with two spellings invites two parsers to
+/// disagree about it).
 fn base64url_decode(segment: &str) -> Result<Vec<u8>, JwtError> {
     URL_SAFE_NO_PAD
         .decode(segment)
@@ -94,7 +95,8 @@ fn check_header(header: &Map<String, Value>, algorithm: &str) -> Result<(), JwtE
         return Err(JwtError::Invalid);
     }
     // RFC 7515 4.1.11: we understand no critical extension, so any `crit` must fail. PyJWT
-    // accepts `"crit":["b64"]` with `"b64":true`; we are stricter (SECURITY.md 6).
+    // accepts `"crit":["b64"]` with `"b64":true`; we are stricter, as we implement no
+    // extension at all and the header must never change how a token is verified.
     if header.contains_key("crit") {
         return Err(JwtError::Invalid);
     }

@@ -18,8 +18,8 @@ use super::JwtError;
 /// The only algorithm we accept, compared byte for byte (no case folding).
 const ALGORITHM: &str = "HS256";
 
-/// An HS256 key. Construction takes the raw secret bytes; the length policy
-/// (SECURITY.md 7) is enforced where the settings are loaded, not here.
+/// An HS256 key. Construction takes the raw secret bytes; the minimum length (256 bits,
+/// `config::MIN_SIGNING_KEY_BYTES`) is enforced where the settings are loaded, not here.
 #[derive(Clone)]
 pub struct JwtKey(Hs256Key);
 

@@ -2,16 +2,17 @@
 //!
 //! This module owns the JWT wire format of `rest_framework_simplejwt` 5.5.1 as decoded by
 //! PyJWT 2.15.1: the exact header, the claim names and order, the validation order and the
-//! six failure reasons simplejwt reports (`DJOSER_SPEC.md` 1.6 and 2.3).
+//! six failure reasons simplejwt reports, each with its exact message.
 //!
 //! It must not:
 //! - read a clock: `now` (Unix seconds) and the leeway are parameters, because
 //!   `SystemTime::now()` does not work on wasm32 and tests need a fixed clock;
 //! - trust anything in a token before its HS256 signature has been checked with the
 //!   configured key. The header is parsed first only to pin `alg`; `kid`, `jku`, `x5u`,
-//!   `jwk` and friends are never used to choose a key (SECURITY.md 6 and 10);
-//! - panic or overflow on any input (SECURITY.md 11): a panic kills the wasm instance and
-//!   every request in flight with it;
+//!   `jwk` and friends are never used to choose a key: the algorithm is pinned and the key
+//!   is always the configured one;
+//! - panic or overflow on any input, however extreme its claims: a panic kills the wasm
+//!   instance and every request in flight with it;
 //! - look at the blacklist, the user table or HTTP: callers do that between [`decode`] and
 //!   [`check_claims`], in simplejwt's order.
 //!
