@@ -2,7 +2,7 @@
 # Installs what building and testing need, once; quick when everything is present.
 #   - a wasm32 standard library: rustup's target when rustup can fetch it (route B), else
 #     Debian's rustc-web + rust-web-src + lld with -Zbuild-std (route A);
-#   - worker-build and wasm-bindgen-cli (the version Cargo.lock pins), from crates.io;
+#   - worker-build and wasm-bindgen-cli (the version Cargo.lock pins), from the Rust crate registry;
 #   - the npm packages (wrangler, miniflare, vitest, esbuild) from package-lock.json.
 # Source it: it exports the variables the build needs (PATH, WASM_BINDGEN_BIN, ESBUILD_BIN, ...).
 set -euo pipefail

@@ -99,7 +99,8 @@ pub struct Settings {
     pub blacklist_after_rotation: bool,
     /// REFRESH_TOKEN_SLIDING (False): a rotated refresh token gets a full new lifetime, as
     /// simplejwt does. Off by default so a login ends REFRESH_TOKEN_LIFETIME after it began
-    /// however often it is refreshed (an absolute lifetime, SECURITY.md 15).
+    /// however often it is refreshed (an absolute lifetime: refreshing cannot keep a stolen
+    /// token alive).
     pub refresh_token_sliding: bool,
     /// UPDATE_LAST_LOGIN (False): jwt/create updates last_login.
     pub update_last_login: bool,

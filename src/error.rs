@@ -345,8 +345,9 @@ mod tests {
     }
 }
 
-/// Property tests of the hostile-input edge (SECURITY.md 11, 18): whatever bytes, media type or
-/// Authorization header arrive, parsing never panics and every failure is a djoser-shaped 4xx.
+/// Property tests of the hostile-input edge, where no client input may cause a panic or a 500:
+/// whatever bytes, media type or Authorization header arrive, parsing never panics and every
+/// failure is a djoser-shaped 4xx.
 #[cfg(test)]
 mod props {
     use proptest::prelude::*;
@@ -356,7 +357,8 @@ mod props {
     use crate::http::body::Body;
     use crate::http::extract::{parse_authorization, Credentials};
 
-    /// The error shapes of DJOSER_SPEC 1.4.
+    /// djoser's error shapes: `{"detail": ...}` with at most `code` and `messages` beside it,
+    /// or a non-empty object of non-empty lists of strings (field and non_field_errors).
     fn djoser_shaped(body: &Value) -> bool {
         let Some(map) = body.as_object() else {
             return false;

@@ -1,5 +1,5 @@
-// Activation: users/activation/ (and the API brief's users/confirm/ alias) and resend_activation/
-// (DJOSER_SPEC 2.1, 2.2, 4.5, 4.6, 5, 6, 7, 8 and 9).
+// Activation: users/activation/ (and the API brief's users/confirm/ alias) and resend_activation/,
+// with djoser's uid and token formats, its e-mails and the settings that change them.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   spawnApp,
@@ -235,7 +235,8 @@ describe("one generator for every e-mail flow (act-10)", () => {
 
   test("an_activation_token_does_not_change_the_username", async () => {
     // Deliberate difference from djoser: username-reset tokens also cover the username
-    // (SECURITY.md 16), so tokens of the other flows are refused there, and the reverse.
+    // (docs/differences.md#usernames), so tokens of the other flows are refused there, and the
+    // reverse.
     const u = await registered(app);
     const res = await app.post("/auth/users/reset_username_confirm/", { uid: u.uid, token: u.token, new_username: unique("renamed") });
     expect(res.status).toBe(400);

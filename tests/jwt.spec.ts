@@ -1,5 +1,6 @@
 // simplejwt's views: jwt/create, jwt/refresh, jwt/verify, jwt/blacklist, and JWTs in the
-// Authorization header of users/me (DJOSER_SPEC 1.5, 1.6, 2.3, 4.13-4.15; SECURITY 6-11).
+// Authorization header of users/me, with simplejwt's token format and exact error bodies (the
+// attack cases are in security-jwt.spec.ts).
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   b64url,
@@ -44,7 +45,7 @@ async function loggedIn() {
   return { user, ...pair };
 }
 
-/** Tokens every refresh-type check rejects, with simplejwt's message (section 1.6 order). */
+/** Tokens every refresh-type check rejects, with simplejwt's message, in simplejwt's order. */
 function badRefreshTokens(userId: number): [string, string, string][] {
   const now = nowSeconds();
   const good = claimsFor(userId, "refresh");

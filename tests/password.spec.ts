@@ -1,5 +1,6 @@
-// Passwords: set_password/, reset_password/ and reset_password_confirm/ (DJOSER_SPEC 2.2, 3, 4.7-4.9,
-// 5, 6, 8 and 9), with the RETYPE, SHOW_EMAIL_NOT_FOUND and LOGOUT_ON_PASSWORD_CHANGE settings.
+// Passwords: set_password/, reset_password/ and reset_password_confirm/ with Django's validators,
+// the e-mails and e-mailed tokens, and the RETYPE, SHOW_EMAIL_NOT_FOUND and
+// LOGOUT_ON_PASSWORD_CHANGE settings.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   spawnApp,
@@ -333,7 +334,7 @@ describe("POST /auth/users/reset_password_confirm/", () => {
 
   test("a_username_reset_token_does_not_reset_the_password", async () => {
     // Deliberate difference from djoser: username-reset tokens also cover the username
-    // (SECURITY.md 16), so they only work on reset_username_confirm.
+    // (docs/differences.md#usernames), so they only work on reset_username_confirm.
     const me = await person(app);
     expectNoContent(await app.post("/auth/users/reset_username/", { email: me.email }));
     const link = app.lastLink(me.email);
@@ -551,7 +552,7 @@ describe("setting LOGOUT_ON_PASSWORD_CHANGE=true", () => {
 
   test("reset_password_confirm_also_ends_every_session", async () => {
     // djoser only logs out on set_password; a reset is the usual answer to a stolen account, so
-    // this service revokes there too (SECURITY.md 14).
+    // this service revokes there too (docs/differences.md#passwords).
     const me = await person(logout);
     const key = await logout.loginToken(me.username, PASSWORD);
     const link = await resetLink(logout, me.email);

@@ -1,4 +1,5 @@
-// The request/response plumbing every endpoint shares (DJOSER_SPEC section 1).
+// The request/response plumbing every endpoint shares: routing, request bodies, responses and the
+// Authorization header, as djoser and DRF handle them.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { spawnApp, TestApp, unique } from "./helpers";
 

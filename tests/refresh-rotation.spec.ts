@@ -1,5 +1,6 @@
 // Refresh-token families: rotation, the single-use decision under concurrency, reuse detection
-// with its grace window, and revocation on password change (SECURITY 12-15, issue 4).
+// with its grace window, and revocation on password change (issue 4;
+// docs/security.md#refresh-tokens).
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { claimsFor, decodeJwt, mintJwt, nextSecond, refreshRecord, spawnApp, TestApp } from "./helpers";
 

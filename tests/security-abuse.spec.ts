@@ -1,6 +1,6 @@
-// Abuse protection (SECURITY.md 5, 17, 20; issue 5 "Abuse protection"): rate limits per client IP
-// and per account or address with DRF's 429, the e-mail bombing cap, timing-safe login, the
-// security headers on every answer, and CORS for configured origins only.
+// Abuse protection (issue 5 "Abuse protection"; docs/security.md#throttling): rate limits per
+// client IP and per account or address with DRF's 429, the e-mail bombing cap, timing-safe login,
+// the security headers on every answer, and CORS for configured origins only.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Reply, spawnApp, TestApp, unique } from "./helpers";
 
@@ -328,7 +328,7 @@ describe("throttle windows", () => {
   });
 });
 
-// ---- timing-safe login (SECURITY.md 5) ----
+// ---- timing-safe login: an unknown account costs the same argon2 work as a wrong password ----
 
 describe("login timing does not reveal accounts", () => {
   test("unknown_user_login_costs_an_argon2_verify", async () => {
@@ -397,7 +397,7 @@ describe("login timing does not reveal accounts", () => {
   });
 });
 
-// ---- security headers and CORS (SECURITY.md 20) ----
+// ---- security headers and CORS (docs/security.md#security-headers-and-cors) ----
 
 const SECURITY_HEADERS: Record<string, string> = {
   "x-content-type-options": "nosniff",

@@ -1,7 +1,7 @@
-// Concurrency and faults (issue 5 "Concurrency and faults", SECURITY.md 7, 11, 19): the database is
-// the arbiter of uniqueness, a failing D1 or KV gives an opaque 500 with the cause logged and no
-// partial write, a misconfiguration is a clear error and never a panic, and no secret reaches a
-// response body or a log line.
+// Concurrency and faults (issue 5 "Concurrency and faults"; docs/security.md#secrets): the
+// database is the arbiter of uniqueness, a failing D1 or KV gives an opaque 500 with the cause
+// logged and no partial write, a misconfiguration is a clear error and never a panic, and no
+// secret reaches a response body or a log line.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createHmac, randomBytes } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
@@ -297,7 +297,7 @@ describe("misconfiguration", () => {
   });
 });
 
-describe("secrets never leave (SECURITY.md 19)", () => {
+describe("secrets never leave", () => {
   test("no_password_token_or_key_reaches_a_body_or_a_log_line", async () => {
     const app = await spawnApp({ RATE_LIMITS: "on", RATE_LIMIT_LOGIN: "10/86400" });
     try {

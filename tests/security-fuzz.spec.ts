@@ -152,7 +152,8 @@ function generate(f: Fuzz, ctx: { meId: number; bearer: string }): Req {
   return { path, method, headers, body };
 }
 
-/** True for the error shapes of DJOSER_SPEC 1.4. */
+/** True for djoser's error shapes: {"detail"} with at most "code" and "messages" beside it, or an
+ * object of string lists (field errors and non_field_errors). */
 function djoserShaped(body: unknown): boolean {
   if (typeof body !== "object" || body === null || Array.isArray(body)) return false;
   const obj = body as Record<string, unknown>;

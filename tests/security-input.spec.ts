@@ -1,7 +1,8 @@
-// Hostile input on every endpoint (SECURITY.md 18, issue 5 "Hostile input"): malformed and
-// non-object JSON, wrong types, nulls, huge bodies, huge passwords, NUL bytes, invalid UTF-8, lone
-// surrogates, unknown content types and duplicate keys. Each must get a djoser-shaped 4xx, never a
-// 5xx, and leave nothing behind. The expected bodies were taken from the reference server.
+// Hostile input on every endpoint (issue 5 "Hostile input"; docs/security.md#hostile-input):
+// malformed and non-object JSON, wrong types, nulls, huge bodies, huge passwords, NUL bytes,
+// invalid UTF-8, lone surrogates, unknown content types and duplicate keys. Each must get a
+// djoser-shaped 4xx, never a 5xx, and leave nothing behind. The expected bodies were taken from
+// the reference server.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { pbkdf2Sync } from "node:crypto";
 import { keys, Reply, spawnApp, TestApp, unique } from "./helpers";
@@ -28,7 +29,8 @@ async function stored(): Promise<string> {
   return JSON.stringify(rows);
 }
 
-/** True for the error shapes of DJOSER_SPEC 1.4. */
+/** True for djoser's error shapes: {"detail"} with at most "code" and "messages" beside it, or a
+ * non-empty object of non-empty string lists (field errors and non_field_errors). */
 function djoserShaped(body: unknown): boolean {
   if (typeof body !== "object" || body === null || Array.isArray(body)) return false;
   const obj = body as Record<string, unknown>;
@@ -286,7 +288,7 @@ function templates(): Template[] {
 }
 
 /** reset_username_confirm does not declare uid/token: djoser reads them raw (the reference
- * answers 500 for non-strings; DJOSER_SPEC section 8 asks for the ordinary 400 instead). */
+ * answers 500 for non-strings; this service answers the ordinary 400, see docs/differences.md). */
 function undeclared(t: Template, field: string): Record<string, string[]> | null {
   if (t.path !== "/auth/users/reset_username_confirm/") return null;
   if (field === "uid") return { uid: ["Invalid user id or user doesn't exist."] };
@@ -420,7 +422,7 @@ describe("wrong types, nulls and NUL bytes in each field", () => {
   });
 });
 
-// ---- huge passwords: refused before any hashing (SECURITY.md 2) ----
+// ---- huge passwords: refused before any hashing, so they cost nothing ----
 
 describe("huge passwords", () => {
   beforeAll(async () => {
@@ -494,7 +496,7 @@ describe("huge passwords", () => {
   });
 });
 
-// ---- password storage (SECURITY.md 1, 2) ----
+// ---- password storage (docs/security.md#passwords) ----
 
 describe("password storage", () => {
   beforeAll(async () => {

@@ -1,7 +1,7 @@
-// Attack cases against the JWT endpoints and the one-time e-mail tokens (SECURITY.md 6-16 and its
-// "Attack cases" list). Every forged JWT goes to the three places a token is read: the body of
+// Attack cases against the JWT endpoints and the one-time e-mail tokens (docs/security.md#jwts and
+// #one-time-e-mail-tokens). Every forged JWT goes to the three places a token is read: the body of
 // POST /auth/jwt/verify/ and /auth/jwt/refresh/, and `Authorization: Bearer` on GET /auth/users/me/.
-// Every failure must be one of simplejwt's generic token_not_valid bodies (DJOSER_SPEC 1.6), so the
+// Every failure must be one of simplejwt's generic token_not_valid bodies, so the
 // answer is no oracle; a control token built the same way without the attack must be accepted, so
 // a rejection is never an accident of the forging code.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -158,7 +158,7 @@ describe("controls", () => {
   });
 });
 
-describe("algorithm pinning (SECURITY.md 6)", () => {
+describe("algorithm pinning", () => {
   for (const alg of ["none", "None", "NONE", "nOnE", ""]) {
     test(`alg_${JSON.stringify(alg)}_with_empty_signature_is_invalid`, async () => {
       await attack(`alg ${alg} empty`, (k) => forge({ alg, typ: "JWT" }, claims(k), () => ""), INVALID);
@@ -323,7 +323,7 @@ describe("token structure", () => {
   });
 });
 
-describe("non-canonical base64url (SECURITY.md attack list)", () => {
+describe("non-canonical base64url", () => {
   test("padding_on_any_part_is_invalid", async () => {
     const pad = (x: string) => x + "=".repeat((4 - (x.length % 4)) % 4 || 4);
     for (const part of [0, 1, 2]) {
@@ -393,7 +393,7 @@ describe("non-canonical base64url (SECURITY.md attack list)", () => {
   });
 });
 
-describe("time claims (SECURITY.md 8, 11)", () => {
+describe("time claims", () => {
   test("expired_by_one_second_ten_minutes_or_exactly_now_is_expired", async () => {
     await attack("expired 1 s", (k) => good(k, { exp: now() - 1, iat: now() - 301 }), EXPIRED);
     await attack("expired 10 min", (k) => good(k, { exp: now() - 600, iat: now() - 900 }), EXPIRED);
@@ -410,8 +410,9 @@ describe("time claims (SECURITY.md 8, 11)", () => {
   });
 
   test("exp_of_the_wrong_json_type_is_invalid", async () => {
-    // djoser-compat: the reference answers 500 for a string exp and accepts a float one; typed
-    // claims (SECURITY.md 8) and DJOSER_SPEC section 8 make both a plain token_not_valid here.
+    // Deliberate difference from djoser: the reference answers 500 for a string exp and accepts a
+    // float one; time claims must be JSON integers here, so both are a plain token_not_valid
+    // (docs/differences.md#stricter-token-decoding).
     for (const raw of [
       `"${now() + 300}"`,
       "null",
@@ -484,7 +485,7 @@ describe("time claims (SECURITY.md 8, 11)", () => {
   });
 });
 
-describe("token types (SECURITY.md 9)", () => {
+describe("token types", () => {
   test("refresh_token_used_as_access_token_is_wrong_type", async () => {
     await attack("refresh as access", () => good("refresh"), WRONG_TYPE, [TARGETS[2]]);
   });
@@ -511,7 +512,7 @@ describe("token types (SECURITY.md 9)", () => {
   });
 });
 
-describe("header parameters are never key sources (SECURITY.md 6)", () => {
+describe("header parameters are never key sources", () => {
   const attackerKey = "attacker-controlled-key-attacker-controlled-key!!";
   const headers = (): [string, object][] => [
     ["kid path", { kid: "../../../../dev/null" }],
@@ -565,7 +566,7 @@ describe("duplicate JSON keys", () => {
   });
 });
 
-describe("token size (SECURITY.md 10)", () => {
+describe("token size", () => {
   test("a_one_megabyte_token_in_a_body_is_413_before_parsing", async () => {
     const huge = `${good("access")}${"A".repeat(1 << 20)}`;
     for (const [path, field] of [
@@ -603,7 +604,7 @@ describe("token size (SECURITY.md 10)", () => {
   });
 });
 
-describe("users behind the token (SECURITY.md 14)", () => {
+describe("users behind the token", () => {
   test("tokens_of_a_deleted_user_stop_working", async () => {
     const victim = await app.createActiveUser();
     const mint = (k: Kind) => forge(HS256_HEADER, claims(k, { user_id: String(victim.id) }));
@@ -619,7 +620,8 @@ describe("users behind the token (SECURITY.md 14)", () => {
     const me = await app.call("/auth/users/me/", { auth: `Bearer ${access}` });
     expect(me.status).toBe(401);
     expect(me.body).toEqual({ detail: "User not found", code: "user_not_found" });
-    // djoser-compat: the reference answers 500 here (User.DoesNotExist); section 8 asks for a 4xx.
+    // Deliberate difference from djoser: the reference answers 500 here (User.DoesNotExist); client
+    // input never causes a 500 here (docs/differences.md).
     const ref = await app.post("/auth/jwt/refresh/", { refresh });
     expect(ref.status).toBe(401);
     expect(ref.body).toEqual({ detail: "No active account found for the given token." });
@@ -645,7 +647,8 @@ describe("users behind the token (SECURITY.md 14)", () => {
   });
 
   test("user_ids_that_name_nobody_are_user_not_found", async () => {
-    // djoser-compat: a non-numeric user_id is a 500 on the reference; here it names no user.
+    // Deliberate difference from djoser: a non-numeric user_id is a 500 on the reference; here it
+    // names no user.
     for (const id of ["999999", "abc", "-1", "0", "1e3", "9223372036854775808", " "]) {
       tally.tried += 1;
       const res = await app.call("/auth/users/me/", { auth: `Bearer ${good("access", { user_id: id })}` });
@@ -663,7 +666,7 @@ describe("users behind the token (SECURITY.md 14)", () => {
   });
 });
 
-describe("refresh rotation (SECURITY.md 12)", () => {
+describe("refresh rotation", () => {
   test("replaying_a_rotated_refresh_token_revokes_its_family", async () => {
     const strict = await spawnApp({ REFRESH_REUSE_GRACE: "0" });
     try {
@@ -687,8 +690,8 @@ describe("refresh rotation (SECURITY.md 12)", () => {
   });
 
   test("rotation_never_extends_a_login_beyond_the_refresh_lifetime", async () => {
-    // SECURITY.md 15 asks for an absolute refresh lifetime: a login must end REFRESH_TOKEN_LIFETIME
-    // after it began, however often it is refreshed.
+    // An absolute refresh lifetime (docs/security.md#lifetimes): a login must end
+    // REFRESH_TOKEN_LIFETIME after it began, however often it is refreshed.
     // Rotated tokens keep the login's first expiry unless REFRESH_TOKEN_SLIDING is on.
     const u = await app.createActiveUser();
     const pair = await app.jwtCreate(u.username, u.password);
@@ -720,7 +723,7 @@ describe("refresh rotation (SECURITY.md 12)", () => {
   });
 });
 
-// ---- one-time e-mail tokens (SECURITY.md 16) ----
+// ---- one-time e-mail tokens (docs/security.md#one-time-e-mail-tokens) ----
 
 const INVALID_UID = { uid: ["Invalid user id or user doesn't exist."] };
 const INVALID_TOKEN = { token: ["Invalid token for given user."] };
@@ -820,7 +823,7 @@ describe("one-time e-mail tokens", () => {
   });
 
   test("a_username_reset_token_dies_when_the_username_changes", async () => {
-    // SECURITY.md 16: username-reset tokens are bound to the username as well.
+    // Username-reset tokens are bound to the username as well (docs/differences.md#usernames).
     // The username-reset token's HMAC also covers the username (one_time::TokenUserState).
     const u = await app.createActiveUser();
     await app.post("/auth/users/reset_username/", { email: u.email });

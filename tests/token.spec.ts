@@ -1,5 +1,5 @@
-// DRF token authentication: token/login, token/logout and `Authorization: Token <key>`
-// (DJOSER_SPEC 1.5, 2.4, 4.16, 4.17).
+// DRF token authentication: token/login, token/logout and `Authorization: Token <key>`, with
+// DRF's key format and header rules.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { keys, spawnApp, TestApp, unique } from "./helpers";
 

@@ -1,5 +1,5 @@
-// Usernames: set_username/, reset_username/ and reset_username_confirm/ (DJOSER_SPEC 2.2, 4.10-4.12,
-// 5, 6, 8 and 9), with the RETYPE and SHOW_EMAIL_NOT_FOUND settings.
+// Usernames: set_username/, reset_username/ and reset_username_confirm/ with their e-mails and
+// e-mailed tokens, and the RETYPE and SHOW_EMAIL_NOT_FOUND settings.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   spawnApp,
@@ -262,7 +262,7 @@ describe("POST /auth/users/reset_username_confirm/", () => {
 
   test("a_password_reset_token_does_not_change_the_username", async () => {
     // Deliberate difference from djoser: the username-reset token also covers the username
-    // (SECURITY.md 16), so other flows' tokens are refused here.
+    // (docs/differences.md#usernames), so other flows' tokens are refused here.
     const me = await person(app);
     await app.post("/auth/users/reset_password/", { email: me.email });
     const link = app.lastLink(me.email);

@@ -1,5 +1,6 @@
-// djoser's UserViewSet: registration, the list, users/me and users/{id}/ (DJOSER_SPEC 4.1-4.4,
-// 5, 6, 7 and 9), plus the API brief's PUT/PATCH /auth/users/ (issue 3) and a full user journey.
+// djoser's UserViewSet: registration, the list, users/me and users/{id}/ with the e-mails and
+// settings they involve, plus the API brief's PUT/PATCH /auth/users/ (issue 3) and a full user
+// journey.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   keys,

@@ -1,5 +1,5 @@
 //! djoser's six e-mails (subject, text body, HTML body), rendered byte for byte as djoser 2.3.5
-//! renders its `templates/email/*.html` with Django 5.2 (`DJOSER_SPEC` section 5).
+//! renders its `templates/email/*.html` with Django 5.2.
 //!
 //! Pure string building: no I/O, no settings lookups, no sending (that is `email::mailer`).
 //! The djoser templates never switch autoescaping off, so every `{{ variable }}` except

@@ -1,6 +1,6 @@
 //! One-time e-mail tokens and uids: Django's `PasswordResetTokenGenerator` (djoser's
 //! `default_token_generator`, shared by activation, password reset and username reset) and
-//! djoser's `encode_uid`/`decode_uid`, reproduced byte for byte (`DJOSER_SPEC` 2.1 and 2.2).
+//! djoser's `encode_uid`/`decode_uid`, reproduced byte for byte.
 //!
 //! Pure and clock-free: callers pass `now_unix` and the user's state. Nothing here reads time,
 //! storage or settings, and nothing here may panic on any input, because a panic kills the
@@ -39,8 +39,9 @@ pub struct TokenUserState<'a> {
     /// `user.email`, `""` when there is none.
     pub email: &'a str,
     /// The username, for username-reset links only (`None` elsewhere): binding it makes a
-    /// username-reset link die when the username changes (SECURITY.md 16). Django's generator
-    /// has no such input, so with `Some` the token is this service's, not Django's.
+    /// username-reset link die when the username changes, a deliberate difference from djoser
+    /// (docs/differences.md). Django's generator has no such input, so with `Some` the token is
+    /// this service's, not Django's.
     pub username: Option<&'a str>,
 }
 
@@ -357,7 +358,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The reference server's default SECRET_KEY (reference/settings.py).
+    /// The default SECRET_KEY of the reference djoser server these fixtures were recorded on.
     const REF_SECRET: &[u8] = b"djref-reference-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz";
     const THREE_DAYS: i64 = 259_200;
     const ALICE_HASH: &str = "pbkdf2_sha256$1000000$abcdefghijklmnopqrstuv$Zm9vYmFy";
@@ -480,7 +481,7 @@ mod tests {
 
     #[test]
     fn spec_example_timestamps_have_the_expected_base36_prefix() {
-        // DJOSER_SPEC section 5 shows tokens "dit5az-..." and "dit5bk-..." minted on 2026-11-29.
+        // E-mails the reference server sent on 2026-11-29 carried "dit5az-..." and "dit5bk-...".
         assert!(make_token(REF_SECRET, &alice(), 1_795_960_475).starts_with("dit5az-"));
         assert!(make_token(REF_SECRET, &alice(), 1_795_960_496).starts_with("dit5bk-"));
         assert!(make_token(REF_SECRET, &alice(), 1_795_959_796).starts_with("dit4s4-"));
