@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: host unit tests (cargo test), the wasm build, then the HTTP tests under
-# Miniflare; ends with one summary line counting both.
+# Runs every test: format and lint checks, host unit tests (cargo test), the wasm build, then the
+# HTTP tests under Miniflare; ends with one summary line counting both.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/bootstrap.sh"
@@ -8,10 +8,18 @@ cd "$ROOT"
 LOG_DIR="$ROOT/.cache/test-logs"
 mkdir -p "$LOG_DIR"
 
+# Host checks use the host toolchain even on the Debian wasm route.
+host() {
+  (unset RUSTC_BOOTSTRAP CARGO_UNSTABLE_BUILD_STD CARGO_TARGET_DIR
+   PATH="$HOME/.cargo/bin:$PATH" "$@")
+}
+
+echo "== format and lints (cargo fmt --check, cargo clippy)" >&2
+host cargo fmt --check
+host cargo clippy --quiet --all-targets -- -D warnings
+
 echo "== host unit tests (cargo test)" >&2
-# Host tests use the host toolchain even on the Debian wasm route.
-(unset RUSTC_BOOTSTRAP CARGO_UNSTABLE_BUILD_STD CARGO_TARGET_DIR
- PATH="$HOME/.cargo/bin:$PATH" cargo test --quiet) 2>&1 | tee "$LOG_DIR/cargo.log"
+host cargo test --quiet 2>&1 | tee "$LOG_DIR/cargo.log"
 
 echo "== wasm build" >&2
 bash "$ROOT/scripts/build.sh"
