@@ -67,6 +67,17 @@ pub struct Settings {
     pub username_reset_show_email_not_found: bool,
     /// HIDE_USERS (True): other users' objects answer 404 and the list shows only oneself.
     pub hide_users: bool,
+    /// EMAIL_CHANGE_CONFIRMATION (True, this service's own): an e-mail change through users/me
+    /// stays pending until the new address confirms it, the account stays active on the old
+    /// one, and the old address gets a notice with a cancel link. False is djoser's behaviour:
+    /// the change applies at once and (with SEND_ACTIVATION_EMAIL) deactivates the user.
+    pub email_change_confirmation: bool,
+    /// EMAIL_CHANGE_CONFIRM_URL ("email/change/confirm/{uid}/{token}"): frontend path of the
+    /// confirmation link sent to the new address.
+    pub email_change_confirm_url: String,
+    /// EMAIL_CHANGE_CANCEL_URL ("email/change/cancel/{uid}/{token}"): frontend path of the
+    /// cancel link sent to the old address.
+    pub email_change_cancel_url: String,
     /// LOGIN_FIELD ("username"): what jwt/create and token/login take.
     pub login_field: LoginField,
     /// DOMAIN ("localhost:3000"): host of the frontend links in e-mails.
@@ -187,6 +198,9 @@ impl Default for Settings {
             password_reset_show_email_not_found: false,
             username_reset_show_email_not_found: false,
             hide_users: true,
+            email_change_confirmation: true,
+            email_change_confirm_url: "email/change/confirm/{uid}/{token}".into(),
+            email_change_cancel_url: "email/change/cancel/{uid}/{token}".into(),
             login_field: LoginField::Username,
             domain: "localhost:3000".into(),
             site_name: "djoser-edge".into(),
@@ -369,6 +383,12 @@ impl Settings {
             &mut s.username_reset_show_email_not_found,
         );
         r.bool("HIDE_USERS", &mut s.hide_users);
+        r.bool(
+            "EMAIL_CHANGE_CONFIRMATION",
+            &mut s.email_change_confirmation,
+        );
+        r.url_template("EMAIL_CHANGE_CONFIRM_URL", &mut s.email_change_confirm_url);
+        r.url_template("EMAIL_CHANGE_CANCEL_URL", &mut s.email_change_cancel_url);
         if let Some(v) = r.raw("LOGIN_FIELD") {
             match v.as_str() {
                 "username" => s.login_field = LoginField::Username,
@@ -488,6 +508,25 @@ impl Settings {
         }
     }
 
+    /// Settings that work but are unsafe outside local development, each as a line for the log.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.email_backend == EmailBackend::Console {
+            out.push(
+                "EMAIL_BACKEND=console writes every e-mail, live activation and reset links \
+                 included, to the Worker log: use it for local development only"
+                    .to_string(),
+            );
+        }
+        if self.protocol != "https" {
+            out.push(format!(
+                "PROTOCOL={:?}: e-mailed links are not https; use it for local development only",
+                self.protocol
+            ));
+        }
+        out
+    }
+
     /// The word used in `WWW-Authenticate` challenges (simplejwt: the first AUTH_HEADER_TYPES entry).
     pub fn challenge_word(&self) -> &str {
         self.auth_header_types
@@ -508,6 +547,54 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    /// The `[vars]` of the shipped wrangler.toml: `KEY = "value"` lines, comments stripped.
+    fn shipped_vars() -> std::collections::HashMap<String, String> {
+        let toml = include_str!("../wrangler.toml");
+        let mut in_vars = false;
+        let mut vars = std::collections::HashMap::new();
+        for line in toml.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                in_vars = line == "[vars]";
+                continue;
+            }
+            let Some((key, rest)) = line.split_once('=').filter(|_| in_vars) else {
+                continue;
+            };
+            let value = rest.trim().trim_start_matches('"');
+            let value = value.split('"').next().unwrap_or_default();
+            vars.insert(key.trim().to_string(), value.to_string());
+        }
+        vars
+    }
+
+    #[test]
+    fn the_shipped_wrangler_vars_are_production_safe() {
+        let vars = shipped_vars();
+        assert_eq!(vars.get("PROTOCOL").map(String::as_str), Some("https"));
+        let settings = Settings::from_lookup(|key| match key {
+            "SIGNING_KEY" => Some("k".repeat(MIN_SIGNING_KEY_BYTES)),
+            other => vars.get(other).cloned(),
+        })
+        .unwrap();
+        assert_eq!(settings.warnings(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn development_values_are_warned_about_and_production_ones_are_not() {
+        let dev = Settings {
+            protocol: "http".into(),
+            ..Settings::default()
+        };
+        assert_eq!(dev.warnings().len(), 2);
+        let prod = Settings {
+            email_backend: EmailBackend::Cloudflare,
+            protocol: "https".into(),
+            ..Settings::default()
+        };
+        assert!(prod.warnings().is_empty());
     }
 
     #[test]

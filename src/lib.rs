@@ -26,12 +26,19 @@ static SETTINGS: OnceLock<Result<Settings, ConfigError>> = OnceLock::new();
 
 fn settings(env: &Env) -> &'static Result<Settings, ConfigError> {
     SETTINGS.get_or_init(|| {
-        Settings::from_lookup(|key| {
+        let settings = Settings::from_lookup(|key| {
             env.var(key)
                 .map(|v| v.to_string())
                 .or_else(|_| env.secret(key).map(|v| v.to_string()))
                 .ok()
-        })
+        });
+        // Once per isolate, loudly: values that are only safe on a developer's machine.
+        if let Ok(s) = &settings {
+            for warning in s.warnings() {
+                worker::console_warn!("WARNING: {warning}");
+            }
+        }
+        settings
     })
 }
 
@@ -41,9 +48,9 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     match settings(&env) {
-        Ok(settings) => http::handle(req, env, settings).await,
+        Ok(settings) => http::handle(req, env, ctx, settings).await,
         Err(problem) => {
             worker::console_error!("{problem}");
             let error = ApiError::Config(problem.problems.join("; "));
@@ -60,9 +67,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     let now = (worker::Date::now().as_millis() / 1000) as i64;
+    // A spent or revoked token is still refused for LEEWAY after its expiry: its row must stay
+    // that long too, with the leeway as it is set now.
+    let leeway = settings(&env).as_ref().map_or(0, |s| s.leeway);
     match env.d1("DB") {
         Ok(db) => match storage::d1::Store::new(db, Err("not needed".into()))
-            .purge_expired(now)
+            .purge_expired(now.saturating_sub(leeway))
             .await
         {
             Ok(removed) => worker::console_log!("purged {removed} expired rows"),

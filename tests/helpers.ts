@@ -36,8 +36,9 @@ export interface CallOptions {
   auth?: string;
 }
 
-/** The vars the shipped wrangler.toml sets, so tests run the shipped configuration. */
-const SHIPPED_VARS: Record<string, string> = {
+/** The shipped wrangler.toml [vars] with the development values `npm run dev` writes (http links
+ * to localhost:3000); each test file chooses its mail backend below. */
+const DEV_VARS: Record<string, string> = {
   SEND_ACTIVATION_EMAIL: "true",
   SEND_CONFIRMATION_EMAIL: "true",
   PASSWORD_CHANGED_EMAIL_CONFIRMATION: "true",
@@ -78,6 +79,8 @@ export class TestApp {
   readonly emails: Email[] = [];
   /** When set, the mail webhook answers this status (to simulate a provider outage). */
   mailStatus = 200;
+  /** When set, the mail webhook takes this long to answer (a slow provider). */
+  mailDelayMs = 0;
   /** URLs of every outbound fetch other than the mail webhook (the Worker should make none). */
   readonly outbound: string[] = [];
   /** Every outbound request with its headers and body, the mail webhook's included. */
@@ -85,7 +88,28 @@ export class TestApp {
   /** Lines the Worker wrote to stdout/stderr (console_log!/console_error!), also echoed as usual. */
   readonly logs: string[] = [];
 
+  /** Outbound requests the Worker has started and not yet seen answered. */
+  inflight = 0;
+  /** Bumped on every outbound request, so a settle can tell quiet from busy. */
+  outboundEvents = 0;
+
   constructor(readonly mf: Miniflare) {}
+
+  /**
+   * Waits until the Worker's work after the response (e-mail sent with ctx.waitUntil) is done:
+   * no outbound request in flight and none started for a few ticks.
+   */
+  async settle(): Promise<void> {
+    const deadline = Date.now() + 5000;
+    let quiet = 0;
+    let seen = this.outboundEvents;
+    while (quiet < 3 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+      if (this.inflight === 0 && this.outboundEvents === seen) quiet += 1;
+      else quiet = 0;
+      seen = this.outboundEvents;
+    }
+  }
 
   async call(path: string, opts: CallOptions = {}): Promise<Reply> {
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
@@ -103,6 +127,8 @@ export class TestApp {
       redirect: "manual",
     });
     const text = await res.text();
+    // Only the users routes send e-mail, after answering; wait for it so tests can read it.
+    if (method !== "GET" && method !== "HEAD" && path.startsWith("/auth/users")) await this.settle();
     let parsed: any = undefined;
     if (text) {
       try {
@@ -200,7 +226,7 @@ export async function spawnApp(
     kvPersist: false,
     cf: false,
     bindings: {
-      ...SHIPPED_VARS,
+      ...DEV_VARS,
       SIGNING_KEY,
       EMAIL_BACKEND: "webhook",
       EMAIL_WEBHOOK_URL: WEBHOOK,
@@ -219,14 +245,22 @@ export async function spawnApp(
       }
     },
     outboundService: async (req: Request) => {
-      const body = await req.text();
-      app.outboundRequests.push({ url: req.url, headers: Object.fromEntries(req.headers), body });
-      if (req.url === WEBHOOK) {
-        app.emails.push(JSON.parse(body) as Email);
-        return new Response("{}", { status: app.mailStatus });
+      app.inflight += 1;
+      app.outboundEvents += 1;
+      try {
+        const body = await req.text();
+        app.outboundRequests.push({ url: req.url, headers: Object.fromEntries(req.headers), body });
+        if (req.url === WEBHOOK) {
+          if (app.mailDelayMs > 0) await new Promise((r) => setTimeout(r, app.mailDelayMs));
+          app.emails.push(JSON.parse(body) as Email);
+          return new Response("{}", { status: app.mailStatus });
+        }
+        app.outbound.push(req.url);
+        return new Response("no network in tests", { status: 599 });
+      } finally {
+        app.inflight -= 1;
+        app.outboundEvents += 1;
       }
-      app.outbound.push(req.url);
-      return new Response("no network in tests", { status: 599 });
     },
   });
   app = new TestApp(mf);

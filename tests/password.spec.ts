@@ -326,7 +326,10 @@ describe("POST /auth/users/reset_password_confirm/", () => {
   test("reset_token_is_spent_by_an_email_change", async () => {
     const me = await person(app);
     const link = await resetLink(app, me.email);
-    await app.post("/auth/users/me/", { email: `changed-${me.email}` }, { method: "PATCH", auth: me.auth });
+    const moved = `changed-${me.email}`;
+    await app.post("/auth/users/me/", { email: moved }, { method: "PATCH", auth: me.auth });
+    // The change applies once the new address confirms it.
+    expectNoContent(await app.post("/auth/users/email_change_confirm/", app.lastLink(moved)));
     const res = await app.post("/auth/users/reset_password_confirm/", { ...link, new_password: NEW_PASSWORD });
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ token: [INVALID_TOKEN] });

@@ -809,12 +809,12 @@ describe("one-time e-mail tokens", () => {
     await app.post("/auth/users/reset_password/", { email: u.email });
     const { uid, token } = app.lastLink(u.email);
     const { access } = await app.jwtCreate(u.username, u.password);
-    const patch = await app.call("/auth/users/me/", {
-      method: "PATCH",
-      json: { email: `${unique("moved")}@example.com` },
-      auth: `Bearer ${access}`,
-    });
+    const moved = `${unique("moved")}@example.com`;
+    const patch = await app.call("/auth/users/me/", { method: "PATCH", json: { email: moved }, auth: `Bearer ${access}` });
     expect(patch.status, patch.text).toBe(200);
+    // The change applies once the new address confirms it.
+    const { uid: newUid, token: newToken } = app.lastLink(moved);
+    expect((await app.post("/auth/users/email_change_confirm/", { uid: newUid, token: newToken })).status).toBe(204);
     tally.tried += 1;
     const res = await app.post("/auth/users/reset_password_confirm/", { uid, token, new_password: "Hijack-pw-13!" });
     expect(res.status).toBe(400);

@@ -13,8 +13,14 @@ pub struct User {
     pub email: String,
     /// The password hash; `!`-prefixed means unusable (Django's convention).
     pub password: String,
-    /// False until activation (SEND_ACTIVATION_EMAIL) and after an e-mail change.
+    /// False until activation (SEND_ACTIVATION_EMAIL), after a djoser-style e-mail change, and
+    /// when an operator disabled the account.
     pub is_active: bool,
+    /// True while the account waits for its activation link: only then can activation (or a
+    /// resent link) make it active, so an operator-disabled account cannot re-enable itself.
+    pub activation_pending: bool,
+    /// An e-mail change waiting for its confirmation link (EMAIL_CHANGE_CONFIRMATION).
+    pub pending_email: Option<String>,
     /// Staff see and edit every user.
     pub is_staff: bool,
     /// Compared by the password similarity validator.
@@ -42,6 +48,8 @@ impl User {
             email: email.into(),
             password: password.into(),
             is_active: true,
+            activation_pending: false,
+            pending_email: None,
             is_staff: false,
             first_name: String::new(),
             last_name: String::new(),
@@ -82,6 +90,8 @@ pub struct NewUser {
     pub password: String,
     /// Active at once only when activation e-mails are off.
     pub is_active: bool,
+    /// Waiting for the activation link (when activation e-mails are on).
+    pub activation_pending: bool,
     /// Registration time, unix seconds.
     pub date_joined: i64,
 }

@@ -22,15 +22,16 @@ pub struct Message {
     pub rendered: RenderedEmail,
 }
 
-/// The e-mail `kind` for `user`, with `url` (the filled `*_URL` template) where the kind has a
-/// link; `None` when the user has no address.
+/// The e-mail `kind` for `user`, sent to `to`, with `url` (the filled `*_URL` template) where
+/// the kind has a link; `None` when there is no address to send to.
 pub fn compose(
     settings: &Settings,
     user: &User,
+    to: &str,
     kind: EmailKind,
     url: Option<String>,
 ) -> Option<Message> {
-    if user.email.is_empty() {
+    if to.is_empty() {
         return None;
     }
     let context = EmailContext {
@@ -45,7 +46,7 @@ pub fn compose(
         kind,
         user_id: user.id,
         from: settings.default_from_email.clone(),
-        to: user.email.clone(),
+        to: to.to_string(),
         url,
         rendered,
     })
@@ -59,7 +60,13 @@ mod tests {
     fn a_user_without_an_address_gets_no_message() {
         let user = User::for_tests(1, "alice", "", "x");
         assert_eq!(
-            compose(&Settings::default(), &user, EmailKind::Confirmation, None),
+            compose(
+                &Settings::default(),
+                &user,
+                &user.email,
+                EmailKind::Confirmation,
+                None
+            ),
             None
         );
     }
@@ -69,7 +76,14 @@ mod tests {
         let user = User::for_tests(3, "alice", "a@example.com", "x");
         let settings = Settings::default();
         let url = Some("activate/Mw/tok".to_string());
-        let message = compose(&settings, &user, EmailKind::Activation, url.clone()).unwrap();
+        let message = compose(
+            &settings,
+            &user,
+            &user.email,
+            EmailKind::Activation,
+            url.clone(),
+        )
+        .unwrap();
         assert_eq!(message.to, "a@example.com");
         assert_eq!(message.from, settings.default_from_email);
         assert_eq!(message.user_id, 3);

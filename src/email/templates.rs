@@ -20,10 +20,14 @@ pub enum EmailKind {
     UsernameReset,
     /// `email/username_changed_confirmation.html`: after `set_username` / `reset_username_confirm`.
     UsernameChangedConfirmation,
+    /// This service's own: to the new address of a pending e-mail change; needs `url` (confirm).
+    EmailChangeConfirmation,
+    /// This service's own: to the old address of a pending e-mail change; needs `url` (cancel).
+    EmailChangeNotice,
 }
 
 impl EmailKind {
-    /// Every kind, in declaration order.
+    /// djoser's six kinds, in declaration order.
     pub const ALL: [EmailKind; 6] = [
         EmailKind::Activation,
         EmailKind::Confirmation,
@@ -43,6 +47,8 @@ impl EmailKind {
             EmailKind::PasswordChangedConfirmation => "password_changed_confirmation",
             EmailKind::UsernameReset => "username_reset",
             EmailKind::UsernameChangedConfirmation => "username_changed_confirmation",
+            EmailKind::EmailChangeConfirmation => "email_change_confirmation",
+            EmailKind::EmailChangeNotice => "email_change_notice",
         }
     }
 }
@@ -142,6 +148,26 @@ pub fn render(kind: EmailKind, ctx: &EmailContext<'_>) -> RenderedEmail {
             &thanks_text,
             &thanks_html,
         ),
+        EmailKind::EmailChangeConfirmation => link_email(
+            format!("Confirm your new email address on {site}"),
+            &format!(
+                "You're receiving this email because the account {username} at {site} asked to use this address from now on."
+            ),
+            "Please go to the following page to confirm the change:",
+            "If you did not ask for this, ignore this email: nothing changes until the link is used.",
+            &link,
+            (&thanks_text, &thanks_html),
+        ),
+        EmailKind::EmailChangeNotice => link_email(
+            format!("{site} - A change of your email address was requested"),
+            &format!(
+                "Someone signed in as {username} at {site} asked to move the account to another email address. It stays at this address until the new one confirms the change."
+            ),
+            "If this was not you, cancel the change on the following page, then change your password:",
+            "If it was you, there is nothing to do.",
+            &link,
+            (&thanks_text, &thanks_html),
+        ),
     };
     RenderedEmail {
         subject: block(&subject),
@@ -235,6 +261,26 @@ fn reset_email(
              <a href=\"{link}\">{link}</a>\n\
              <p>{forgotten} <b>{username}</b></p>\n\n\
              {thanks_html}\n"
+        ),
+    )
+}
+
+/// This service's own link e-mails: an intro, the link with its call to action, a closing line.
+fn link_email(
+    subject: String,
+    intro: &str,
+    action: &str,
+    closing: &str,
+    link: &str,
+    thanks: (&str, &str),
+) -> (String, String, String) {
+    let (thanks_text, thanks_html) = thanks;
+    (
+        subject,
+        format!("{intro}\n\n{action}\n{link}\n\n{closing}\n\n{thanks_text}"),
+        format!(
+            "<p>{intro}</p>\n\n<p>{action}</p>\n<p><a href=\"{link}\">{link}</a></p>\n\n\
+             <p>{closing}</p>\n\n{thanks_html}"
         ),
     )
 }
@@ -435,6 +481,24 @@ mod tests {
         assert_eq!(got.subject, expected.subject, "{} subject", kind.name());
         assert_eq!(got.text, expected.text, "{} text", kind.name());
         assert_eq!(got.html, expected.html, "{} html", kind.name());
+    }
+
+    #[test]
+    fn e_mail_change_messages_carry_their_link_and_escape_the_username() {
+        let ctx = reference(Some("email/change/confirm/MQ/tok"), "<b>");
+        for kind in [
+            EmailKind::EmailChangeConfirmation,
+            EmailKind::EmailChangeNotice,
+        ] {
+            let got = render(kind, &ctx);
+            assert!(
+                got.text.contains("/email/change/confirm/MQ/tok"),
+                "{}",
+                kind.name()
+            );
+            assert!(got.html.contains("&lt;b&gt;") && !got.html.contains("<b>"));
+            assert!(!got.subject.contains('\n'));
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::domain::user::User;
 use crate::email::templates::EmailKind;
 use crate::error::FieldErrors;
-use crate::flows::links;
+use crate::flows::links::{self, Purpose};
 use crate::flows::password::check_current_password;
 use crate::flows::{ok_if_empty, take, Checked, Cx, FlowError, Outbox};
 use crate::messages as msg;
@@ -69,8 +69,13 @@ pub struct Updated {
 }
 
 /// PUT/PATCH users/me/ or users/{id}/: the only writable field is the e-mail (`None` when the
-/// body has none). A change deactivates the user and sends the activation e-mail to the new
-/// address (djoser's `perform_update`).
+/// body has none).
+///
+/// With EMAIL_CHANGE_CONFIRMATION (the default) a new address only becomes pending: the account
+/// stays active on the old one, the new address gets a confirmation link and the old one a
+/// notice with a cancel link, so a stolen access token alone cannot move the account. Without
+/// it, djoser's `perform_update`: the change applies at once and, with SEND_ACTIVATION_EMAIL,
+/// deactivates the user and sends the activation e-mail to the new address.
 pub async fn update<S: UserStore>(
     cx: &Cx<'_, S>,
     mut target: User,
@@ -92,31 +97,80 @@ pub async fn update<S: UserStore>(
         other => other,
     };
     ok_if_empty(errors)?;
-    if let Some(email) = email {
-        // djoser-compat: the comparison is case-sensitive and the new address is stored as sent.
-        if email != target.email {
-            if s.send_activation_email {
-                target.is_active = false;
-            }
-            target.email = email;
-            match cx
-                .store
-                .update_email(target.id, &target.email, target.is_active)
-                .await
-            {
-                Ok(()) => {}
-                Err(StorageError::Conflict { field: "email" }) => {
-                    return Err(FlowError::field("email", msg::EMAIL_TAKEN))
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
     let mut mail = Vec::new();
-    if s.send_activation_email && !target.is_active {
+    // djoser-compat: the comparison is case-sensitive and the new address is stored as sent.
+    let Some(email) = email.filter(|e| *e != target.email) else {
+        // djoser's perform_update re-sends the activation e-mail to an inactive user; only to
+        // one waiting for activation here, never to a disabled one.
+        if s.send_activation_email && !target.is_active && target.activation_pending {
+            links::queue(cx, &mut mail, &target, EmailKind::Activation)?;
+        }
+        return Ok(Updated { user: target, mail });
+    };
+    if s.email_change_confirmation && !email.is_empty() {
+        cx.store.set_pending_email(target.id, Some(&email)).await?;
+        target.pending_email = Some(email);
+        links::queue(cx, &mut mail, &target, EmailKind::EmailChangeConfirmation)?;
+        links::queue(cx, &mut mail, &target, EmailKind::EmailChangeNotice)?;
+        return Ok(Updated { user: target, mail });
+    }
+    let deactivate = s.send_activation_email;
+    match cx.store.update_email(target.id, &email, deactivate).await {
+        Ok(()) => {}
+        Err(StorageError::Conflict { field: "email" }) => {
+            return Err(FlowError::field("email", msg::EMAIL_TAKEN))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    target.email = email;
+    target.pending_email = None;
+    if deactivate {
+        target.is_active = false;
+        target.activation_pending = true;
         links::queue(cx, &mut mail, &target, EmailKind::Activation)?;
     }
     Ok(Updated { user: target, mail })
+}
+
+/// POST users/email_change_confirm/: moves the account to its pending address with the link
+/// mailed there. The change spends the link (and every other e-mailed link, as the address is
+/// part of their state).
+pub async fn email_change_confirm<S: ThrottleStore>(
+    cx: &Cx<'_, S>,
+    uid: &str,
+    token: &str,
+) -> Result<(), FlowError> {
+    let user = links::confirm(cx, uid, token, Purpose::EmailChange).await?;
+    let Some(pending) = user.pending_email.as_deref() else {
+        return Err(FlowError::field("token", msg::INVALID_TOKEN));
+    };
+    match cx.store.confirm_email_change(user.id, pending).await {
+        Ok(true) => Ok(()),
+        // Cancelled, replaced or used meanwhile.
+        Ok(false) => Err(FlowError::field("token", msg::INVALID_TOKEN)),
+        // Someone registered or confirmed the address since it was asked for.
+        Err(StorageError::Conflict { field: "email" }) => {
+            Err(FlowError::field("email", msg::EMAIL_TAKEN))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// POST users/email_change_cancel/: drops the pending change with the link mailed to the old
+/// address.
+pub async fn email_change_cancel<S: ThrottleStore>(
+    cx: &Cx<'_, S>,
+    uid: &str,
+    token: &str,
+) -> Result<(), FlowError> {
+    let user = links::confirm(cx, uid, token, Purpose::EmailChangeCancel).await?;
+    let Some(pending) = user.pending_email.as_deref() else {
+        return Err(FlowError::field("token", msg::INVALID_TOKEN));
+    };
+    if !cx.store.cancel_email_change(user.id, pending).await? {
+        return Err(FlowError::field("token", msg::INVALID_TOKEN));
+    }
+    Ok(())
 }
 
 /// DELETE users/me/ or users/{id}/: deletes `target` after checking the caller's password.
@@ -137,7 +191,7 @@ pub async fn destroy<S: ThrottleStore>(
 mod tests {
     use super::*;
     use crate::config::Settings;
-    use crate::flows::testing::{cx, settings, user_with_password};
+    use crate::flows::testing::{cx, link_parts, settings, user_with_password};
     use crate::storage::memory::{block_on, MemoryStore};
 
     fn staff(id: i64) -> User {
@@ -196,8 +250,11 @@ mod tests {
     }
 
     #[test]
-    fn an_email_change_deactivates_and_mails_the_new_address() {
-        let s = settings();
+    fn with_confirmation_off_an_email_change_deactivates_and_mails_the_new_address() {
+        let s = Settings {
+            email_change_confirmation: false,
+            ..settings()
+        };
         let store = MemoryStore::new();
         let me = User::for_tests(1, "a", "old@example.com", "h");
         store.put_user(me.clone());
@@ -228,6 +285,130 @@ mod tests {
             Err(FlowError::field("email", msg::EMAIL_TAKEN))
         );
         assert_eq!(store.user(1).unwrap().email, "a@example.com");
+    }
+
+    fn pending_change(s: &Settings, store: &MemoryStore) -> Updated {
+        let me = User::for_tests(1, "a", "old@example.com", "h");
+        store.put_user(me.clone());
+        block_on(update(
+            &cx(s, store),
+            me,
+            Ok(Some("new@example.com".into())),
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_email_change_stays_pending_and_mails_both_addresses() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let done = pending_change(&s, &store);
+        assert_eq!(done.user.email, "old@example.com");
+        assert!(done.user.is_active);
+        let kinds: Vec<_> = done.mail.iter().map(|m| (m.kind, m.to.as_str())).collect();
+        assert_eq!(
+            kinds,
+            [
+                (EmailKind::EmailChangeConfirmation, "new@example.com"),
+                (EmailKind::EmailChangeNotice, "old@example.com"),
+            ]
+        );
+        let stored = store.user(1).unwrap();
+        assert_eq!(
+            (stored.email.as_str(), stored.pending_email.as_deref()),
+            ("old@example.com", Some("new@example.com"))
+        );
+    }
+
+    #[test]
+    fn the_confirmation_link_moves_the_account_once() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let done = pending_change(&s, &store);
+        let (uid, token) = link_parts(&done.mail[0]);
+        let cx = cx(&s, &store);
+        assert_eq!(block_on(email_change_confirm(&cx, &uid, &token)), Ok(()));
+        let stored = store.user(1).unwrap();
+        assert_eq!(
+            (stored.email.as_str(), stored.pending_email),
+            ("new@example.com", None)
+        );
+        assert_eq!(
+            block_on(email_change_confirm(&cx, &uid, &token)),
+            Err(FlowError::field("token", msg::INVALID_TOKEN))
+        );
+    }
+
+    #[test]
+    fn the_cancel_link_drops_the_change_and_the_confirmation_link_dies() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let done = pending_change(&s, &store);
+        let (uid, confirm) = link_parts(&done.mail[0]);
+        let (_, cancel) = link_parts(&done.mail[1]);
+        let cx = cx(&s, &store);
+        // Each link works only for its own purpose.
+        assert_eq!(
+            block_on(email_change_confirm(&cx, &uid, &cancel)),
+            Err(FlowError::field("token", msg::INVALID_TOKEN))
+        );
+        assert_eq!(block_on(email_change_cancel(&cx, &uid, &cancel)), Ok(()));
+        assert_eq!(store.user(1).unwrap().pending_email, None);
+        assert_eq!(
+            block_on(email_change_confirm(&cx, &uid, &confirm)),
+            Err(FlowError::field("token", msg::INVALID_TOKEN))
+        );
+        assert_eq!(store.user(1).unwrap().email, "old@example.com");
+    }
+
+    #[test]
+    fn a_second_request_replaces_the_first_and_kills_its_link() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let first = pending_change(&s, &store);
+        let (uid, token) = link_parts(&first.mail[0]);
+        let me = store.user(1).unwrap();
+        block_on(update(
+            &cx(&s, &store),
+            me,
+            Ok(Some("other@example.com".into())),
+        ))
+        .unwrap();
+        assert_eq!(
+            block_on(email_change_confirm(&cx(&s, &store), &uid, &token)),
+            Err(FlowError::field("token", msg::INVALID_TOKEN))
+        );
+    }
+
+    #[test]
+    fn an_address_taken_before_confirmation_is_refused_at_confirmation() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let done = pending_change(&s, &store);
+        store.put_user(User::for_tests(2, "b", "new@example.com", "h"));
+        let (uid, token) = link_parts(&done.mail[0]);
+        assert_eq!(
+            block_on(email_change_confirm(&cx(&s, &store), &uid, &token)),
+            Err(FlowError::field("email", msg::EMAIL_TAKEN))
+        );
+        assert_eq!(store.user(1).unwrap().email, "old@example.com");
+    }
+
+    #[test]
+    fn plain_activation_or_reset_links_do_not_confirm_a_change() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let done = pending_change(&s, &store);
+        let user = store.user(1).unwrap();
+        let reset = links::mail(&cx(&s, &store), &user, EmailKind::PasswordReset)
+            .unwrap()
+            .unwrap();
+        let (uid, token) = link_parts(&reset);
+        assert_eq!(
+            block_on(email_change_confirm(&cx(&s, &store), &uid, &token)),
+            Err(FlowError::field("token", msg::INVALID_TOKEN))
+        );
+        assert_eq!(done.user.pending_email.as_deref(), Some("new@example.com"));
     }
 
     #[test]

@@ -11,8 +11,8 @@ use crate::storage::{AuthTokenStore, UserLookup, UserStore};
 use crate::tokens::auth_token::{self, hex};
 use crate::tokens::jwt::{self, Claims, JwtError, JwtKey, TokenType};
 
-/// simplejwt's REVOKE_TOKEN_CLAIM: the password a token was issued under.
-pub const PASSWORD_BINDING_CLAIM: &str = "hash_password";
+/// simplejwt's REVOKE_TOKEN_CLAIM name; here it binds a token to the user's sessions epoch.
+pub const SESSION_BINDING_CLAIM: &str = "hash_password";
 
 /// Why header credentials were refused; each has simplejwt's or DRF's own body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub fn check_jwt_user(user: Option<User>, claims: &Claims) -> Result<User, FlowE
         return Err(refused(AuthFailure::UserInactive));
     }
     if issued_before_revocation(claims.iat, user.tokens_valid_after)
-        || bound_to_another_password(claims, &user)
+        || bound_to_ended_sessions(claims, &user)
     {
         return Err(refused(AuthFailure::PasswordChanged));
     }
@@ -107,24 +107,26 @@ pub fn issued_before_revocation(iat: Option<i64>, tokens_valid_after: i64) -> bo
     iat.is_none_or(|iat| iat < tokens_valid_after)
 }
 
-/// The [`PASSWORD_BINDING_CLAIM`] value for a stored password hash: 32 upper-case hex characters.
+/// The [`SESSION_BINDING_CLAIM`] value for a user: 32 upper-case hex characters, simplejwt's
+/// format for the claim.
 ///
-/// simplejwt's CHECK_REVOKE_TOKEN writes `MD5(user.password)` in this format; we use the first
-/// half of SHA-256 (no MD5 in our dependencies). Either way the claim only has to change whenever
-/// the stored hash changes, and it reveals nothing usable: the hash it digests carries a secret
-/// salt.
-pub fn password_binding(password_hash: &str) -> String {
-    hex(&Sha256::digest(password_hash.as_bytes())[..16]).to_ascii_uppercase()
+/// simplejwt's CHECK_REVOKE_TOKEN writes `MD5(user.password)`, so a login that merely re-encodes
+/// the same password (a new hash cost, a Django hash upgraded to argon2) ends every other
+/// session, and of two racing logins the loser holds tokens bound to a hash that no longer
+/// exists. Here the claim digests the user's sessions epoch instead (`tokens_valid_after`), which
+/// moves only when every session must end (a password reset, or a password change with
+/// LOGOUT_ON_PASSWORD_CHANGE) and always forward, so the check is exact even within one second.
+pub fn session_binding(user: &User) -> String {
+    let epoch = format!("{}:{}", user.id, user.tokens_valid_after);
+    hex(&Sha256::digest(epoch.as_bytes())[..16]).to_ascii_uppercase()
 }
 
-/// True when the token was issued under a password hash the user no longer has (the password
-/// was changed or reset: LOGOUT_ON_PASSWORD_CHANGE's exact test, immune to the whole-second
-/// granularity of `iat`). A token without the claim passes here; [`issued_before_revocation`]
-/// covers it.
-pub fn bound_to_another_password(claims: &Claims, user: &User) -> bool {
-    match claims.extra.get(PASSWORD_BINDING_CLAIM) {
+/// True when the token was issued in a sessions epoch that has ended. A token without the claim
+/// passes here; [`issued_before_revocation`] covers it.
+pub fn bound_to_ended_sessions(claims: &Claims, user: &User) -> bool {
+    match claims.extra.get(SESSION_BINDING_CLAIM) {
         None => false,
-        Some(Value::String(bound)) => *bound != password_binding(&user.password),
+        Some(Value::String(bound)) => *bound != session_binding(user),
         Some(_) => true,
     }
 }
@@ -156,32 +158,42 @@ mod tests {
 
     fn claims_bound_to(value: Value) -> Claims {
         let mut claims = Claims::default();
-        claims.extra.insert(PASSWORD_BINDING_CLAIM.into(), value);
+        claims.extra.insert(SESSION_BINDING_CLAIM.into(), value);
         claims
     }
 
     #[test]
-    fn password_binding_is_32_upper_hex_and_follows_the_hash() {
-        let a = password_binding("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
+    fn the_session_binding_is_32_upper_hex_and_moves_only_with_the_epoch() {
+        let mut user = User::for_tests(
+            1,
+            "alice",
+            "",
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+        );
+        let a = session_binding(&user);
         assert_eq!(a.len(), 32);
         assert!(a
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)));
-        assert_ne!(
-            a,
-            password_binding("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaB")
-        );
+        // A re-hash of the same password changes nothing...
+        user.password = "pbkdf2_sha256$870000$salt$hash".into();
+        assert_eq!(session_binding(&user), a);
+        // ...ending every session does.
+        user.tokens_valid_after = 1_700_000_000;
+        assert_ne!(session_binding(&user), a);
     }
 
     #[test]
-    fn a_token_bound_to_the_current_hash_passes_and_to_an_old_one_fails() {
-        let user = User::for_tests(1, "alice", "", "new-hash");
-        let current = claims_bound_to(json!(password_binding("new-hash")));
-        let old = claims_bound_to(json!(password_binding("old-hash")));
-        assert!(!bound_to_another_password(&current, &user));
-        assert!(bound_to_another_password(&old, &user));
-        assert!(!bound_to_another_password(&Claims::default(), &user));
-        assert!(bound_to_another_password(&claims_bound_to(json!(1)), &user));
+    fn a_token_of_the_current_epoch_passes_and_of_an_ended_one_fails() {
+        let mut user = User::for_tests(1, "alice", "", "hash");
+        let old = claims_bound_to(json!(session_binding(&user)));
+        assert!(!bound_to_ended_sessions(&old, &user));
+        user.tokens_valid_after = 5;
+        let current = claims_bound_to(json!(session_binding(&user)));
+        assert!(!bound_to_ended_sessions(&current, &user));
+        assert!(bound_to_ended_sessions(&old, &user));
+        assert!(!bound_to_ended_sessions(&Claims::default(), &user));
+        assert!(bound_to_ended_sessions(&claims_bound_to(json!(1)), &user));
         assert_eq!(
             check_jwt_user(Some(user), &old),
             Err(refused(AuthFailure::PasswordChanged))

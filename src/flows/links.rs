@@ -20,50 +20,72 @@ pub enum Purpose {
     PasswordReset,
     /// reset_username_confirm/.
     UsernameReset,
-}
-
-impl Purpose {
-    fn binds_username(self) -> bool {
-        self == Purpose::UsernameReset
-    }
+    /// email_change_confirm/ (the link to the new address).
+    EmailChange,
+    /// email_change_cancel/ (the link to the old address).
+    EmailChangeCancel,
 }
 
 /// The state a link's token is bound to: any change to it kills every link minted before.
-/// Username-reset links also die when the username changes; Django's generator has no such
-/// input, so those tokens are this service's own.
-fn token_state(user: &User, purpose: Purpose) -> TokenUserState<'_> {
-    TokenUserState {
+/// Username-reset links also die when the username changes, and e-mail change links when the
+/// pending address changes (each purpose with its own mark, so one cannot stand for the other);
+/// Django's generator has no such input, so those tokens are this service's own. `None` when
+/// the purpose needs a pending e-mail change and there is none: no token is valid then.
+fn token_state(user: &User, purpose: Purpose) -> Option<(TokenUserState<'_>, Option<String>)> {
+    let extra = match purpose {
+        Purpose::Activation | Purpose::PasswordReset => None,
+        Purpose::UsernameReset => Some(user.username.clone()),
+        Purpose::EmailChange => Some(format!("\u{1}{}", user.pending_email.as_deref()?)),
+        Purpose::EmailChangeCancel => Some(format!("\u{2}{}", user.pending_email.as_deref()?)),
+    };
+    let state = TokenUserState {
         user_id: user.id,
         password_hash: &user.password,
         last_login: user.last_login,
         email: &user.email,
-        username: purpose.binds_username().then_some(user.username.as_str()),
-    }
+        extra: None,
+    };
+    Some((state, extra))
+}
+
+/// A token for `user`'s link of `purpose`, minted now.
+fn mint<S>(cx: &Cx<'_, S>, user: &User, purpose: Purpose) -> Result<Option<String>, FlowError> {
+    let Some((mut state, extra)) = token_state(user, purpose) else {
+        return Ok(None);
+    };
+    state.extra = extra.as_deref();
+    Ok(Some(one_time::make_token(cx.secret()?, &state, cx.now)))
 }
 
 /// The e-mail `kind` for `user`, with its link minted now where the kind carries one; `None`
-/// when the user has no address.
+/// when there is no address to send it to. The e-mail change confirmation goes to the pending
+/// address, everything else to the user's own.
 pub fn mail<S>(cx: &Cx<'_, S>, user: &User, kind: EmailKind) -> Result<Option<Message>, FlowError> {
+    let s = cx.settings;
     let link = match kind {
-        EmailKind::Activation => Some((Purpose::Activation, &cx.settings.activation_url)),
-        EmailKind::PasswordReset => Some((
-            Purpose::PasswordReset,
-            &cx.settings.password_reset_confirm_url,
-        )),
-        EmailKind::UsernameReset => Some((
-            Purpose::UsernameReset,
-            &cx.settings.username_reset_confirm_url,
-        )),
+        EmailKind::Activation => Some((Purpose::Activation, &s.activation_url)),
+        EmailKind::PasswordReset => Some((Purpose::PasswordReset, &s.password_reset_confirm_url)),
+        EmailKind::UsernameReset => Some((Purpose::UsernameReset, &s.username_reset_confirm_url)),
+        EmailKind::EmailChangeConfirmation => {
+            Some((Purpose::EmailChange, &s.email_change_confirm_url))
+        }
+        EmailKind::EmailChangeNotice => {
+            Some((Purpose::EmailChangeCancel, &s.email_change_cancel_url))
+        }
         _ => None,
     };
     let url = match link {
-        Some((purpose, template)) => {
-            let token = one_time::make_token(cx.secret()?, &token_state(user, purpose), cx.now);
-            Some(fill_url(template, &one_time::encode_uid(user.id), &token))
-        }
+        Some((purpose, template)) => match mint(cx, user, purpose)? {
+            Some(token) => Some(fill_url(template, &one_time::encode_uid(user.id), &token)),
+            None => return Ok(None),
+        },
         None => None,
     };
-    Ok(compose(cx.settings, user, kind, url))
+    let to = match kind {
+        EmailKind::EmailChangeConfirmation => user.pending_email.as_deref().unwrap_or_default(),
+        _ => &user.email,
+    };
+    Ok(compose(s, user, to, kind, url))
 }
 
 /// Pushes the e-mail `kind` for `user` onto `outbox` (nothing when the user has no address).
@@ -100,31 +122,58 @@ pub async fn confirm<S: ThrottleStore>(
     let Some(user) = user else {
         return Err(FlowError::field("uid", msg::INVALID_UID));
     };
-    let valid = one_time::check_token(
-        cx.secret()?,
-        &token_state(&user, purpose),
-        token,
-        cx.now,
-        cx.settings.password_reset_timeout,
-    );
-    if !valid {
+    if !token_valid(cx, &user, token, purpose)? {
         return Err(FlowError::field("token", msg::INVALID_TOKEN));
     }
     Ok(user)
 }
 
-/// The user djoser's `get_user` finds for an e-mail address: active (or, for resend, inactive)
-/// with a usable password. Unknown addresses are `None`, or the bare "does not exist" error when
-/// a *_SHOW_EMAIL_NOT_FOUND setting asks to say so.
+/// Whether `token` is valid now for `user`'s link of `purpose`.
+pub fn token_valid<S>(
+    cx: &Cx<'_, S>,
+    user: &User,
+    token: &str,
+    purpose: Purpose,
+) -> Result<bool, FlowError> {
+    let Some((mut state, extra)) = token_state(user, purpose) else {
+        return Ok(false);
+    };
+    state.extra = extra.as_deref();
+    Ok(one_time::check_token(
+        cx.secret()?,
+        &state,
+        token,
+        cx.now,
+        cx.settings.password_reset_timeout,
+    ))
+}
+
+/// Which accounts an e-mail look-up is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    /// Active accounts (the resets).
+    Active,
+    /// Accounts waiting for their activation link (resend_activation); an operator-disabled
+    /// account is inactive too, but never waits for one.
+    AwaitingActivation,
+}
+
+/// The user djoser's `get_user` finds for an e-mail address: in the `wanted` state, with a
+/// usable password. Unknown addresses are `None`, or the bare "does not exist" error when a
+/// *_SHOW_EMAIL_NOT_FOUND setting asks to say so.
 pub async fn user_for_email<S: ThrottleStore>(
     cx: &Cx<'_, S>,
     email: &str,
-    is_active: bool,
+    wanted: Wanted,
 ) -> Result<Option<User>, FlowError> {
     let user =
         throttle::check_and_find_user(cx, Scope::Email, Some(email), UserLookup::Email(email))
             .await?;
-    let user = user.filter(|u| u.is_active == is_active && u.has_usable_password());
+    let fits = |u: &User| match wanted {
+        Wanted::Active => u.is_active,
+        Wanted::AwaitingActivation => !u.is_active && u.activation_pending,
+    };
+    let user = user.filter(|u| fits(u) && u.has_usable_password());
     // djoser-compat: either setting turns it on for all three look-up endpoints.
     let show_not_found = cx.settings.password_reset_show_email_not_found
         || cx.settings.username_reset_show_email_not_found;
@@ -144,7 +193,7 @@ pub async fn send_reset_link<S: ThrottleStore>(
     kind: EmailKind,
 ) -> Result<Vec<Message>, FlowError> {
     let mut outbox = Vec::new();
-    if let Some(user) = user_for_email(cx, email, true).await? {
+    if let Some(user) = user_for_email(cx, email, Wanted::Active).await? {
         queue(cx, &mut outbox, &user, kind)?;
     }
     Ok(outbox)

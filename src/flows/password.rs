@@ -58,37 +58,41 @@ fn check_retype(retype: bool, new_password: &str, re_new: Option<&str>) -> Resul
     Ok(())
 }
 
+/// How a password change ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    /// set_password: sessions end only with LOGOUT_ON_PASSWORD_CHANGE.
+    ByOwner,
+    /// reset_password_confirm: the link proves control of the mailbox, so every earlier
+    /// session and DRF token ends, whatever the setting; last_login moves, spending the link.
+    ByReset,
+}
+
 /// Stores a new password only if the hash is still the one the request saw, so two racing
-/// changes (or one reset link used twice at once) cannot both succeed. With
-/// LOGOUT_ON_PASSWORD_CHANGE every session of the user ends. `None` when another change won.
+/// changes (or one reset link used twice at once) cannot both succeed. `None` when another
+/// change won.
 async fn store_password<S: UserStore + AuthTokenStore>(
     cx: &Cx<'_, S>,
     user: &User,
     new_password: &str,
-    bump_login: bool,
+    how: Change,
 ) -> Result<Option<User>, FlowError> {
     let hash = cx.hash_new_password(new_password)?;
-    let logout = cx.settings.logout_on_password_change;
+    let end_sessions = how == Change::ByReset || cx.settings.logout_on_password_change;
     let change = PasswordChange {
         old_hash: &user.password,
         new_hash: &hash,
-        last_login: bump_login.then_some(cx.now),
-        tokens_valid_after: logout.then_some(cx.now),
+        last_login: (how == Change::ByReset).then_some(cx.now),
+        end_sessions_at: end_sessions.then_some(cx.now),
     };
     if !cx.store.set_password(user.id, change).await? {
         return Ok(None);
     }
-    if logout {
+    if end_sessions {
         cx.store.delete_token(user.id).await?;
     }
     let mut updated = user.clone();
     updated.password = hash;
-    if bump_login {
-        updated.last_login = Some(cx.now);
-    }
-    if logout {
-        updated.tokens_valid_after = cx.now;
-    }
     Ok(Some(updated))
 }
 
@@ -122,7 +126,7 @@ pub async fn set_password<S: ThrottleStore + AuthTokenStore>(
     validate_new(&new_password, Some(me), "new_password")?;
     check_retype(s.set_password_retype, &new_password, re_new.as_deref())?;
     // A concurrent change got there first: the password just checked is no longer current.
-    let me = store_password(cx, me, &new_password, false)
+    let me = store_password(cx, me, &new_password, Change::ByOwner)
         .await?
         .ok_or_else(|| FlowError::field("current_password", msg::INVALID_PASSWORD))?;
     let mut mail = Vec::new();
@@ -169,7 +173,7 @@ pub async fn reset_password_confirm<S: ThrottleStore + AuthTokenStore>(
     )?;
     let user = links::confirm(cx, &input.uid, &input.token, Purpose::PasswordReset).await?;
     // A concurrent use of the same link got there first: the token is spent.
-    let user = store_password(cx, &user, &input.new_password, true)
+    let user = store_password(cx, &user, &input.new_password, Change::ByReset)
         .await?
         .ok_or_else(|| FlowError::field("token", msg::INVALID_TOKEN))?;
     let mut mail = Vec::new();
@@ -296,6 +300,39 @@ mod tests {
             &cx(&s, &store),
             &me,
             set_input("new-secret-2", "old-secret-1"),
+        ))
+        .unwrap();
+        assert_eq!(store.user(1).unwrap().tokens_valid_after, NOW);
+        assert!(store.snapshot().tokens.is_empty());
+    }
+
+    #[test]
+    fn without_logout_on_password_change_set_password_keeps_sessions() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let me = user_with_password(&store, &s, 1, "alice", "", "old-secret-1");
+        block_on(store.token_for_user(1, &"a".repeat(40), NOW)).unwrap();
+        block_on(set_password(
+            &cx(&s, &store),
+            &me,
+            set_input("new-secret-2", "old-secret-1"),
+        ))
+        .unwrap();
+        assert_eq!(store.user(1).unwrap().tokens_valid_after, 0);
+        assert_eq!(store.snapshot().tokens.len(), 1);
+    }
+
+    #[test]
+    fn a_reset_ends_every_earlier_session_whatever_the_setting() {
+        let s = settings();
+        assert!(!s.logout_on_password_change);
+        let store = MemoryStore::new();
+        user_with_password(&store, &s, 1, "alice", "a@example.com", "old-secret-1");
+        block_on(store.token_for_user(1, &"a".repeat(40), NOW)).unwrap();
+        let (uid, token) = reset_link(&s, &store, "a@example.com");
+        block_on(reset_password_confirm(
+            &cx(&s, &store),
+            confirm_input(&uid, &token, "new-secret-2"),
         ))
         .unwrap();
         assert_eq!(store.user(1).unwrap().tokens_valid_after, NOW);

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::config::LoginField;
 use crate::domain::user::User;
 use crate::flows::authn::{
-    bound_to_another_password, issued_before_revocation, password_binding, PASSWORD_BINDING_CLAIM,
+    bound_to_ended_sessions, issued_before_revocation, session_binding, SESSION_BINDING_CLAIM,
 };
 use crate::flows::throttle::{self, Scope};
 use crate::flows::{random, Cx, FlowError};
@@ -51,6 +51,12 @@ pub async fn authenticate<S: ThrottleStore>(
         return Ok(None);
     };
     if !password_hash::verify_password(password, &user.password) {
+        // A hash that is not argon2 at the configured cost (an unusable one, a Django hash not
+        // yet upgraded) fails at another speed than an unknown user's dummy work: spend that
+        // work too, so the answer time does not tell the account apart.
+        if password_hash::needs_rehash(&user.password, cx.hash_cost()) {
+            password_hash::dummy_verify(password, cx.hash_cost());
+        }
         return Ok(None);
     }
     if password_hash::needs_rehash(&user.password, cx.hash_cost()) {
@@ -61,7 +67,7 @@ pub async fn authenticate<S: ThrottleStore>(
             old_hash: &user.password,
             new_hash: &new_hash,
             last_login: None,
-            tokens_valid_after: None,
+            end_sessions_at: None,
         };
         if cx.store.set_password(user.id, change).await? {
             user.password = new_hash;
@@ -209,12 +215,12 @@ pub async fn jwt_create<S: ThrottleStore + RefreshRecords>(
         family_jti(&family)?,
     );
     if s.logout_on_password_change {
-        // simplejwt's CHECK_REVOKE_TOKEN: bind the pair to the current hash, so a password change
-        // ends it exactly, even within the second it was issued. The access token copies it.
-        refresh.extra.insert(
-            PASSWORD_BINDING_CLAIM.into(),
-            json!(password_binding(&user.password)),
-        );
+        // simplejwt's CHECK_REVOKE_TOKEN: bind the pair to the user's sessions epoch, so a
+        // password change ends it exactly, even within the second it was issued. The access
+        // token copies it.
+        refresh
+            .extra
+            .insert(SESSION_BINDING_CLAIM.into(), json!(session_binding(&user)));
     }
     let access = jwt::access_from_refresh(&refresh, cx.now, s.access_token_lifetime, new_jti()?);
     let refresh_token = issue_refresh(cx, &key, &refresh, &family).await?;
@@ -236,9 +242,30 @@ struct Presented {
     user: Option<User>,
 }
 
-/// Decodes a presented token (signature and time checks first, as simplejwt does).
+/// Decodes a presented token (signature and time checks first, as simplejwt does). A refresh
+/// token also ends REFRESH_TOKEN_LIFETIME after its `iat` as the setting is now: lowering the
+/// lifetime shortens tokens already out, so no spent or revoked row is ever purged while a
+/// token it governs is still accepted.
 fn decode<S>(cx: &Cx<'_, S>, key: &JwtKey, token: &str) -> Result<Claims, FlowError> {
-    jwt::decode(key, token, cx.now, cx.settings.leeway).map_err(not_valid)
+    let claims = jwt::decode(key, token, cx.now, cx.settings.leeway).map_err(not_valid)?;
+    let is_refresh = claims.token_type.as_deref() == Some(TokenType::Refresh.as_str());
+    if let (true, Some(iat)) = (is_refresh, claims.iat) {
+        let horizon = iat
+            .saturating_add(cx.settings.refresh_token_lifetime)
+            .saturating_add(cx.settings.leeway);
+        if horizon <= cx.now {
+            return Err(not_valid(JwtError::Expired));
+        }
+    }
+    Ok(claims)
+}
+
+/// Until when a revoked family's row must stay: past the last moment any member can still be
+/// accepted. Members are bounded by the presented token's own expiry and by the lifetime rule
+/// in [`decode`]; the purge adds LEEWAY as it stands when it runs.
+fn family_horizon<S>(cx: &Cx<'_, S>, claims: &Claims) -> i64 {
+    let by_lifetime = cx.now.saturating_add(cx.settings.refresh_token_lifetime);
+    claims.exp.map_or(by_lifetime, |exp| exp.max(by_lifetime))
 }
 
 /// Loads what the arbiter knows of a decoded token; `load_user` is for refresh, which checks the
@@ -288,9 +315,8 @@ async fn check_not_blacklisted<S: RefreshArbiter>(
                 p.family,
                 cx.now.saturating_sub(spent_at)
             ));
-            let expires = cx.now.saturating_add(cx.settings.refresh_token_lifetime);
             cx.store
-                .revoke_family(&p.family, &user_id, cx.now, expires)
+                .revoke_family(&p.family, &user_id, cx.now, family_horizon(cx, &p.claims))
                 .await?;
         }
         return Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED));
@@ -323,7 +349,7 @@ pub async fn jwt_refresh<S: RefreshArbiter + RefreshRecords>(
             return Err(FlowError::NoActiveAccountForToken);
         };
         if issued_before_revocation(p.claims.iat, user.tokens_valid_after)
-            || bound_to_another_password(&p.claims, user)
+            || bound_to_ended_sessions(&p.claims, user)
         {
             return Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED));
         }
@@ -393,14 +419,19 @@ pub async fn jwt_verify<S: RefreshArbiter>(cx: &Cx<'_, S>, token: &str) -> Resul
     Ok(())
 }
 
-/// POST jwt/blacklist/: revokes a refresh token and its whole family (a logout of that login).
+/// POST jwt/blacklist/: ends the token's whole family (a logout of that login). Any validly
+/// signed member ends it, a token rotated a moment ago included, so a logout that races a
+/// refresh cannot leave the family alive; spending the token and revoking the family are one
+/// transaction. A family that was already revoked is simplejwt's "blacklisted" answer.
 pub async fn jwt_blacklist<S: RefreshArbiter>(
     cx: &Cx<'_, S>,
     token: &str,
 ) -> Result<(), FlowError> {
     let key = jwt_key(cx)?;
     let p = present(cx, decode(cx, &key, token)?, false).await?;
-    check_not_blacklisted(cx, &p).await?;
+    if p.state.family_revoked {
+        return Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED));
+    }
     jwt::check_claims(&p.claims, Some(TokenType::Refresh)).map_err(not_valid)?;
     let user_id = p.claims.user_id.clone().unwrap_or_default();
     let spend = Spend {
@@ -410,11 +441,14 @@ pub async fn jwt_blacklist<S: RefreshArbiter>(
         now: cx.now,
         expires: p.claims.exp.unwrap_or(cx.now),
     };
-    cx.store.spend_refresh(&spend).await?;
-    let expires = cx.now.saturating_add(cx.settings.refresh_token_lifetime);
-    cx.store
-        .revoke_family(&p.family, &user_id, cx.now, expires)
-        .await?;
+    if !cx
+        .store
+        .end_family(&spend, family_horizon(cx, &p.claims))
+        .await?
+    {
+        // A concurrent logout or reuse detection ended it first.
+        return Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED));
+    }
     Ok(())
 }
 
@@ -582,6 +616,116 @@ mod tests {
     }
 
     #[test]
+    fn a_logout_with_a_token_rotated_a_moment_ago_still_ends_the_family() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let pair = signed_in(&s, &store);
+        let cx = cx(&s, &store);
+        let next = block_on(jwt_refresh(&cx, &pair.refresh)).unwrap();
+        // The client logs out with the token it had, inside the reuse grace window.
+        assert_eq!(block_on(jwt_blacklist(&cx, &pair.refresh)), Ok(()));
+        assert_eq!(
+            block_on(jwt_refresh(&cx, &next.refresh.unwrap())),
+            Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED))
+        );
+        assert_eq!(
+            block_on(jwt_blacklist(&cx, &pair.refresh)),
+            Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED))
+        );
+    }
+
+    #[test]
+    fn a_logout_racing_a_refresh_leaves_no_live_successor() {
+        let s = settings();
+        let base = MemoryStore::new();
+        let pair = signed_in(&s, &base);
+        let store = MemoryStore::interleaved();
+        store.put_user(base.user(1).unwrap());
+        let cx = cx(&s, &store);
+        let (_refreshed, logout) = both(
+            jwt_refresh(&cx, &pair.refresh),
+            jwt_blacklist(&cx, &pair.refresh),
+        );
+        assert_eq!(logout, Ok(()));
+        for (jti, _) in store.snapshot().records {
+            assert!(store.snapshot().revoked.contains_key(&family_of(&jti)));
+        }
+    }
+
+    #[test]
+    fn revoked_and_spent_rows_outlive_every_token_they_govern() {
+        let s = Settings {
+            leeway: 30,
+            ..settings()
+        };
+        let store = MemoryStore::new();
+        let pair = signed_in(&s, &store);
+        block_on(jwt_blacklist(&cx(&s, &store), &pair.refresh)).unwrap();
+        let key = JwtKey::new(s.signing_key.as_deref().unwrap());
+        let exp = jwt::decode(&key, &pair.refresh, NOW, 0)
+            .unwrap()
+            .exp
+            .unwrap();
+        let state = store.snapshot();
+        let (_, _, spent_until) = state.spent.values().next().cloned().unwrap();
+        let family_until = *state.revoked.values().next().unwrap();
+        assert!(spent_until >= exp && family_until >= exp);
+        // The token is accepted until exp + leeway; the purge adds the leeway it runs with.
+        assert!(block_on(jwt_verify(&cx_at(&s, &store, exp + 29), &pair.refresh)).is_err());
+    }
+
+    #[test]
+    fn lowering_the_refresh_lifetime_shortens_tokens_already_out() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let pair = signed_in(&s, &store);
+        let lowered = Settings {
+            refresh_token_lifetime: 600,
+            ..settings()
+        };
+        assert!(block_on(jwt_refresh(
+            &cx_at(&lowered, &store, NOW + 599),
+            &pair.refresh
+        ))
+        .is_ok());
+        let fresh = MemoryStore::new();
+        let pair = signed_in(&s, &fresh);
+        assert_eq!(
+            block_on(jwt_refresh(
+                &cx_at(&lowered, &fresh, NOW + 600),
+                &pair.refresh
+            )),
+            Err(FlowError::TokenNotValid(JwtError::Expired.message()))
+        );
+    }
+
+    #[test]
+    fn a_rehash_at_login_keeps_other_sessions_alive() {
+        let old = Settings {
+            argon2_memory_kib: 16,
+            logout_on_password_change: true,
+            ..settings()
+        };
+        let s = Settings {
+            logout_on_password_change: true,
+            ..settings()
+        };
+        let store = MemoryStore::new();
+        user_with_password(&store, &old, 1, "alice", "", "secret-pw-1");
+        let first = block_on(jwt_create(&cx(&old, &store), "alice", "secret-pw-1")).unwrap();
+        // The next login is at a new cost: the stored hash changes, the password does not.
+        block_on(jwt_create(&cx(&s, &store), "alice", "secret-pw-1")).unwrap();
+        assert!(block_on(jwt_refresh(&cx(&s, &store), &first.refresh)).is_ok());
+        let user = store.user(1).unwrap();
+        let key = JwtKey::new(s.signing_key.as_deref().unwrap());
+        let access = jwt::decode(&key, &first.access, NOW, 0).unwrap();
+        assert_eq!(
+            crate::flows::authn::check_jwt_user(Some(user), &access).map(|u| u.id),
+            Ok(1)
+        );
+    }
+
+    #[test]
     fn a_refresh_for_a_deactivated_user_is_refused() {
         let s = settings();
         let store = MemoryStore::new();
@@ -621,9 +765,11 @@ mod tests {
         user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
         let cx = cx(&s, &store);
         let a = block_on(token_login(&cx, Some("alice"), Some("secret-pw-1"))).unwrap();
+        assert_eq!(store.user(1).unwrap().last_login, Some(NOW));
+        // A second login in the same second still moves last_login, so it spends links too.
         let b = block_on(token_login(&cx, Some("alice"), Some("secret-pw-1"))).unwrap();
         assert_eq!(a, b);
-        assert_eq!(store.user(1).unwrap().last_login, Some(NOW));
+        assert_eq!(store.user(1).unwrap().last_login, Some(NOW + 1));
         assert_eq!(
             block_on(token_login(&cx, Some("alice"), None)),
             Err(FlowError::non_field(msg::INVALID_CREDENTIALS))

@@ -2,6 +2,7 @@
 //! `set_{USERNAME_FIELD}` family).
 
 use crate::domain::user::User;
+use crate::domain::username::normalize_username;
 use crate::email::templates::EmailKind;
 use crate::error::FieldErrors;
 use crate::flows::links::{self, Purpose};
@@ -10,8 +11,10 @@ use crate::flows::{ok_if_empty, take, Checked, Cx, FlowError, Outbox};
 use crate::messages as msg;
 use crate::storage::{StorageError, ThrottleStore, UserLookup, UserStore};
 
-/// The `new_username` field's uniqueness, after its format passed at the edge.
-/// djoser-compat: the check excludes nobody, so one's own name counts as taken.
+/// The `new_username` field's uniqueness, after its format passed at the edge. The NFKC form
+/// is what is checked and stored, as at registration, so a full-width twin ("ａｄｍｉｎ") cannot
+/// sit next to "admin". djoser-compat: the check excludes nobody, so one's own name counts as
+/// taken.
 async fn unique_name<S: UserStore>(
     cx: &Cx<'_, S>,
     name: Checked<String>,
@@ -20,6 +23,7 @@ async fn unique_name<S: UserStore>(
     let Some(name) = take(errors, name) else {
         return Ok(None);
     };
+    let name = normalize_username(&name);
     if cx
         .store
         .find_user(UserLookup::Username(&name))
@@ -215,6 +219,45 @@ mod tests {
                 &cx(&s, &store),
                 &me,
                 set_input("secret-pw-1", "alice")
+            )),
+            Err(FlowError::field("new_username", msg::USERNAME_TAKEN))
+        );
+    }
+
+    #[test]
+    fn a_full_width_twin_of_a_taken_name_is_taken_and_a_free_one_is_stored_normalised() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let me = user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
+        store.put_user(User::for_tests(2, "admin", "", "h"));
+        assert_eq!(
+            block_on(set_username(
+                &cx(&s, &store),
+                &me,
+                set_input("secret-pw-1", "ａｄｍｉｎ")
+            )),
+            Err(FlowError::field("new_username", msg::USERNAME_TAKEN))
+        );
+        block_on(set_username(
+            &cx(&s, &store),
+            &me,
+            set_input("secret-pw-1", "ｒｏｏｔ"),
+        ))
+        .unwrap();
+        assert_eq!(store.user(1).unwrap().username, "root");
+    }
+
+    #[test]
+    fn a_username_reset_normalises_like_registration() {
+        let s = settings();
+        let store = MemoryStore::new();
+        user_with_password(&store, &s, 1, "alice", "a@example.com", "secret-pw-1");
+        store.put_user(User::for_tests(2, "admin", "", "h"));
+        let (uid, token) = reset_link(&s, &store);
+        assert_eq!(
+            block_on(reset_username_confirm(
+                &cx(&s, &store),
+                confirm_input(&uid, &token, "ａｄｍｉｎ")
             )),
             Err(FlowError::field("new_username", msg::USERNAME_TAKEN))
         );

@@ -10,15 +10,9 @@ use crate::http::{extract, response, Ctx};
 // POST /auth/users/activation/ (djoser "User Activate"): 204 | 400 {uid|token} | 403 {detail} | 429
 /// Activates the user named by the e-mailed uid and token and sends the confirmation e-mail.
 pub async fn activation(ctx: &Ctx) -> Result<Response, ApiError> {
-    let body = ctx.body()?;
-    extract::all_valid(&[
-        &extract::required(&body, "uid"),
-        &extract::required(&body, "token"),
-    ])?;
-    let uid = extract::raw_string(&body, "uid");
-    let token = extract::raw_string(&body, "token");
+    let (uid, token) = extract::link(&ctx.body()?)?;
     let mail = registration::activation(&ctx.flow(), &uid, &token).await?;
-    ctx.send(mail).await;
+    ctx.send(mail);
     response::no_content()
 }
 
@@ -28,6 +22,6 @@ pub async fn activation(ctx: &Ctx) -> Result<Response, ApiError> {
 pub async fn resend_activation(ctx: &Ctx) -> Result<Response, ApiError> {
     let email = extract::lookup_email(&ctx.body()?)?;
     let mail = registration::resend_activation(&ctx.flow(), &email).await?;
-    ctx.send(mail).await;
+    ctx.send(mail);
     response::no_content()
 }

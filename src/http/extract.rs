@@ -12,25 +12,13 @@ use crate::http::body::{python_strip, Body};
 use crate::messages as msg;
 use crate::tokens::password_hash::MAX_PASSWORD_CHARS;
 
-/// Reads the body, refusing one over `limit` bytes (413) by its declared length before reading.
-pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let declared = req
-        .headers()
+/// The request's declared `Content-Length`, if it has a valid one.
+pub fn declared_length(req: &Request) -> Option<u64> {
+    req.headers()
         .get("Content-Length")
         .ok()
         .flatten()
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::Parse("could not read body".into()))?;
-    if bytes.len() > limit {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    Ok(bytes)
+        .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 /// What the Authorization header carries.
@@ -192,6 +180,12 @@ pub fn raw_string(body: &Body, name: &str) -> String {
         Some(Value::String(s)) => s.clone(),
         _ => String::new(),
     }
+}
+
+/// The `uid` and `token` of an e-mailed link: both required, then their raw values.
+pub fn link(body: &Body) -> Result<(String, String), ApiError> {
+    all_valid(&[&required(body, "uid"), &required(body, "token")])?;
+    Ok((raw_string(body, "uid"), raw_string(body, "token")))
 }
 
 /// `Ok(())` when no field had an error, else the 400.

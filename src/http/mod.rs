@@ -18,7 +18,8 @@ pub mod token;
 pub mod username;
 pub mod users;
 
-use worker::{Env, Request, Response};
+use futures_util::StreamExt;
+use worker::{Context, Env, Request, Response};
 
 use crate::config::Settings;
 use crate::domain::user::User;
@@ -38,6 +39,8 @@ pub struct Ctx {
     pub settings: &'static Settings,
     /// The Worker environment (bindings).
     pub env: Env,
+    /// The Worker's execution context, for work after the response.
+    worker: Context,
     /// D1, with the KV refresh records behind it.
     pub store: Store,
     /// The authenticated user, if any.
@@ -81,18 +84,27 @@ impl Ctx {
         }
     }
 
-    /// Sends what a flow asked to send. A failed send is logged and does not fail the request:
-    /// the state change it reports is already stored, and every e-mail can be asked for again.
-    pub async fn send(&self, outbox: Vec<Message>) {
-        for message in outbox {
-            if let Err(e) = mailer::deliver(self.settings, &self.env, &message).await {
-                worker::console_error!(
-                    "e-mail {} to user {} not sent: {e}",
-                    message.kind.name(),
-                    message.user_id
-                );
-            }
+    /// Sends what a flow asked to send, after the response: the answer never waits for the
+    /// mail provider, so a known address answers as fast as an unknown one. A failed send is
+    /// logged: the state change it reports is already stored, and every e-mail can be asked
+    /// for again.
+    pub fn send(&self, outbox: Vec<Message>) {
+        if outbox.is_empty() {
+            return;
         }
+        let settings = self.settings;
+        let env = self.env.clone();
+        self.worker.wait_until(async move {
+            for message in outbox {
+                if let Err(e) = mailer::deliver(settings, &env, &message).await {
+                    worker::console_error!(
+                        "e-mail {} to user {} not sent: {e}",
+                        message.kind.name(),
+                        message.user_id
+                    );
+                }
+            }
+        });
     }
 }
 
@@ -100,6 +112,7 @@ impl Ctx {
 pub async fn handle(
     mut req: Request,
     env: Env,
+    worker: Context,
     settings: &'static Settings,
 ) -> worker::Result<Response> {
     // worker's Method maps methods it does not know to GET; the raw name keeps PROPFIND a 405.
@@ -109,7 +122,7 @@ pub async fn handle(
     let matched = routes::resolve(&path);
     let allow = matched.as_ref().map(|m| m.route.allow());
     let result = match matched {
-        Some(matched) => dispatch(&mut req, env, settings, matched, &method).await,
+        Some(matched) => dispatch(&mut req, (env, worker), settings, matched, &method).await,
         None => Err(ApiError::not_found()),
     };
     let response = match result {
@@ -131,7 +144,7 @@ pub async fn handle(
 
 async fn dispatch(
     req: &mut Request,
-    env: Env,
+    (env, worker): (Env, Context),
     settings: &'static Settings,
     matched: Matched,
     method: &str,
@@ -145,7 +158,7 @@ async fn dispatch(
     let raw_body = if matches!(method, "GET" | "HEAD" | "OPTIONS") {
         Vec::new()
     } else {
-        extract::read_body(req, settings.max_body_bytes).await?
+        read_body(req, settings.max_body_bytes).await?
     };
     // Nearly every route signs or checks a token (JWTs, e-mailed links), so without a key the
     // service refuses work up front rather than failing half-way through a change.
@@ -174,6 +187,7 @@ async fn dispatch(
         content_type: req.headers().get("Content-Type").ok().flatten(),
         raw_body,
         env,
+        worker,
     };
 
     if route.auth == Auth::Header {
@@ -197,6 +211,44 @@ async fn dispatch(
         return Err(ApiError::not_authenticated());
     }
     (endpoint.handler)(&ctx).await
+}
+
+/// How much of an oversized streamed body is read (and thrown away) before giving up on it: past
+/// the limit nothing is kept, but draining a little more lets the client finish its upload and
+/// read the 413 (many clients fail a request whose upload is cut off).
+const MAX_DRAIN_BYTES: usize = 16 << 20;
+
+/// Reads the body, refusing one over `limit` bytes (413): by its declared length before reading,
+/// and, for a body without one (chunked), by keeping no byte past the limit while the stream
+/// runs, so memory stays bounded whatever the client sends.
+async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    if extract::declared_length(req).is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let unreadable = |_| ApiError::Parse("could not read body".into());
+    let mut stream = match req.stream() {
+        Ok(stream) => stream,
+        // No body at all.
+        Err(_) => return Ok(Vec::new()),
+    };
+    let mut body = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(unreadable)?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > limit {
+            body = Vec::new();
+            if seen > MAX_DRAIN_BYTES {
+                break;
+            }
+            continue;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if seen > limit {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    Ok(body)
 }
 
 /// Resolves the Authorization header to a user (JWT first, then DRF token), or anonymous.

@@ -20,7 +20,7 @@ pub async fn set_password(ctx: &Ctx) -> Result<Response, ApiError> {
         current_password: extract::password(&body, "current_password"),
     };
     let mail = password::set_password(&ctx.flow(), ctx.user()?, input).await?;
-    ctx.send(mail).await;
+    ctx.send(mail);
     response::no_content()
 }
 
@@ -29,7 +29,7 @@ pub async fn set_password(ctx: &Ctx) -> Result<Response, ApiError> {
 pub async fn reset_password(ctx: &Ctx) -> Result<Response, ApiError> {
     let email = extract::lookup_email(&ctx.body()?)?;
     let mail = password::reset_password(&ctx.flow(), &email).await?;
-    ctx.send(mail).await;
+    ctx.send(mail);
     response::no_content()
 }
 
@@ -56,6 +56,6 @@ pub async fn reset_password_confirm(ctx: &Ctx) -> Result<Response, ApiError> {
         re_new_password,
     };
     let mail = password::reset_password_confirm(&ctx.flow(), input).await?;
-    ctx.send(mail).await;
+    ctx.send(mail);
     response::no_content()
 }

@@ -182,6 +182,17 @@ pub static ROUTES: &[RouteDef] = &[
         ["users/reset_username_confirm"],
         [ep!("POST", Anyone, username::reset_username_confirm)]
     ),
+    // This service's own: the two links of a pending e-mail change.
+    user_route!(
+        "email_change_confirm",
+        ["users/email_change_confirm"],
+        [ep!("POST", Anyone, users::email_change_confirm)]
+    ),
+    user_route!(
+        "email_change_cancel",
+        ["users/email_change_cancel"],
+        [ep!("POST", Anyone, users::email_change_cancel)]
+    ),
     // djoser-compat: the detail route takes any segment matching [^/.]+.
     user_route!(
         "user-detail",
@@ -359,6 +370,8 @@ mod tests {
                 "set_username users/set_username [POST, OPTIONS]",
                 "reset_username users/reset_username [POST, OPTIONS]",
                 "reset_username_confirm users/reset_username_confirm [POST, OPTIONS]",
+                "email_change_confirm users/email_change_confirm [POST, OPTIONS]",
+                "email_change_cancel users/email_change_cancel [POST, OPTIONS]",
                 "user-detail users/{id} [GET, PUT, PATCH, DELETE, HEAD, OPTIONS]",
                 "jwt-create jwt/create/* [POST, OPTIONS]",
                 "jwt-refresh jwt/refresh/* [POST, OPTIONS]",

@@ -20,7 +20,7 @@ pub async fn set_username(ctx: &Ctx) -> Result<Response, ApiError> {
         ),
     };
     let mail = username::set_username(&ctx.flow(), ctx.user()?, input).await?;
-    ctx.send(mail).await;
+    ctx.send(mail);
     response::no_content()
 }
 
@@ -29,7 +29,7 @@ pub async fn set_username(ctx: &Ctx) -> Result<Response, ApiError> {
 pub async fn reset_username(ctx: &Ctx) -> Result<Response, ApiError> {
     let email = extract::lookup_email(&ctx.body()?)?;
     let mail = username::reset_username(&ctx.flow(), &email).await?;
-    ctx.send(mail).await;
+    ctx.send(mail);
     response::no_content()
 }
 
@@ -48,6 +48,6 @@ pub async fn reset_username_confirm(ctx: &Ctx) -> Result<Response, ApiError> {
         ),
     };
     let mail = username::reset_username_confirm(&ctx.flow(), input).await?;
-    ctx.send(mail).await;
+    ctx.send(mail);
     response::no_content()
 }

@@ -40,7 +40,7 @@ pub async fn create(ctx: &Ctx) -> Result<Response, ApiError> {
         ),
     };
     let done = registration::register(&cx, input).await?;
-    ctx.send(done.mail).await;
+    ctx.send(done.mail);
     let user = done.user;
     response::created(&json!({ "email": user.email, "username": user.username, "id": user.id }))
 }
@@ -63,7 +63,7 @@ pub async fn me(ctx: &Ctx) -> Result<Response, ApiError> {
 async fn update(ctx: &Ctx, target: User) -> Result<Response, ApiError> {
     let body = ctx.body()?;
     let done = account::update(&ctx.flow(), target, extract::model_email(&body)).await?;
-    ctx.send(done.mail).await;
+    ctx.send(done.mail);
     response::ok(&done.user.public())
 }
 
@@ -111,4 +111,20 @@ pub async fn update_detail(ctx: &Ctx) -> Result<Response, ApiError> {
 pub async fn destroy_detail(ctx: &Ctx) -> Result<Response, ApiError> {
     let user = target(ctx, Access::Delete).await?;
     destroy(ctx, &user).await
+}
+
+// POST /auth/users/email_change_confirm/ (this service's own): 204 | 400 {uid|token|email} | 429
+/// Moves the account to its pending address, with the link mailed there.
+pub async fn email_change_confirm(ctx: &Ctx) -> Result<Response, ApiError> {
+    let (uid, token) = extract::link(&ctx.body()?)?;
+    account::email_change_confirm(&ctx.flow(), &uid, &token).await?;
+    response::no_content()
+}
+
+// POST /auth/users/email_change_cancel/ (this service's own): 204 | 400 {uid|token} | 429
+/// Drops a pending e-mail change, with the link mailed to the old address.
+pub async fn email_change_cancel(ctx: &Ctx) -> Result<Response, ApiError> {
+    let (uid, token) = extract::link(&ctx.body()?)?;
+    account::email_change_cancel(&ctx.flow(), &uid, &token).await?;
+    response::no_content()
 }

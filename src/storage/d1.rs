@@ -14,6 +14,10 @@ use crate::storage::{
     RefreshState, Result, Spend, StorageError, ThrottleStore, UserLookup, UserStore,
 };
 
+// Every write of last_login moves it strictly forward (at least one second past the stored
+// value): the e-mailed links cover last_login in whole seconds, so a login, an activation or a
+// reset in the same second as the link was minted must still spend it.
+
 /// Unique-index failures become conflicts on the user attribute right at the boundary.
 impl From<worker::Error> for StorageError {
     fn from(e: worker::Error) -> Self {
@@ -35,6 +39,8 @@ struct UserRow {
     email: String,
     password: String,
     is_active: i64,
+    activation_pending: i64,
+    pending_email: Option<String>,
     is_staff: i64,
     first_name: String,
     last_name: String,
@@ -50,6 +56,8 @@ impl From<UserRow> for User {
             email: r.email,
             password: r.password,
             is_active: r.is_active != 0,
+            activation_pending: r.activation_pending != 0,
+            pending_email: r.pending_email,
             is_staff: r.is_staff != 0,
             first_name: r.first_name,
             last_name: r.last_name,
@@ -59,8 +67,9 @@ impl From<UserRow> for User {
     }
 }
 
-const USER_COLUMNS: &str = "id, username, email, password, is_active, is_staff, first_name, \
-                            last_name, last_login, tokens_valid_after";
+const USER_COLUMNS: &str = "id, username, email, password, is_active, activation_pending, \
+                            pending_email, is_staff, first_name, last_name, last_login, \
+                            tokens_valid_after";
 
 fn num(n: i64) -> JsValue {
     // D1 takes JS numbers; ids and unix seconds are far below 2^53.
@@ -138,6 +147,34 @@ impl Store {
         )
     }
 
+    fn spend_stmt(&self, spend: &Spend<'_>) -> Result<D1PreparedStatement> {
+        self.stmt(
+            "INSERT INTO refresh_spent (jti, family, user_id, spent_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(jti) DO NOTHING",
+            &[
+                text(spend.jti),
+                text(spend.family),
+                text(spend.user_id),
+                num(spend.now),
+                num(spend.expires),
+            ],
+        )
+    }
+
+    fn revoke_stmt(
+        &self,
+        family: &str,
+        user_id: &str,
+        now: i64,
+        expires: i64,
+    ) -> Result<D1PreparedStatement> {
+        self.stmt(
+            "INSERT INTO revoked_families (family, user_id, revoked_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT(family) DO NOTHING",
+            &[text(family), text(user_id), num(now), num(expires)],
+        )
+    }
+
     fn hit_stmts(
         &self,
         keys: &[String],
@@ -210,8 +247,9 @@ impl UserStore for Store {
 
     async fn create_user(&self, new: &NewUser) -> Result<User> {
         let sql = format!(
-            "INSERT INTO users (username, email, email_key, password, is_active, date_joined) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING {USER_COLUMNS}"
+            "INSERT INTO users (username, email, email_key, password, is_active, \
+             activation_pending, date_joined) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             RETURNING {USER_COLUMNS}"
         );
         let row: Option<UserRow> = self
             .stmt(
@@ -222,6 +260,7 @@ impl UserStore for Store {
                     text(&email_key(&new.email)),
                     text(&new.password),
                     num(i64::from(new.is_active)),
+                    num(i64::from(new.activation_pending)),
                     num(new.date_joined),
                 ],
             )?
@@ -231,14 +270,16 @@ impl UserStore for Store {
             .ok_or_else(|| StorageError::Backend("insert returned no row".into()))
     }
 
-    async fn update_email(&self, id: i64, email: &str, is_active: bool) -> Result<()> {
+    async fn update_email(&self, id: i64, email: &str, deactivate: bool) -> Result<()> {
         self.stmt(
-            "UPDATE users SET email = ?2, email_key = ?3, is_active = ?4 WHERE id = ?1",
+            "UPDATE users SET email = ?2, email_key = ?3, pending_email = NULL, \
+             is_active = CASE WHEN ?4 THEN 0 ELSE is_active END, \
+             activation_pending = CASE WHEN ?4 THEN 1 ELSE activation_pending END WHERE id = ?1",
             &[
                 num(id),
                 text(email),
                 text(&email_key(email)),
-                num(i64::from(is_active)),
+                num(i64::from(deactivate)),
             ],
         )?
         .run()
@@ -246,24 +287,56 @@ impl UserStore for Store {
         Ok(())
     }
 
-    async fn activate(&self, id: i64) -> Result<bool> {
+    async fn set_pending_email(&self, id: i64, pending: Option<&str>) -> Result<()> {
+        self.stmt(
+            "UPDATE users SET pending_email = ?2 WHERE id = ?1",
+            &[num(id), pending.map(text).unwrap_or(JsValue::NULL)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    async fn confirm_email_change(&self, id: i64, pending: &str) -> Result<bool> {
         let stmt = self.stmt(
-            "UPDATE users SET is_active = 1 WHERE id = ?1 AND is_active = 0",
-            &[num(id)],
+            "UPDATE users SET email = ?2, email_key = ?3, pending_email = NULL \
+             WHERE id = ?1 AND pending_email = ?2",
+            &[num(id), text(pending), text(&email_key(pending))],
+        )?;
+        Ok(self.changes(stmt).await? == 1)
+    }
+
+    async fn cancel_email_change(&self, id: i64, pending: &str) -> Result<bool> {
+        let stmt = self.stmt(
+            "UPDATE users SET pending_email = NULL WHERE id = ?1 AND pending_email = ?2",
+            &[num(id), text(pending)],
+        )?;
+        Ok(self.changes(stmt).await? == 1)
+    }
+
+    async fn activate(&self, id: i64, now: i64) -> Result<bool> {
+        let stmt = self.stmt(
+            "UPDATE users SET is_active = 1, activation_pending = 0, \
+             last_login = MAX(?2, COALESCE(last_login + 1, ?2)) \
+             WHERE id = ?1 AND is_active = 0 AND activation_pending = 1",
+            &[num(id), num(now)],
         )?;
         Ok(self.changes(stmt).await? == 1)
     }
 
     async fn set_password(&self, id: i64, change: PasswordChange<'_>) -> Result<bool> {
         let stmt = self.stmt(
-            "UPDATE users SET password = ?3, last_login = COALESCE(?4, last_login), \
-             tokens_valid_after = COALESCE(?5, tokens_valid_after) WHERE id = ?1 AND password = ?2",
+            "UPDATE users SET password = ?3, \
+             last_login = CASE WHEN ?4 IS NULL THEN last_login \
+               ELSE MAX(?4, COALESCE(last_login + 1, ?4)) END, \
+             tokens_valid_after = CASE WHEN ?5 IS NULL THEN tokens_valid_after \
+               ELSE MAX(?5, tokens_valid_after + 1) END WHERE id = ?1 AND password = ?2",
             &[
                 num(id),
                 text(change.old_hash),
                 text(change.new_hash),
                 opt_num(change.last_login),
-                opt_num(change.tokens_valid_after),
+                opt_num(change.end_sessions_at),
             ],
         )?;
         Ok(self.changes(stmt).await? == 1)
@@ -276,7 +349,8 @@ impl UserStore for Store {
         last_login: Option<i64>,
     ) -> Result<bool> {
         let stmt = self.stmt(
-            "UPDATE users SET username = ?3, last_login = COALESCE(?4, last_login) \
+            "UPDATE users SET username = ?3, last_login = CASE WHEN ?4 IS NULL THEN last_login \
+               ELSE MAX(?4, COALESCE(last_login + 1, ?4)) END \
              WHERE id = ?1 AND password = ?2 AND last_login IS ?5",
             &[
                 num(user.id),
@@ -291,7 +365,7 @@ impl UserStore for Store {
 
     async fn set_last_login(&self, id: i64, when: i64) -> Result<()> {
         self.stmt(
-            "UPDATE users SET last_login = ?2 WHERE id = ?1",
+            "UPDATE users SET last_login = MAX(?2, COALESCE(last_login + 1, ?2)) WHERE id = ?1",
             &[num(id), num(when)],
         )?
         .run()
@@ -404,18 +478,23 @@ impl RefreshArbiter for Store {
     }
 
     async fn spend_refresh(&self, spend: &Spend<'_>) -> Result<bool> {
-        let stmt = self.stmt(
-            "INSERT INTO refresh_spent (jti, family, user_id, spent_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(jti) DO NOTHING",
-            &[
-                text(spend.jti),
-                text(spend.family),
-                text(spend.user_id),
-                num(spend.now),
-                num(spend.expires),
-            ],
-        )?;
+        let stmt = self.spend_stmt(spend)?;
         Ok(self.changes(stmt).await? == 1)
+    }
+
+    async fn end_family(&self, spend: &Spend<'_>, family_expires: i64) -> Result<bool> {
+        let results = self
+            .db
+            .batch(vec![
+                self.spend_stmt(spend)?,
+                self.revoke_stmt(spend.family, spend.user_id, spend.now, family_expires)?,
+            ])
+            .await?;
+        let revoked = match results.get(1) {
+            Some(r) => r.meta()?.and_then(|m| m.changes).unwrap_or(0),
+            None => 0,
+        };
+        Ok(revoked == 1)
     }
 
     async fn revoke_family(
@@ -425,13 +504,9 @@ impl RefreshArbiter for Store {
         now: i64,
         expires: i64,
     ) -> Result<()> {
-        self.stmt(
-            "INSERT INTO revoked_families (family, user_id, revoked_at, expires_at) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT(family) DO NOTHING",
-            &[text(family), text(user_id), num(now), num(expires)],
-        )?
-        .run()
-        .await?;
+        self.revoke_stmt(family, user_id, now, expires)?
+            .run()
+            .await?;
         Ok(())
     }
 }

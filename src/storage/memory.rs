@@ -164,6 +164,8 @@ impl UserStore for MemoryStore {
             email: new.email.clone(),
             password: new.password.clone(),
             is_active: new.is_active,
+            activation_pending: new.activation_pending,
+            pending_email: None,
             is_staff: false,
             first_name: String::new(),
             last_name: String::new(),
@@ -174,7 +176,7 @@ impl UserStore for MemoryStore {
         Ok(user)
     }
 
-    async fn update_email(&self, id: i64, email: &str, is_active: bool) -> Result<()> {
+    async fn update_email(&self, id: i64, email: &str, deactivate: bool) -> Result<()> {
         self.enter().await?;
         let mut state = self.state.borrow_mut();
         if Self::email_owner(&state, email).is_some_and(|owner| owner != id) {
@@ -182,17 +184,63 @@ impl UserStore for MemoryStore {
         }
         if let Some(user) = state.users.get_mut(&id) {
             user.email = email.to_string();
-            user.is_active = is_active;
+            user.pending_email = None;
+            if deactivate {
+                user.is_active = false;
+                user.activation_pending = true;
+            }
         }
         Ok(())
     }
 
-    async fn activate(&self, id: i64) -> Result<bool> {
+    async fn set_pending_email(&self, id: i64, pending: Option<&str>) -> Result<()> {
+        self.enter().await?;
+        if let Some(user) = self.state.borrow_mut().users.get_mut(&id) {
+            user.pending_email = pending.map(str::to_string);
+        }
+        Ok(())
+    }
+
+    async fn confirm_email_change(&self, id: i64, pending: &str) -> Result<bool> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        let waiting = state
+            .users
+            .get(&id)
+            .is_some_and(|u| u.pending_email.as_deref() == Some(pending));
+        if !waiting {
+            return Ok(false);
+        }
+        if Self::email_owner(&state, pending).is_some_and(|owner| owner != id) {
+            return Err(StorageError::Conflict { field: "email" });
+        }
+        if let Some(user) = state.users.get_mut(&id) {
+            user.email = pending.to_string();
+            user.pending_email = None;
+        }
+        Ok(true)
+    }
+
+    async fn cancel_email_change(&self, id: i64, pending: &str) -> Result<bool> {
         self.enter().await?;
         let mut state = self.state.borrow_mut();
         match state.users.get_mut(&id) {
-            Some(user) if !user.is_active => {
+            Some(user) if user.pending_email.as_deref() == Some(pending) => {
+                user.pending_email = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn activate(&self, id: i64, now: i64) -> Result<bool> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        match state.users.get_mut(&id) {
+            Some(user) if !user.is_active && user.activation_pending => {
                 user.is_active = true;
+                user.activation_pending = false;
+                user.last_login = Some(forward(user.last_login, now));
                 Ok(true)
             }
             _ => Ok(false),
@@ -206,10 +254,10 @@ impl UserStore for MemoryStore {
             Some(user) if user.password == change.old_hash => {
                 user.password = change.new_hash.to_string();
                 if let Some(at) = change.last_login {
-                    user.last_login = Some(at);
+                    user.last_login = Some(forward(user.last_login, at));
                 }
-                if let Some(after) = change.tokens_valid_after {
-                    user.tokens_valid_after = after;
+                if let Some(at) = change.end_sessions_at {
+                    user.tokens_valid_after = at.max(user.tokens_valid_after.saturating_add(1));
                 }
                 Ok(true)
             }
@@ -242,7 +290,7 @@ impl UserStore for MemoryStore {
         if let Some(stored) = state.users.get_mut(&user.id) {
             stored.username = username.to_string();
             if let Some(at) = last_login {
-                stored.last_login = Some(at);
+                stored.last_login = Some(forward(stored.last_login, at));
             }
         }
         Ok(true)
@@ -251,7 +299,7 @@ impl UserStore for MemoryStore {
     async fn set_last_login(&self, id: i64, when: i64) -> Result<()> {
         self.enter().await?;
         if let Some(user) = self.state.borrow_mut().users.get_mut(&id) {
-            user.last_login = Some(when);
+            user.last_login = Some(forward(user.last_login, when));
         }
         Ok(())
     }
@@ -325,6 +373,23 @@ impl RefreshArbiter for MemoryStore {
         Ok(true)
     }
 
+    async fn end_family(&self, spend: &Spend<'_>, family_expires: i64) -> Result<bool> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        state.spent.entry(spend.jti.to_string()).or_insert((
+            spend.family.to_string(),
+            spend.now,
+            spend.expires,
+        ));
+        if state.revoked.contains_key(spend.family) {
+            return Ok(false);
+        }
+        state
+            .revoked
+            .insert(spend.family.to_string(), family_expires);
+        Ok(true)
+    }
+
     async fn revoke_family(
         &self,
         family: &str,
@@ -382,6 +447,11 @@ impl RefreshRecords for MemoryStore {
         self.state.borrow_mut().records.remove(jti);
         Ok(())
     }
+}
+
+/// last_login as D1 moves it: to `at`, but always at least a second past the stored value.
+fn forward(stored: Option<i64>, at: i64) -> i64 {
+    stored.map_or(at, |s| at.max(s.saturating_add(1)))
 }
 
 /// A future that is pending once, then ready.

@@ -33,10 +33,19 @@ pub trait UserStore {
     async fn conflicts(&self, username: Option<&str>, email: Option<&str>) -> Result<Conflicts>;
     /// Inserts a user; a taken username or e-mail is [`StorageError::Conflict`].
     async fn create_user(&self, new: &NewUser) -> Result<User>;
-    /// Sets the e-mail and the active flag together; a taken address is a conflict.
-    async fn update_email(&self, id: i64, email: &str, is_active: bool) -> Result<()>;
-    /// Activates the user only if still inactive; false when another request got there first.
-    async fn activate(&self, id: i64) -> Result<bool>;
+    /// Sets the e-mail (clearing any pending change); with `deactivate` the user also becomes
+    /// inactive and waits for a new activation link. A taken address is a conflict.
+    async fn update_email(&self, id: i64, email: &str, deactivate: bool) -> Result<()>;
+    /// Records (or, with `None`, drops) an e-mail change waiting for its confirmation link.
+    async fn set_pending_email(&self, id: i64, pending: Option<&str>) -> Result<()>;
+    /// Moves the pending address to the e-mail only if `pending` is still the one waiting;
+    /// false when it is not (used, cancelled or replaced). A taken address is a conflict.
+    async fn confirm_email_change(&self, id: i64, pending: &str) -> Result<bool>;
+    /// Drops the pending change only if `pending` is still the one waiting.
+    async fn cancel_email_change(&self, id: i64, pending: &str) -> Result<bool>;
+    /// Activates the user only if inactive and waiting for activation, and moves last_login to
+    /// `now` (which also spends the link); false when not applicable or another request won.
+    async fn activate(&self, id: i64, now: i64) -> Result<bool>;
     /// Replaces the password hash only if it is still `old_hash`; optionally moves last_login and
     /// the time before which tokens are refused.
     async fn set_password(&self, id: i64, change: PasswordChange<'_>) -> Result<bool>;
@@ -49,7 +58,9 @@ pub trait UserStore {
         username: &str,
         last_login: Option<i64>,
     ) -> Result<bool>;
-    /// Records a login time.
+    /// Records a login at `when`. Like every write of last_login, it moves the stored value
+    /// strictly forward (at least one second), so each login spends the e-mailed links minted
+    /// before it, even within the same second.
     async fn set_last_login(&self, id: i64, when: i64) -> Result<()>;
     /// Deletes the user and its DRF token together.
     async fn delete_user(&self, id: i64) -> Result<()>;
@@ -79,6 +90,9 @@ pub trait RefreshArbiter {
     ) -> Result<(RefreshState, Option<User>)>;
     /// Spends `jti`: true for exactly one caller per jti.
     async fn spend_refresh(&self, spend: &Spend<'_>) -> Result<bool>;
+    /// Spends the presented jti and revokes its family in one transaction (a logout that may
+    /// race a rotation); true when this call revoked a family that was live.
+    async fn end_family(&self, spend: &Spend<'_>, family_expires: i64) -> Result<bool>;
     /// Marks the family revoked until `expires` (a second revocation changes nothing).
     async fn revoke_family(
         &self,

@@ -45,8 +45,9 @@ pub struct PasswordChange<'a> {
     pub new_hash: &'a str,
     /// A new last_login (a reset spends its link this way), or unchanged.
     pub last_login: Option<i64>,
-    /// A new "tokens issued earlier are refused" time, or unchanged.
-    pub tokens_valid_after: Option<i64>,
+    /// Ends every earlier session at this time: tokens issued before it are refused (the stored
+    /// time moves to at least this second, and always forward), or `None` to keep sessions.
+    pub end_sessions_at: Option<i64>,
 }
 
 /// The spending of one refresh jti.

@@ -38,11 +38,11 @@ pub struct TokenUserState<'a> {
     pub last_login: Option<i64>,
     /// `user.email`, `""` when there is none.
     pub email: &'a str,
-    /// The username, for username-reset links only (`None` elsewhere): binding it makes a
-    /// username-reset link die when the username changes, a deliberate difference from djoser
-    /// (docs/differences.md). Django's generator has no such input, so with `Some` the token is
-    /// this service's, not Django's.
-    pub username: Option<&'a str>,
+    /// A further binding of this service's own links (`None` for Django's): the username for
+    /// username-reset links, so they die when the username changes, and the pending address for
+    /// e-mail change links (docs/differences.md). Django's generator has no such input, so with
+    /// `Some` the token is this service's, not Django's.
+    pub extra: Option<&'a str>,
 }
 
 /// Mints `<ts_b36>-<hash>` like Django's `make_token`; `secret` is the `SECRET_KEY` bytes, `now_unix` in seconds.
@@ -116,10 +116,10 @@ fn token_with_timestamp(secret: &[u8], user: &TokenUserState<'_>, ts: u128) -> S
         "{}{}{}{}{}",
         user.user_id, user.password_hash, login_ts, ts, user.email
     );
-    if let Some(username) = user.username {
-        // A separator that cannot occur in an e-mail keeps (email, username) pairs unambiguous.
+    if let Some(extra) = user.extra {
+        // A separator that cannot occur in an e-mail keeps (email, extra) pairs unambiguous.
         value.push('\u{0}');
-        value.push_str(username);
+        value.push_str(extra);
     }
     let mac = salted_hmac_sha256(secret, value.as_bytes());
     let mut token = to_base36(ts);
@@ -371,7 +371,7 @@ mod tests {
             password_hash: ALICE_HASH,
             last_login: None,
             email: "alice@example.com",
-            username: None,
+            extra: None,
         }
     }
 
@@ -400,7 +400,7 @@ mod tests {
             password_hash,
             last_login,
             email,
-            username: None,
+            extra: None,
         };
         let cases = [
             case(
@@ -467,7 +467,7 @@ mod tests {
             password_hash: hash,
             last_login: None,
             email: "live1795967764@example.com",
-            username: None,
+            extra: None,
         };
         let activation = "ditaxg-1ce2e800ff90d6c8c03f7745a7c76115";
         assert_eq!(make_token(REF_SECRET, &user, 1_795_967_764), activation);
@@ -522,7 +522,7 @@ mod tests {
             password_hash: "pw",
             last_login: Some(1_000_000_000),
             email: "e@x",
-            username: None,
+            extra: None,
         };
         let token = token_with_timestamp(b"s3cr3t", &user, 36u128.pow(13) - 1);
         assert_eq!(token, "zzzzzzzzzzzzz-024bdd89e1fbd30331a6d9d1278004b9");
@@ -639,13 +639,13 @@ mod tests {
     #[test]
     fn username_bound_token_dies_when_the_username_changes() {
         let bound = TokenUserState {
-            username: Some("alice"),
+            extra: Some("alice"),
             ..alice()
         };
         let token = make_token(REF_SECRET, &bound, NOW);
         assert!(check(&bound, &token, NOW));
         let renamed = TokenUserState {
-            username: Some("alice2"),
+            extra: Some("alice2"),
             ..alice()
         };
         assert!(!check(&renamed, &token, NOW));
