@@ -4,19 +4,19 @@
 //   project: build/ (the service) under plain Miniflare, shipped vars + RATE_LIMITS=off;
 //   bare:    bench/bare/build/ (a hello-world Rust Worker, same toolchain) served the same way;
 //            also as each endpoint's "I/O twin": same request, body read, same D1/KV calls, no work;
-//   djoser:  the real djoser (../shared/reference/run_reference.sh, gunicorn with 2 workers).
+//   djoser:  the real djoser, from bench/djoser/ (its run.sh: gunicorn with 2 sync workers, sqlite).
 // Before that it counts each endpoint's D1/KV round trips on a separate, instrumented instance.
 // Then prints one markdown report (throughput, latency, ratios, argon2 in workerd vs native, time
 // per login, .wasm size, startup time, storage round trips per endpoint, budgets) and writes it to
 // bench/out/latest.md (with the raw figures in bench/out/latest.json).
 //
 // Knobs (environment): BENCH_DURATION seconds per run (5), BENCH_ROUNDS (3),
-// BENCH_CONNECTIONS (10), BENCH_DJOSER=off to skip the reference, DJOSER_REFERENCE (path of
-// run_reference.sh).
+// BENCH_CONNECTIONS (10), BENCH_DJOSER=off to skip djoser, DJOSER_REFERENCE (another script to
+// serve djoser in place of bench/djoser/run.sh, called the same way: see startDjoser).
 import autocannon from "autocannon";
 import { Miniflare } from "miniflare";
 import { spawn, execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -38,8 +38,7 @@ const DURATION = envNumber("BENCH_DURATION", 5, 1, 60);
 const ROUNDS = Math.round(envNumber("BENCH_ROUNDS", 3, 1, 9));
 const CONNECTIONS = Math.round(envNumber("BENCH_CONNECTIONS", 10, 1, 100));
 const WITH_DJOSER = process.env.BENCH_DJOSER !== "off";
-const REFERENCE =
-  process.env.DJOSER_REFERENCE ?? resolve(ROOT, "../shared/reference/run_reference.sh");
+const REFERENCE = process.env.DJOSER_REFERENCE ?? join(BENCH, "djoser", "run.sh");
 const PROBES = 15; // sequential requests per latency probe and round
 const NATIVE_RUNS = 15; // native argon2 hashes per profile and round
 const ARGON2 = { m: 19456, t: 2, p: 1 }; // the service's default (OWASP)
@@ -248,24 +247,33 @@ async function startMeasuredWorker(dir, bindings, path) {
 let djoserChild = null;
 let djoserRunDir = null;
 
+/**
+ * Runs `bash REFERENCE PORT` (bench/djoser/run.sh by default), which must serve djoser on
+ * 127.0.0.1:PORT in the foreground as one process (gunicorn's master, exec'd) and write every
+ * e-mail as a file into `$BENCH_DJOSER_STATE/emails/`. The state folder is made here and removed
+ * when djoser stops.
+ */
 async function startDjoser() {
-  if (!existsSync(REFERENCE)) throw new Error(`no reference server script at ${REFERENCE}`);
+  if (!existsSync(REFERENCE)) throw new Error(`no djoser server script at ${REFERENCE}`);
   const port = await freePort();
-  const home = process.env.DJREF_HOME ?? "/tmp/djref";
-  djoserRunDir = join(home, `run-${port}`);
+  djoserRunDir = mkdtempSync(join(os.tmpdir(), "bench-djoser-"));
   djoserChild = spawn("bash", [REFERENCE, String(port)], {
-    env: { ...process.env, DJREF_HOME: home, DJREF_ACCESS_LOG: "/dev/null" },
+    env: { ...process.env, BENCH_DJOSER_STATE: djoserRunDir },
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
   djoserChild.stderr.on("data", (d) => {
     stderr = (stderr + d).slice(-4000);
+    // run.sh's own progress lines (making the virtualenv, installing): a first run takes a while.
+    for (const line of String(d).split("\n")) {
+      if (line.startsWith("[bench-djoser]")) log(line.slice("[bench-djoser] ".length));
+    }
   });
   const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 180_000; // a first run builds the venv
+  const deadline = Date.now() + 300_000; // a first run makes the virtualenv and installs into it
   while (Date.now() < deadline) {
     if (djoserChild.exitCode !== null || djoserChild.signalCode !== null) {
-      throw new Error(`reference server exited: ${stderr}`);
+      throw new Error(`djoser server exited: ${stderr}`);
     }
     try {
       const res = await call(base, "GET", "/auth/");
@@ -275,7 +283,7 @@ async function startDjoser() {
     }
     await sleep(250);
   }
-  throw new Error(`reference server not ready in 180 s: ${stderr}`);
+  throw new Error(`djoser server not ready in 300 s: ${stderr}`);
 }
 
 async function stopDjoser() {
@@ -283,7 +291,7 @@ async function stopDjoser() {
   djoserChild = null;
   const running = () => child.exitCode === null && child.signalCode === null;
   if (child && running()) {
-    // run_reference.sh execs gunicorn, so this is its master; SIGINT is its quick shutdown.
+    // run.sh execs gunicorn, so this is its master; SIGINT is its quick shutdown.
     child.kill("SIGINT");
     for (let i = 0; i < 50 && running(); i++) await sleep(100);
     if (running()) child.kill("SIGKILL");
@@ -292,7 +300,7 @@ async function stopDjoser() {
   djoserRunDir = null;
 }
 
-/** The activation link's uid and token from the newest e-mail in the reference's folder. */
+/** The activation link's uid and token from the newest e-mail in djoser's e-mail folder. */
 function djoserActivationLink(emailsDir, address) {
   const files = readdirSync(emailsDir).map((f) => join(emailsDir, f));
   files.sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
@@ -488,7 +496,7 @@ async function loadWorkerd(s, endpoint, duration) {
   };
 }
 
-/** bench/load.mjs: for the reference (which closes every connection) and the cross-check. */
+/** bench/load.mjs: for djoser (gunicorn closes every connection) and the cross-check. */
 async function loadClosedLoop(s, endpoint, duration) {
   const url = new URL(s.base);
   const r = await closedLoop({
@@ -695,8 +703,9 @@ function report(data) {
     `project = build/ and bare = bench/bare (hello-world Rust Worker, same toolchain), both under ` +
       `plain Miniflare (workerd ${data.workerd}, local D1 and KV) with the shipped vars, ` +
       `RATE_LIMITS=off, EMAIL_BACKEND=console, loaded with autocannon on 127.0.0.1. djoser = the ` +
-      `reference (gunicorn, 2 sync workers, sqlite), same connections and duration, loaded with ` +
-      `bench/load.mjs (gunicorn closes every connection, which autocannon mishandles). ` +
+      `real djoser from bench/djoser/ (gunicorn, 2 sync workers, sqlite), same connections and ` +
+      `duration, loaded with bench/load.mjs (gunicorn closes every connection, which autocannon ` +
+      `mishandles). ` +
       `Refresh: every request presents an unspent token (each answer's new token goes back into ` +
       `a pool), rotation and blacklisting on, on both.`,
   );
@@ -845,7 +854,7 @@ function report(data) {
 
 const workers = [];
 async function cleanup() {
-  // The reference first: its run folder is removed only here. Then the Miniflare instances, each
+  // djoser first: its state folder is removed only here. Then the Miniflare instances, each
   // given a few seconds (their workerd may already have been stopped by scripts/bench.sh).
   await stopDjoser().catch(() => {});
   for (const mf of workers.splice(0)) {
@@ -859,7 +868,7 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   });
 }
 // Miniflare exits the process on SIGINT/SIGTERM itself (after stopping its workerd), which cuts
-// the cleanup above short: stop the reference and remove its run folder synchronously on exit.
+// the cleanup above short: stop djoser and remove its state folder synchronously on exit.
 process.on("exit", () => {
   if (djoserChild && djoserChild.exitCode === null && djoserChild.signalCode === null) {
     djoserChild.kill("SIGINT");
@@ -939,7 +948,7 @@ async function main() {
   let ds = null;
   if (WITH_DJOSER) {
     try {
-      log("starting the reference djoser");
+      log("starting the real djoser (bench/djoser/run.sh)");
       const dj = await startDjoser();
       ds = makeState("djoser", dj.base);
       // gunicorn's master and its workers (a worker it replaces is picked up at the next read).
@@ -954,7 +963,7 @@ async function main() {
       );
       data.djoserLogin = t.create;
     } catch (e) {
-      log(`reference djoser unavailable, its columns stay empty: ${e.message}`);
+      log(`djoser unavailable, its columns stay empty: ${e.message}`);
       await stopDjoser();
       ds = null;
     }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `npm run bench`: builds what the benchmark needs (the Worker, the bare hello-world Worker in
 # bench/bare, the native argon2 timer in bench/argon2-native), then runs bench/run.mjs, which
-# serves the service, the bare Worker and the real djoser on 127.0.0.1, loads them in interleaved
-# rounds and prints one markdown table (also written to bench/out/latest.md).
+# serves the service, the bare Worker and the real djoser (from bench/djoser/, whose run.sh makes
+# its own virtualenv on first use) on 127.0.0.1, loads them in interleaved rounds and prints one
+# markdown table (also written to bench/out/latest.md).
 # Knobs: BENCH_DURATION (s per run, 5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (10), BENCH_DJOSER=off.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
