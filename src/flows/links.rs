@@ -5,7 +5,7 @@
 use crate::domain::user::User;
 use crate::email::compose::{compose, Message};
 use crate::email::templates::{fill_url, EmailKind};
-use crate::flows::throttle::{self, Scope};
+use crate::flows::throttle::{self, Scope, Subject};
 use crate::flows::{Cx, FlowError};
 use crate::messages as msg;
 use crate::storage::{ThrottleStore, UserLookup};
@@ -88,9 +88,8 @@ pub async fn confirm<S: ThrottleStore>(
 ) -> Result<User, FlowError> {
     let user = match one_time::decode_uid(uid) {
         Some(id) => {
-            let subject = format!("user:{id}");
-            throttle::check_and_find_user(cx, Scope::Confirm, Some(&subject), UserLookup::Id(id))
-                .await?
+            let subject = Some(Subject::UserId(id));
+            throttle::check_and_find_user(cx, Scope::Confirm, subject, UserLookup::Id(id)).await?
         }
         None => {
             throttle::check(cx, Scope::Confirm, None).await?;
@@ -121,9 +120,13 @@ pub async fn user_for_email<S: ThrottleStore>(
     email: &str,
     is_active: bool,
 ) -> Result<Option<User>, FlowError> {
-    let user =
-        throttle::check_and_find_user(cx, Scope::Email, Some(email), UserLookup::Email(email))
-            .await?;
+    let user = throttle::check_and_find_user(
+        cx,
+        Scope::Email,
+        Some(Subject::Email(email)),
+        UserLookup::Email(email),
+    )
+    .await?;
     let user = user.filter(|u| u.is_active == is_active && u.has_usable_password());
     // djoser-compat: either setting turns it on for all three look-up endpoints.
     let show_not_found = cx.settings.password_reset_show_email_not_found

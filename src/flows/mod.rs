@@ -226,6 +226,21 @@ pub mod testing {
         }
     }
 
+    /// A context at `NOW` for another client address.
+    pub fn cx_from<'a>(
+        settings: &'a Settings,
+        store: &'a MemoryStore,
+        client: &'a str,
+    ) -> Cx<'a, MemoryStore> {
+        Cx {
+            settings,
+            store,
+            now: NOW,
+            client,
+            warn: |_| {},
+        }
+    }
+
     /// The uid and token of a message's link.
     pub fn link_parts(message: &Message) -> (String, String) {
         let url = message.url.as_deref().unwrap();

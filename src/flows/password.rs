@@ -6,7 +6,7 @@ use crate::domain::user::User;
 use crate::email::templates::EmailKind;
 use crate::error::FieldErrors;
 use crate::flows::links::{self, Purpose};
-use crate::flows::throttle::{self, Scope};
+use crate::flows::throttle::{self, Scope, Subject};
 use crate::flows::{ok_if_empty, take, Checked, Cx, FlowError, Outbox};
 use crate::messages as msg;
 use crate::storage::{AuthTokenStore, PasswordChange, ThrottleStore, UserStore};
@@ -31,7 +31,7 @@ pub async fn check_current_password<S: ThrottleStore>(
     errors: &mut FieldErrors,
 ) -> Result<(), FlowError> {
     if let Some(current) = take(errors, current) {
-        throttle::check(cx, Scope::Login, Some(&me.id.to_string())).await?;
+        throttle::check(cx, Scope::Login, Some(Subject::UserId(me.id))).await?;
         if !password_hash::verify_password(&current, &me.password) {
             errors.add("current_password", msg::INVALID_PASSWORD);
         }

@@ -14,7 +14,7 @@ use crate::domain::user::User;
 use crate::flows::authn::{
     bound_to_another_password, issued_before_revocation, password_binding, PASSWORD_BINDING_CLAIM,
 };
-use crate::flows::throttle::{self, Scope};
+use crate::flows::throttle::{self, Scope, Subject};
 use crate::flows::{random, Cx, FlowError};
 use crate::messages as msg;
 use crate::storage::{
@@ -41,11 +41,11 @@ pub async fn authenticate<S: ThrottleStore>(
     login: &str,
     password: &str,
 ) -> Result<Option<User>, FlowError> {
-    let lookup = match cx.settings.login_field {
-        LoginField::Username => UserLookup::Username(login),
-        LoginField::Email => UserLookup::Email(login),
+    let (lookup, subject) = match cx.settings.login_field {
+        LoginField::Username => (UserLookup::Username(login), Subject::Username(login)),
+        LoginField::Email => (UserLookup::Email(login), Subject::Email(login)),
     };
-    let user = throttle::check_and_find_user(cx, Scope::Login, Some(login), lookup).await?;
+    let user = throttle::check_and_find_user(cx, Scope::Login, Some(subject), lookup).await?;
     let Some(mut user) = user else {
         password_hash::dummy_verify(password, cx.hash_cost());
         return Ok(None);

@@ -6,14 +6,16 @@
 //!
 //! The client key is its IPv4 address, or its IPv6 /64, since one IPv6 client owns a whole /64.
 //! The subject key is what stops an attacker who rotates addresses: guesses at one account, or
-//! mail to one address, stay capped.
+//! mail to one address, stay capped. A subject is keyed by its kind and by the case rules of the
+//! identity it names ([`Subject`]), so that a login name, a user id and an address never share a
+//! counter, and two accounts that differ only in case never do either.
 
 use std::net::{IpAddr, Ipv6Addr};
 
 use sha2::{Digest, Sha256};
 
 use crate::config::{RateLimit, Settings};
-use crate::domain::user::User;
+use crate::domain::user::{email_key, User};
 use crate::flows::{Cx, FlowError};
 use crate::storage::{Conflicts, ThrottleStore, UserLookup};
 use crate::tokens::auth_token::hex;
@@ -51,9 +53,37 @@ impl Scope {
     }
 }
 
-/// Subjects longer than this are stored as their SHA-256, so a hostile login name cannot make
+/// Key parts longer than this are stored as their SHA-256, so a hostile login name cannot make
 /// the counter key (a D1 primary key) large.
 const MAX_PLAIN_SUBJECT: usize = 128;
+
+/// What a request is about: the account or address its subject counter is kept for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject<'a> {
+    /// A user by primary key (the current-password checks of a signed-in user).
+    UserId(i64),
+    /// A login name as sent: case-sensitive, as Django's username look-up is.
+    Username(&'a str),
+    /// An e-mail address: case-folded, as the e-mail key the look-up uses.
+    Email(&'a str),
+}
+
+impl Subject<'_> {
+    /// `{kind}:{value}`, the value bounded by [`bounded`]; `None` when it names nobody (a blank
+    /// name or address).
+    pub fn key(&self) -> Option<String> {
+        match *self {
+            Subject::UserId(id) => Some(format!("user:{id}")),
+            Subject::Username(name) if !name.trim().is_empty() => {
+                Some(format!("username:{}", bounded(name)))
+            }
+            Subject::Email(email) if !email.trim().is_empty() => {
+                Some(format!("email:{}", bounded(&email_key(email.trim()))))
+            }
+            Subject::Username(_) | Subject::Email(_) => None,
+        }
+    }
+}
 
 /// Seconds to wait when `hits` exceed the limit in the window starting at `window_start`.
 pub fn wait_for(limit: RateLimit, hits: i64, window_start: i64, now: i64) -> Option<i64> {
@@ -66,7 +96,7 @@ pub fn wait_for(limit: RateLimit, hits: i64, window_start: i64, now: i64) -> Opt
 }
 
 /// The counter key part for a client address: an IPv4 address as is, an IPv6 address reduced to
-/// its /64 (an IPv4-mapped one to its IPv4 address), anything unparsable hashed.
+/// its /64 (an IPv4-mapped one to its IPv4 address), anything unparsable bounded.
 pub fn client_key(client_ip: &str) -> String {
     match client_ip.trim().parse::<IpAddr>() {
         Ok(IpAddr::V4(v4)) => v4.to_string(),
@@ -78,18 +108,18 @@ pub fn client_key(client_ip: &str) -> String {
                 format!("{net}/64")
             }
         },
-        Err(_) => subject_key(client_ip),
+        Err(_) => bounded(client_ip.trim()),
     }
 }
 
-/// The counter key part for a subject: case-folded (e-mail addresses and login names differ only
-/// in case for the same person), hashed when long.
-pub fn subject_key(subject: &str) -> String {
-    let folded = subject.trim().to_lowercase();
-    if folded.len() <= MAX_PLAIN_SUBJECT {
-        folded
+/// A key part as is, or `sha256#` and its SHA-256 in hex when it is long or holds a `:` or `#`:
+/// a subject's value part never holds a `:`, so `{scope}:{kind}:{value}` keys cannot be spelled
+/// two ways, and a plain value can never look like a hashed one.
+pub fn bounded(part: &str) -> String {
+    if part.len() <= MAX_PLAIN_SUBJECT && !part.contains([':', '#']) {
+        part.to_string()
     } else {
-        format!("sha256:{}", hex(&Sha256::digest(folded.as_bytes())))
+        format!("sha256#{}", hex(&Sha256::digest(part.as_bytes())))
     }
 }
 
@@ -109,7 +139,7 @@ impl Plan {
         settings: &Settings,
         scope: Scope,
         client: &str,
-        subject: Option<&str>,
+        subject: Option<Subject<'_>>,
         now: i64,
     ) -> Option<Plan> {
         if !settings.rate_limits {
@@ -118,8 +148,8 @@ impl Plan {
         let limit = scope.limit(settings);
         let window_start = now - now.rem_euclid(limit.window);
         let mut keys = vec![format!("{}:ip:{}", scope.name(), client_key(client))];
-        if let Some(subject) = subject.filter(|s| !s.trim().is_empty()) {
-            keys.push(format!("{}:subject:{}", scope.name(), subject_key(subject)));
+        if let Some(subject) = subject.as_ref().and_then(Subject::key) {
+            keys.push(format!("{}:{subject}", scope.name()));
         }
         Some(Plan {
             limit,
@@ -149,7 +179,7 @@ impl Plan {
 pub async fn check<S: ThrottleStore>(
     cx: &Cx<'_, S>,
     scope: Scope,
-    subject: Option<&str>,
+    subject: Option<Subject<'_>>,
 ) -> Result<(), FlowError> {
     let Some(plan) = Plan::new(cx.settings, scope, cx.client, subject, cx.now) else {
         return Ok(());
@@ -166,7 +196,7 @@ pub async fn check<S: ThrottleStore>(
 pub async fn check_and_find_user<S: ThrottleStore>(
     cx: &Cx<'_, S>,
     scope: Scope,
-    subject: Option<&str>,
+    subject: Option<Subject<'_>>,
     lookup: UserLookup<'_>,
 ) -> Result<Option<User>, FlowError> {
     let Some(plan) = Plan::new(cx.settings, scope, cx.client, subject, cx.now) else {
@@ -183,7 +213,7 @@ pub async fn check_and_find_user<S: ThrottleStore>(
 /// [`check`], then registration's uniqueness query, in one storage round trip.
 pub async fn check_and_conflicts<S: ThrottleStore>(
     cx: &Cx<'_, S>,
-    subject: Option<&str>,
+    subject: Option<Subject<'_>>,
     username: Option<&str>,
     email: Option<&str>,
 ) -> Result<Conflicts, FlowError> {
@@ -207,7 +237,10 @@ pub async fn check_and_conflicts<S: ThrottleStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::testing::{cx, settings, CLIENT, NOW};
+    use crate::error::FieldErrors;
+    use crate::flows::password::check_current_password;
+    use crate::flows::session;
+    use crate::flows::testing::{cx, cx_from, settings, user_with_password, CLIENT, NOW};
     use crate::storage::memory::{block_on, MemoryStore};
     use proptest::prelude::*;
 
@@ -247,23 +280,58 @@ mod tests {
     }
 
     #[test]
-    fn subjects_are_case_folded_and_long_ones_hashed() {
-        assert_eq!(subject_key("Alice@Example.COM"), "alice@example.com");
+    fn subjects_are_keyed_by_kind_so_a_login_name_never_meets_a_user_id() {
+        assert_eq!(Subject::UserId(42).key().unwrap(), "user:42");
+        assert_eq!(Subject::Username("42").key().unwrap(), "username:42");
+        assert_eq!(
+            Subject::Email("42@example.com").key().unwrap(),
+            "email:42@example.com"
+        );
+    }
+
+    #[test]
+    fn usernames_keep_their_case_and_addresses_are_folded_like_the_email_key() {
+        assert_ne!(
+            Subject::Username("Alice").key(),
+            Subject::Username("alice").key()
+        );
+        assert_eq!(
+            Subject::Email(" Ärger@Example.COM").key().unwrap(),
+            "email:ärger@example.com"
+        );
+        assert_eq!(Subject::Username(" ").key(), None);
+        assert_eq!(Subject::Email("").key(), None);
+    }
+
+    #[test]
+    fn long_values_and_values_with_separators_are_hashed() {
         let long = "a".repeat(5000);
-        let key = subject_key(&long);
-        assert!(key.starts_with("sha256:") && key.len() == 7 + 64);
-        assert_ne!(key, subject_key(&"a".repeat(5001)));
+        let key = bounded(&long);
+        assert!(key.starts_with("sha256#") && key.len() == 7 + 64);
+        assert_ne!(key, bounded(&"a".repeat(5001)));
+        // A name holding the separator cannot spell another key's value and client.
+        let sneaky = Subject::Username("alice:203.0.113.9").key().unwrap();
+        assert!(sneaky.starts_with("username:sha256#"));
+        assert_eq!(bounded("sha256#x"), bounded("sha256#x"));
+        assert!(bounded("sha256#x").len() == 7 + 64);
     }
 
     #[test]
     fn a_plan_counts_the_client_and_a_non_blank_subject() {
         let s = settings();
-        let plan = Plan::new(&s, Scope::Login, CLIENT, Some("alice"), NOW).unwrap();
+        let plan = Plan::new(
+            &s,
+            Scope::Login,
+            CLIENT,
+            Some(Subject::Username("alice")),
+            NOW,
+        )
+        .unwrap();
         assert_eq!(
             plan.keys,
-            [format!("login:ip:{CLIENT}"), "login:subject:alice".into()]
+            [format!("login:ip:{CLIENT}"), "login:username:alice".into()]
         );
-        let plan = Plan::new(&s, Scope::Email, CLIENT, Some("  "), NOW).unwrap();
+        let plan = Plan::new(&s, Scope::Email, CLIENT, Some(Subject::Email("  ")), NOW).unwrap();
         assert_eq!(plan.keys.len(), 1);
     }
 
@@ -273,7 +341,10 @@ mod tests {
             rate_limits: false,
             ..settings()
         };
-        assert_eq!(Plan::new(&s, Scope::Login, CLIENT, Some("a"), NOW), None);
+        assert_eq!(
+            Plan::new(&s, Scope::Login, CLIENT, Some(Subject::UserId(1)), NOW),
+            None
+        );
     }
 
     #[test]
@@ -283,11 +354,11 @@ mod tests {
         let cx = cx(&s, &store);
         let limit = s.rate_limit_login;
         for _ in 0..limit.count {
-            block_on(check(&cx, Scope::Login, Some("alice"))).unwrap();
+            block_on(check(&cx, Scope::Login, Some(Subject::Username("alice")))).unwrap();
         }
         let window_end = NOW - NOW.rem_euclid(limit.window) + limit.window;
         assert_eq!(
-            block_on(check(&cx, Scope::Login, Some("alice"))),
+            block_on(check(&cx, Scope::Login, Some(Subject::Username("alice")))),
             Err(FlowError::Throttled {
                 wait: window_end - NOW
             })
@@ -313,6 +384,60 @@ mod tests {
         assert!(matches!(second, Err(FlowError::Throttled { .. })));
     }
 
+    /// Fails logins for `login` from a new client each time until one is throttled; how many
+    /// were answered.
+    fn fail_until_throttled(s: &Settings, store: &MemoryStore, login: &str) -> usize {
+        for i in 0..10_000 {
+            let client = format!("198.51.{}.{}", i / 256, i % 256);
+            let cx = cx_from(s, store, &client);
+            match block_on(session::authenticate(&cx, login, "wrong-password")) {
+                Err(FlowError::Throttled { .. }) => return i,
+                other => assert_eq!(other, Ok(None)),
+            }
+        }
+        panic!("{login} was never throttled");
+    }
+
+    #[test]
+    fn failed_logins_for_the_username_42_do_not_throttle_user_42s_password_checks() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let me = user_with_password(&store, &s, 42, "alice", "", "secret-pw-1");
+        let attacker = cx_from(&s, &store, "198.51.100.1");
+        for _ in 0..s.rate_limit_login.count {
+            assert_eq!(
+                block_on(session::authenticate(&attacker, "42", "wrong")),
+                Ok(None)
+            );
+        }
+        assert!(matches!(
+            block_on(session::authenticate(&attacker, "42", "wrong")),
+            Err(FlowError::Throttled { .. })
+        ));
+        let mut errors = FieldErrors::new();
+        let owner = cx(&s, &store);
+        let checked = block_on(check_current_password(
+            &owner,
+            &me,
+            Ok("secret-pw-1".into()),
+            &mut errors,
+        ));
+        assert_eq!(checked, Ok(()));
+        assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn failed_logins_for_alice_do_not_throttle_the_distinct_account_alice_with_a_capital_a() {
+        let s = settings();
+        let store = MemoryStore::new();
+        user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
+        user_with_password(&store, &s, 2, "Alice", "", "secret-pw-2");
+        fail_until_throttled(&s, &store, "alice");
+        let owner = cx_from(&s, &store, "192.0.2.200");
+        let found = block_on(session::authenticate(&owner, "Alice", "secret-pw-2"));
+        assert_eq!(found.map(|u| u.map(|u| u.id)), Ok(Some(2)));
+    }
+
     proptest! {
         #[test]
         fn wait_is_within_the_window_and_never_overflows(
@@ -329,7 +454,7 @@ mod tests {
         #[test]
         fn keys_never_panic_and_stay_bounded(raw in ".{0,300}") {
             prop_assert!(client_key(&raw).len() <= 4 * MAX_PLAIN_SUBJECT);
-            prop_assert!(subject_key(&raw).len() <= 4 * MAX_PLAIN_SUBJECT);
+            prop_assert!(bounded(&raw).len() <= 4 * MAX_PLAIN_SUBJECT);
         }
     }
 }
