@@ -284,6 +284,23 @@ describe("rate limits (issue 5)", () => {
     expectThrottled(await app.post(confirmBodies[0][0], confirmBodies[0][1](u.uid), { headers: from(ip) }), DAY);
   });
 
+  test("a_throttled_client_adds_no_counter_rows_whatever_it_asks_about", async () => {
+    const rows = async (): Promise<number> => (await app.sql("SELECT COUNT(*) AS n FROM throttle"))[0].n;
+    const ip = freshIp();
+    let before = await rows();
+    for (let i = 0; i < 60; i += 1) {
+      await app.post("/auth/users/reset_password/", { email: `${unique("flood")}@example.com` }, { headers: from(ip) });
+    }
+    // The client's row and the three addresses it could ask about before it was throttled.
+    expect((await rows()) - before).toBe(4);
+    before = await rows();
+    for (let i = 0; i < 60; i += 1) {
+      await app.post("/auth/jwt/create/", { username: unique("flood"), password: "x" }, { headers: from(ip) });
+    }
+    // The client's row and at most two per login it could still try.
+    expect((await rows()) - before).toBeLessThanOrEqual(7);
+  });
+
   test("concurrent_requests_are_counted_exactly", async () => {
     const ip = freshIp();
     const answers = await Promise.all(

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{RateLimit, Settings};
 use crate::domain::user::{email_key, User};
 use crate::flows::{Cx, FlowError};
-use crate::storage::{Conflicts, ThrottleStore, UserLookup};
+use crate::storage::{Conflicts, Counter, Counts, Hit, StorageError, ThrottleStore, UserLookup};
 use crate::tokens::auth_token::hex;
 
 /// Which limit applies.
@@ -127,9 +127,26 @@ pub fn bounded(part: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     limit: RateLimit,
-    /// The counter keys: the client's, then the subject's when there is one.
-    pub keys: Vec<String>,
     window_start: i64,
+    /// The counters: the client's, then the subject's when there is one.
+    pub hit: Hit,
+}
+
+/// A counter that should have come back and did not: the store is broken, and the request must
+/// not pass unthrottled (fail closed).
+fn missing_counter() -> FlowError {
+    FlowError::Storage(StorageError::Backend(
+        "throttle: a counter returned no row".into(),
+    ))
+}
+
+/// A counter `key` of the window starting at `window_start`.
+fn counter(key: String, limit: RateLimit, window_start: i64) -> Counter {
+    Counter {
+        key,
+        window_start,
+        expires: window_start.saturating_add(limit.window),
+    }
 }
 
 impl Plan {
@@ -147,24 +164,39 @@ impl Plan {
         }
         let limit = scope.limit(settings);
         let window_start = now - now.rem_euclid(limit.window);
-        let mut keys = vec![format!("{}:ip:{}", scope.name(), client_key(client))];
-        if let Some(subject) = subject.as_ref().and_then(Subject::key) {
-            keys.push(format!("{}:{subject}", scope.name()));
-        }
+        let client = format!("{}:ip:{}", scope.name(), client_key(client));
+        let subjects = subject
+            .as_ref()
+            .and_then(Subject::key)
+            .map(|key| counter(format!("{}:{key}", scope.name()), limit, window_start))
+            .into_iter()
+            .collect();
         Some(Plan {
             limit,
-            keys,
             window_start,
+            hit: Hit {
+                client: counter(client, limit, window_start),
+                client_limit: i64::from(limit.count),
+                subjects,
+            },
         })
     }
 
-    fn expires(&self) -> i64 {
-        self.window_start.saturating_add(self.limit.window)
-    }
-
-    /// [`FlowError::Throttled`] with the longest wait when any counter is over the limit.
-    pub fn verdict(&self, counts: &[i64], now: i64) -> Result<(), FlowError> {
-        let wait = counts
+    /// [`FlowError::Throttled`] with the longest wait when any counter is over the limit. A
+    /// client over its limit wrote no subject counters, so only its own count is looked at; a
+    /// counter that should have come back and did not fails closed.
+    pub fn verdict(&self, counts: &Counts, now: i64) -> Result<(), FlowError> {
+        let client = counts.client.ok_or_else(missing_counter)?;
+        let mut hits = vec![client];
+        if client <= self.hit.client_limit {
+            if counts.subjects.len() != self.hit.subjects.len() {
+                return Err(missing_counter());
+            }
+            for subject in &counts.subjects {
+                hits.push(subject.ok_or_else(missing_counter)?);
+            }
+        }
+        let wait = hits
             .iter()
             .filter_map(|&hits| wait_for(self.limit, hits, self.window_start, now))
             .max();
@@ -184,10 +216,7 @@ pub async fn check<S: ThrottleStore>(
     let Some(plan) = Plan::new(cx.settings, scope, cx.client, subject, cx.now) else {
         return Ok(());
     };
-    let counts = cx
-        .store
-        .hit(&plan.keys, plan.window_start, plan.expires())
-        .await?;
+    let counts = cx.store.hit(&plan.hit).await?;
     plan.verdict(&counts, cx.now)
 }
 
@@ -202,10 +231,7 @@ pub async fn check_and_find_user<S: ThrottleStore>(
     let Some(plan) = Plan::new(cx.settings, scope, cx.client, subject, cx.now) else {
         return Ok(cx.store.find_user(lookup).await?);
     };
-    let (counts, user) = cx
-        .store
-        .hit_and_find_user(&plan.keys, plan.window_start, plan.expires(), lookup)
-        .await?;
+    let (counts, user) = cx.store.hit_and_find_user(&plan.hit, lookup).await?;
     plan.verdict(&counts, cx.now)?;
     Ok(user)
 }
@@ -222,13 +248,7 @@ pub async fn check_and_conflicts<S: ThrottleStore>(
     };
     let (counts, conflicts) = cx
         .store
-        .hit_and_conflicts(
-            &plan.keys,
-            plan.window_start,
-            plan.expires(),
-            username,
-            email,
-        )
+        .hit_and_conflicts(&plan.hit, username, email)
         .await?;
     plan.verdict(&counts, cx.now)?;
     Ok(conflicts)
@@ -238,6 +258,7 @@ pub async fn check_and_conflicts<S: ThrottleStore>(
 mod tests {
     use super::*;
     use crate::error::FieldErrors;
+    use crate::flows::links;
     use crate::flows::password::check_current_password;
     use crate::flows::session;
     use crate::flows::testing::{cx, cx_from, settings, user_with_password, CLIENT, NOW};
@@ -327,12 +348,11 @@ mod tests {
             NOW,
         )
         .unwrap();
-        assert_eq!(
-            plan.keys,
-            [format!("login:ip:{CLIENT}"), "login:username:alice".into()]
-        );
+        assert_eq!(plan.hit.client.key, format!("login:ip:{CLIENT}"));
+        let subjects: Vec<_> = plan.hit.subjects.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(subjects, ["login:username:alice"]);
         let plan = Plan::new(&s, Scope::Email, CLIENT, Some(Subject::Email("  ")), NOW).unwrap();
-        assert_eq!(plan.keys.len(), 1);
+        assert!(plan.hit.subjects.is_empty());
     }
 
     #[test]
@@ -436,6 +456,86 @@ mod tests {
         let owner = cx_from(&s, &store, "192.0.2.200");
         let found = block_on(session::authenticate(&owner, "Alice", "secret-pw-2"));
         assert_eq!(found.map(|u| u.map(|u| u.id)), Ok(Some(2)));
+    }
+
+    #[test]
+    fn ten_thousand_requests_from_one_throttled_client_add_a_bounded_number_of_rows() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let cx = cx(&s, &store);
+        let rows = || store.snapshot().throttle.len();
+        // Mail requests and logins, each about a subject never seen before.
+        let mail = |i: usize| {
+            block_on(links::user_for_email(
+                &cx,
+                &format!("n{i}@example.com"),
+                true,
+            ))
+        };
+        let login = |i: usize| block_on(session::authenticate(&cx, &format!("n{i}"), "x"));
+        let mut answered = 0;
+        for i in 0..10_000 {
+            if mail(i).is_ok() {
+                answered += 1;
+            }
+        }
+        assert_eq!(answered, s.rate_limit_email.count);
+        let after_mail = rows();
+        assert_eq!(after_mail, 1 + s.rate_limit_email.count as usize);
+        for i in 0..10_000 {
+            let _ = login(i);
+        }
+        let login_rows = rows() - after_mail;
+        assert!(
+            login_rows <= 1 + 2 * s.rate_limit_login.count as usize,
+            "{login_rows} rows"
+        );
+        // Once throttled, a client adds nothing more, whatever it asks about.
+        let before = rows();
+        for i in 10_000..10_100 {
+            assert!(matches!(mail(i), Err(FlowError::Throttled { .. })));
+            assert!(matches!(login(i), Err(FlowError::Throttled { .. })));
+        }
+        assert_eq!(rows(), before);
+    }
+
+    #[test]
+    fn a_missing_counter_row_fails_closed() {
+        let s = settings();
+        let plan = Plan::new(&s, Scope::Email, CLIENT, Some(Subject::Email("a@b.c")), NOW).unwrap();
+        let fails_closed = |counts: Counts| {
+            assert!(
+                matches!(plan.verdict(&counts, NOW), Err(FlowError::Storage(_))),
+                "{counts:?} passed"
+            );
+        };
+        fails_closed(Counts {
+            client: None,
+            subjects: vec![Some(1)],
+        });
+        fails_closed(Counts {
+            client: Some(1),
+            subjects: vec![None],
+        });
+        fails_closed(Counts {
+            client: Some(1),
+            subjects: vec![],
+        });
+        // A client over its limit wrote no subject row, and is throttled on its own count.
+        let over = i64::from(s.rate_limit_email.count) + 1;
+        let counts = Counts {
+            client: Some(over),
+            subjects: vec![None],
+        };
+        assert!(matches!(
+            plan.verdict(&counts, NOW),
+            Err(FlowError::Throttled { .. })
+        ));
+        let counts = Counts {
+            client: Some(1),
+            subjects: vec![Some(1)],
+        };
+        assert_eq!(plan.verdict(&counts, NOW), Ok(()));
     }
 
     proptest! {

@@ -10,8 +10,9 @@ use worker::{D1Database, D1PreparedStatement};
 use crate::domain::user::{email_key, NewUser, User};
 use crate::storage::kv::RefreshStore;
 use crate::storage::{
-    AuthTokenStore, Conflicts, PasswordChange, RefreshArbiter, RefreshRecord, RefreshRecords,
-    RefreshState, Result, Spend, StorageError, ThrottleStore, UserLookup, UserStore,
+    AuthTokenStore, Conflicts, Counts, Hit, PasswordChange, RefreshArbiter, RefreshRecord,
+    RefreshRecords, RefreshState, Result, Spend, StorageError, ThrottleStore, UserLookup,
+    UserStore,
 };
 
 /// Unique-index failures become conflicts on the user attribute right at the boundary.
@@ -74,6 +75,14 @@ fn text(s: &str) -> JsValue {
 fn opt_num(n: Option<i64>) -> JsValue {
     n.map(num).unwrap_or(JsValue::NULL)
 }
+
+/// The conflict clause of every counter upsert: one more hit in the same window, or the first
+/// hit of a new one; the row's hits come back.
+const UPSERT_HIT: &str = "ON CONFLICT(key) DO UPDATE SET \
+       hits = CASE WHEN throttle.window_start = excluded.window_start \
+                   THEN throttle.hits + 1 ELSE 1 END, \
+       window_start = excluded.window_start, expires_at = excluded.expires_at \
+     RETURNING hits";
 
 /// The D1 database of users, DRF tokens, spent refresh tokens and throttle counters, with the
 /// KV refresh-token records beside it (the flows see one store).
@@ -138,25 +147,33 @@ impl Store {
         )
     }
 
-    fn hit_stmts(
-        &self,
-        keys: &[String],
-        window_start: i64,
-        expires: i64,
-    ) -> Result<Vec<D1PreparedStatement>> {
-        keys.iter()
-            .map(|key| {
-                self.stmt(
-                    "INSERT INTO throttle (key, window_start, hits, expires_at) VALUES (?1, ?2, 1, ?3) \
-                     ON CONFLICT(key) DO UPDATE SET \
-                       hits = CASE WHEN throttle.window_start = excluded.window_start \
-                                   THEN throttle.hits + 1 ELSE 1 END, \
-                       window_start = excluded.window_start, expires_at = excluded.expires_at \
-                     RETURNING hits",
-                    &[text(key), num(window_start), num(expires)],
-                )
-            })
-            .collect()
+    /// The statements of a [`Hit`]: the client's upsert, then each subject's, written only while
+    /// the client's hits in its window are within the limit (so a throttled client adds no
+    /// rows). Every written counter returns its hits.
+    fn hit_stmts(&self, hit: &Hit) -> Result<Vec<D1PreparedStatement>> {
+        let client = &hit.client;
+        let mut statements = vec![self.stmt(
+            &format!("INSERT INTO throttle (key, window_start, hits, expires_at) VALUES (?1, ?2, 1, ?3) {UPSERT_HIT}"),
+            &[text(&client.key), num(client.window_start), num(client.expires)],
+        )?];
+        for subject in &hit.subjects {
+            statements.push(self.stmt(
+                &format!(
+                    "INSERT INTO throttle (key, window_start, hits, expires_at) SELECT ?1, ?2, 1, ?3 \
+                     WHERE (SELECT hits FROM throttle WHERE key = ?4 AND window_start = ?5) <= ?6 \
+                     {UPSERT_HIT}"
+                ),
+                &[
+                    text(&subject.key),
+                    num(subject.window_start),
+                    num(subject.expires),
+                    text(&client.key),
+                    num(client.window_start),
+                    num(hit.client_limit),
+                ],
+            )?);
+        }
+        Ok(statements)
     }
 
     /// Deletes spent-token, revoked-family and throttle rows whose time is over (one round trip);
@@ -437,22 +454,18 @@ impl RefreshArbiter for Store {
 }
 
 impl ThrottleStore for Store {
-    async fn hit(&self, keys: &[String], window_start: i64, expires: i64) -> Result<Vec<i64>> {
-        let results = self
-            .db
-            .batch(self.hit_stmts(keys, window_start, expires)?)
-            .await?;
-        counts_of(&results)
+    async fn hit(&self, hit: &Hit) -> Result<Counts> {
+        let results = self.db.batch(self.hit_stmts(hit)?).await?;
+        counts_of(hit, &results)
     }
 
     async fn hit_and_find_user(
         &self,
-        keys: &[String],
-        window_start: i64,
-        expires: i64,
+        hit: &Hit,
         lookup: UserLookup<'_>,
-    ) -> Result<(Vec<i64>, Option<User>)> {
-        let mut statements = self.hit_stmts(keys, window_start, expires)?;
+    ) -> Result<(Counts, Option<User>)> {
+        let mut statements = self.hit_stmts(hit)?;
+        let counters = statements.len();
         let looked_up = match self.user_stmt(lookup)? {
             Some(stmt) => {
                 statements.push(stmt);
@@ -461,30 +474,28 @@ impl ThrottleStore for Store {
             None => false,
         };
         let results = self.db.batch(statements).await?;
-        let user = match results.get(keys.len()).filter(|_| looked_up) {
+        let user = match results.get(counters).filter(|_| looked_up) {
             Some(r) => r.results::<UserRow>()?.into_iter().next().map(User::from),
             None => None,
         };
-        Ok((counts_of(&results[..keys.len().min(results.len())])?, user))
+        Ok((counts_of(hit, &results)?, user))
     }
 
     async fn hit_and_conflicts(
         &self,
-        keys: &[String],
-        window_start: i64,
-        expires: i64,
+        hit: &Hit,
         username: Option<&str>,
         email: Option<&str>,
-    ) -> Result<(Vec<i64>, Conflicts)> {
-        let mut statements = self.hit_stmts(keys, window_start, expires)?;
+    ) -> Result<(Counts, Conflicts)> {
+        let mut statements = self.hit_stmts(hit)?;
+        let counters = statements.len();
         statements.push(self.conflicts_stmt(username, email)?);
         let results = self.db.batch(statements).await?;
-        let (counts, rest) = results.split_at(keys.len().min(results.len()));
-        let conflicts = match rest.first() {
+        let conflicts = match results.get(counters) {
             Some(r) => conflicts_of(r)?,
             None => Conflicts::default(),
         };
-        Ok((counts_of(counts)?, conflicts))
+        Ok((counts_of(hit, &results)?, conflicts))
     }
 }
 
@@ -514,14 +525,22 @@ fn conflicts_of(result: &worker::D1Result) -> Result<Conflicts> {
         .unwrap_or_default())
 }
 
-/// The hit count each throttle upsert returned.
-fn counts_of(results: &[worker::D1Result]) -> Result<Vec<i64>> {
+/// The hits each counter statement of `hit` returned, from the start of a batch's results; a
+/// statement that returned no row (or a result that is missing) is `None`, never a guess: the
+/// throttle fails closed on it.
+fn counts_of(hit: &Hit, results: &[worker::D1Result]) -> Result<Counts> {
     #[derive(Deserialize)]
     struct Row {
         hits: i64,
     }
-    results
-        .iter()
-        .map(|r| Ok(r.results::<Row>()?.first().map(|row| row.hits).unwrap_or(1)))
-        .collect()
+    let hits = |i: usize| -> Result<Option<i64>> {
+        match results.get(i) {
+            Some(r) => Ok(r.results::<Row>()?.first().map(|row| row.hits)),
+            None => Ok(None),
+        }
+    };
+    Ok(Counts {
+        client: hits(0)?,
+        subjects: (1..=hit.subjects.len()).map(hits).collect::<Result<_>>()?,
+    })
 }

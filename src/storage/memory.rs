@@ -13,8 +13,9 @@ use std::task::{Context, Poll, Waker};
 
 use crate::domain::user::{email_key, NewUser, User};
 use crate::storage::{
-    AuthTokenStore, Conflicts, PasswordChange, RefreshArbiter, RefreshRecord, RefreshRecords,
-    RefreshState, Result, Spend, StorageError, ThrottleStore, UserLookup, UserStore,
+    AuthTokenStore, Conflicts, Counter, Counts, Hit, PasswordChange, RefreshArbiter, RefreshRecord,
+    RefreshRecords, RefreshState, Result, Spend, StorageError, ThrottleStore, UserLookup,
+    UserStore,
 };
 
 /// One throttle counter row.
@@ -342,28 +343,54 @@ impl RefreshArbiter for MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// The D1 upsert: one more hit in `counter`'s window, or the first of a new window.
+    fn bump(state: &mut State, counter: &Counter) -> i64 {
+        let row = state
+            .throttle
+            .entry(counter.key.clone())
+            .or_insert(CounterRow {
+                window_start: counter.window_start,
+                hits: 0,
+                expires_at: counter.expires,
+            });
+        if row.window_start == counter.window_start {
+            row.hits += 1;
+        } else {
+            row.hits = 1;
+        }
+        row.window_start = counter.window_start;
+        row.expires_at = counter.expires;
+        row.hits
+    }
+
+    /// The hits `counter`'s row holds in its window; `None` without a row for that window (the
+    /// D1 sub-select's NULL).
+    fn hits_in_window(state: &State, counter: &Counter) -> Option<i64> {
+        state
+            .throttle
+            .get(&counter.key)
+            .filter(|row| row.window_start == counter.window_start)
+            .map(|row| row.hits)
+    }
+}
+
 impl ThrottleStore for MemoryStore {
-    async fn hit(&self, keys: &[String], window_start: i64, expires: i64) -> Result<Vec<i64>> {
+    async fn hit(&self, hit: &Hit) -> Result<Counts> {
         self.enter().await?;
         let mut state = self.state.borrow_mut();
-        Ok(keys
+        let client = Some(Self::bump(&mut state, &hit.client));
+        let subjects = hit
+            .subjects
             .iter()
-            .map(|key| {
-                let row = state.throttle.entry(key.clone()).or_insert(CounterRow {
-                    window_start,
-                    hits: 0,
-                    expires_at: expires,
-                });
-                if row.window_start == window_start {
-                    row.hits += 1;
-                } else {
-                    row.hits = 1;
-                }
-                row.window_start = window_start;
-                row.expires_at = expires;
-                row.hits
+            .map(|subject| {
+                // The D1 statement: INSERT ... SELECT ... WHERE (client's hits) <= limit.
+                let within = Self::hits_in_window(&state, &hit.client)
+                    .is_some_and(|hits| hits <= hit.client_limit);
+                within.then(|| Self::bump(&mut state, subject))
             })
-            .collect())
+            .collect();
+        Ok(Counts { client, subjects })
     }
 }
 

@@ -93,31 +93,28 @@ pub trait RefreshArbiter {
 /// counters and the look-up a throttled request needs in one round trip; their defaults make
 /// two calls.
 pub trait ThrottleStore: UserStore {
-    /// Adds one hit to each counter of the window and returns each counter's hits in it.
-    async fn hit(&self, keys: &[String], window_start: i64, expires: i64) -> Result<Vec<i64>>;
+    /// Adds one hit to the client's counter and, only while the client is within
+    /// `hit.client_limit`, to each subject's counter; returns what each counter holds.
+    async fn hit(&self, hit: &Hit) -> Result<Counts>;
 
     /// [`ThrottleStore::hit`] and [`UserStore::find_user`].
     async fn hit_and_find_user(
         &self,
-        keys: &[String],
-        window_start: i64,
-        expires: i64,
+        hit: &Hit,
         lookup: UserLookup<'_>,
-    ) -> Result<(Vec<i64>, Option<User>)> {
-        let counts = self.hit(keys, window_start, expires).await?;
+    ) -> Result<(Counts, Option<User>)> {
+        let counts = self.hit(hit).await?;
         Ok((counts, self.find_user(lookup).await?))
     }
 
     /// [`ThrottleStore::hit`] and [`UserStore::conflicts`].
     async fn hit_and_conflicts(
         &self,
-        keys: &[String],
-        window_start: i64,
-        expires: i64,
+        hit: &Hit,
         username: Option<&str>,
         email: Option<&str>,
-    ) -> Result<(Vec<i64>, Conflicts)> {
-        let counts = self.hit(keys, window_start, expires).await?;
+    ) -> Result<(Counts, Conflicts)> {
+        let counts = self.hit(hit).await?;
         Ok((counts, self.conflicts(username, email).await?))
     }
 }
