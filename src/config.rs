@@ -128,8 +128,13 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     /// RATE_LIMITS ("on"): "off" disables every throttle (local load tests).
     pub rate_limits: bool,
-    /// RATE_LIMIT_LOGIN ("10/60"): attempts per window (s) per client IP and per account on login.
+    /// RATE_LIMIT_LOGIN ("10/60"): password checks (logins and current-password checks) per
+    /// window (s) per client IP, every attempt counted; and failed checks of one account from one
+    /// client.
     pub rate_limit_login: RateLimit,
+    /// RATE_LIMIT_LOGIN_ACCOUNT ("100/3600"): failed password checks of one account from all
+    /// clients together, so a guesser with many addresses stays bounded.
+    pub rate_limit_login_account: RateLimit,
     /// RATE_LIMIT_REGISTER ("20/3600"): registrations per client IP.
     pub rate_limit_register: RateLimit,
     /// RATE_LIMIT_EMAIL ("5/3600"): e-mail-sending requests per client IP and per target address.
@@ -216,6 +221,10 @@ impl Default for Settings {
             rate_limit_login: RateLimit {
                 count: 10,
                 window: 60,
+            },
+            rate_limit_login_account: RateLimit {
+                count: 100,
+                window: 3600,
             },
             rate_limit_register: RateLimit {
                 count: 20,
@@ -475,6 +484,7 @@ impl Settings {
         }
         r.bool("RATE_LIMITS", &mut s.rate_limits);
         r.rate("RATE_LIMIT_LOGIN", &mut s.rate_limit_login);
+        r.rate("RATE_LIMIT_LOGIN_ACCOUNT", &mut s.rate_limit_login_account);
         r.rate("RATE_LIMIT_REGISTER", &mut s.rate_limit_register);
         r.rate("RATE_LIMIT_EMAIL", &mut s.rate_limit_email);
         r.rate("RATE_LIMIT_CONFIRM", &mut s.rate_limit_confirm);
@@ -556,6 +566,7 @@ mod tests {
         assert!(s.rate_limits);
         let limit = |count, window| RateLimit { count, window };
         assert_eq!(s.rate_limit_login, limit(10, 60));
+        assert_eq!(s.rate_limit_login_account, limit(100, 3600));
         assert_eq!(s.rate_limit_register, limit(20, 3600));
         assert_eq!(s.rate_limit_email, limit(5, 3600));
         assert_eq!(s.rate_limit_confirm, limit(20, 600));

@@ -14,7 +14,7 @@ use crate::domain::user::User;
 use crate::flows::authn::{
     bound_to_another_password, issued_before_revocation, password_binding, PASSWORD_BINDING_CLAIM,
 };
-use crate::flows::throttle::{self, Scope, Subject};
+use crate::flows::throttle::{self, Subject};
 use crate::flows::{random, Cx, FlowError};
 use crate::messages as msg;
 use crate::storage::{
@@ -36,6 +36,10 @@ pub fn login_field_name(login_field: LoginField) -> &'static str {
 /// Finds the account and checks the password, spending the same argon2 work whether or not the
 /// account exists. Returns the user only when the password matches; activity is the caller's
 /// rule. A matching password stored at another cost (or as a Django hash) is re-hashed.
+///
+/// Throttled as a password check: an unknown account, a wrong password and an inactive
+/// account's right one all count as failures (so the counters say nothing about which it was);
+/// only a login that can succeed does not.
 pub async fn authenticate<S: ThrottleStore>(
     cx: &Cx<'_, S>,
     login: &str,
@@ -45,13 +49,18 @@ pub async fn authenticate<S: ThrottleStore>(
         LoginField::Username => (UserLookup::Username(login), Subject::Username(login)),
         LoginField::Email => (UserLookup::Email(login), Subject::Email(login)),
     };
-    let user = throttle::check_and_find_user(cx, Scope::Login, Some(subject), lookup).await?;
+    let (attempt, user) = throttle::password_check_and_find_user(cx, subject, Some(lookup)).await?;
     let Some(mut user) = user else {
         password_hash::dummy_verify(password, cx.hash_cost());
+        attempt.failed(cx).await?;
         return Ok(None);
     };
     if !password_hash::verify_password(password, &user.password) {
+        attempt.failed(cx).await?;
         return Ok(None);
+    }
+    if !user.is_active {
+        attempt.failed(cx).await?;
     }
     if password_hash::needs_rehash(&user.password, cx.hash_cost()) {
         let new_hash = cx.hash_new_password(password)?;

@@ -9,6 +9,14 @@
 //! mail to one address, stay capped. A subject is keyed by its kind and by the case rules of the
 //! identity it names ([`Subject`]), so that a login name, a user id and an address never share a
 //! counter, and two accounts that differ only in case never do either.
+//!
+//! Password checks (logins, and the current-password checks of a signed-in user) count every
+//! attempt per client, but per account only their failures: once per account and client,
+//! capped like the client, and once per account from all clients together, with a looser cap
+//! (RATE_LIMIT_LOGIN_ACCOUNT). So a guesser at one client is stopped without locking the owner
+//! out at another, a guesser with many addresses stays bounded, and the owner's own correct
+//! passwords never count against them. The failure counters are read with the look-up, before
+//! the password is checked, and written only after a failed check.
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -23,7 +31,8 @@ use crate::tokens::auth_token::hex;
 /// Which limit applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// jwt/create, token/login, and password checks on set_password / users/me DELETE.
+    /// jwt/create, token/login, and the current-password checks of set_password, set_username
+    /// and users/me DELETE.
     Login,
     /// Registration.
     Register,
@@ -128,8 +137,11 @@ pub fn bounded(part: &str) -> String {
 pub struct Plan {
     limit: RateLimit,
     window_start: i64,
-    /// The counters: the client's, then the subject's when there is one.
+    /// The counters: the client's, then the subject's when there is one, then the failure
+    /// counters a password check reads.
     pub hit: Hit,
+    /// The limit of each read counter.
+    read_limits: Vec<RateLimit>,
 }
 
 /// A counter that should have come back and did not: the store is broken, and the request must
@@ -178,13 +190,42 @@ impl Plan {
                 client: counter(client, limit, window_start),
                 client_limit: i64::from(limit.count),
                 subjects,
+                reads: Vec::new(),
             },
+            read_limits: Vec::new(),
         })
     }
 
-    /// [`FlowError::Throttled`] with the longest wait when any counter is over the limit. A
-    /// client over its limit wrote no subject counters, so only its own count is looked at; a
-    /// counter that should have come back and did not fails closed.
+    /// The counters of a password check from `client` about `subject`: the client's login
+    /// counter counts the attempt; the failure counters of the account from this client
+    /// (`login:fail:{subject}:{client}`, RATE_LIMIT_LOGIN) and from everyone
+    /// (`login:fail:{subject}`, RATE_LIMIT_LOGIN_ACCOUNT) are only read. `None` when throttling
+    /// is off.
+    pub fn password_check(
+        settings: &Settings,
+        client: &str,
+        subject: Subject<'_>,
+        now: i64,
+    ) -> Option<Plan> {
+        let mut plan = Plan::new(settings, Scope::Login, client, None, now)?;
+        if let Some(subject) = subject.key() {
+            let pair = settings.rate_limit_login;
+            let account = settings.rate_limit_login_account;
+            let start = |limit: RateLimit| now - now.rem_euclid(limit.window);
+            let key = format!("{}:fail:{subject}", Scope::Login.name());
+            plan.hit.reads = vec![
+                counter(format!("{key}:{}", client_key(client)), pair, start(pair)),
+                counter(key, account, start(account)),
+            ];
+            plan.read_limits = vec![pair, account];
+        }
+        Some(plan)
+    }
+
+    /// [`FlowError::Throttled`] with the longest wait when any counter is over its limit (a read
+    /// counter when one more failure would be). A client over its limit wrote no subject
+    /// counters, so only its own count is looked at; a counter that should have come back and
+    /// did not fails closed.
     pub fn verdict(&self, counts: &Counts, now: i64) -> Result<(), FlowError> {
         let client = counts.client.ok_or_else(missing_counter)?;
         let mut hits = vec![client];
@@ -196,10 +237,23 @@ impl Plan {
                 hits.push(subject.ok_or_else(missing_counter)?);
             }
         }
-        let wait = hits
+        let mut wait = hits
             .iter()
             .filter_map(|&hits| wait_for(self.limit, hits, self.window_start, now))
             .max();
+        if counts.reads.len() != self.hit.reads.len() {
+            return Err(missing_counter());
+        }
+        for ((read, counter), &limit) in counts
+            .reads
+            .iter()
+            .zip(&self.hit.reads)
+            .zip(&self.read_limits)
+        {
+            // A read counter holds the failures so far: this attempt would be one more.
+            let after = read.ok_or_else(missing_counter)?.saturating_add(1);
+            wait = wait.max(wait_for(limit, after, counter.window_start, now));
+        }
         match wait {
             Some(wait) => Err(FlowError::Throttled { wait }),
             None => Ok(()),
@@ -236,6 +290,58 @@ pub async fn check_and_find_user<S: ThrottleStore>(
     Ok(user)
 }
 
+/// A password check the throttle let through: report its failure with [`Attempt::failed`].
+#[derive(Debug)]
+#[must_use = "a failed check must be reported with `failed`"]
+pub struct Attempt {
+    failures: Vec<Counter>,
+}
+
+impl Attempt {
+    /// Counts the check as failed against the account, from this client and from everyone (one
+    /// more storage round trip, on failure only).
+    pub async fn failed<S: ThrottleStore>(self, cx: &Cx<'_, S>) -> Result<(), FlowError> {
+        if !self.failures.is_empty() {
+            cx.store.add_hits(&self.failures).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Counts a password check of `subject` against the client and reads the account's failure
+/// counters, with the user `lookup` names, in one storage round trip; throttled when the client
+/// is over its limit or one more failure would put an account counter over its own.
+pub async fn password_check_and_find_user<S: ThrottleStore>(
+    cx: &Cx<'_, S>,
+    subject: Subject<'_>,
+    lookup: Option<UserLookup<'_>>,
+) -> Result<(Attempt, Option<User>), FlowError> {
+    let Some(plan) = Plan::password_check(cx.settings, cx.client, subject, cx.now) else {
+        let user = match lookup {
+            Some(lookup) => cx.store.find_user(lookup).await?,
+            None => None,
+        };
+        return Ok((
+            Attempt {
+                failures: Vec::new(),
+            },
+            user,
+        ));
+    };
+    let (counts, user) = match lookup {
+        Some(lookup) => cx.store.hit_and_find_user(&plan.hit, lookup).await?,
+        None => (cx.store.hit(&plan.hit).await?, None),
+    };
+    plan.verdict(&counts, cx.now)?;
+    let Plan { hit, .. } = plan;
+    Ok((
+        Attempt {
+            failures: hit.reads,
+        },
+        user,
+    ))
+}
+
 /// [`check`], then registration's uniqueness query, in one storage round trip.
 pub async fn check_and_conflicts<S: ThrottleStore>(
     cx: &Cx<'_, S>,
@@ -261,7 +367,7 @@ mod tests {
     use crate::flows::links;
     use crate::flows::password::check_current_password;
     use crate::flows::session;
-    use crate::flows::testing::{cx, cx_from, settings, user_with_password, CLIENT, NOW};
+    use crate::flows::testing::{cx, cx_at, cx_from, settings, user_with_password, CLIENT, NOW};
     use crate::storage::memory::{block_on, MemoryStore};
     use proptest::prelude::*;
 
@@ -458,6 +564,136 @@ mod tests {
         assert_eq!(found.map(|u| u.map(|u| u.id)), Ok(Some(2)));
     }
 
+    fn login_from(
+        s: &Settings,
+        store: &MemoryStore,
+        client: &str,
+        login: &str,
+        password: &str,
+    ) -> Result<Option<i64>, FlowError> {
+        let cx = cx_from(s, store, client);
+        block_on(session::authenticate(&cx, login, password)).map(|u| u.map(|u| u.id))
+    }
+
+    #[test]
+    fn fifteen_failures_from_one_client_do_not_stop_the_owner_logging_in_from_another() {
+        let s = settings();
+        let store = MemoryStore::new();
+        user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
+        let guesser = "198.51.100.7";
+        let mut throttled = 0;
+        for _ in 0..15 {
+            match login_from(&s, &store, guesser, "alice", "wrong") {
+                Ok(None) => {}
+                Err(FlowError::Throttled { .. }) => throttled += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(throttled, 15 - s.rate_limit_login.count);
+        // The guesser's client is done with this account, even with the right password...
+        assert!(matches!(
+            login_from(&s, &store, guesser, "alice", "secret-pw-1"),
+            Err(FlowError::Throttled { .. })
+        ));
+        // ...and the owner, elsewhere, is not.
+        assert_eq!(
+            login_from(&s, &store, "192.0.2.50", "alice", "secret-pw-1"),
+            Ok(Some(1))
+        );
+    }
+
+    #[test]
+    fn correct_passwords_never_count_against_the_account() {
+        let s = settings();
+        let store = MemoryStore::new();
+        user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
+        for i in 0..3 * s.rate_limit_login.count {
+            let client = format!("192.0.2.{i}");
+            assert_eq!(
+                login_from(&s, &store, &client, "alice", "secret-pw-1"),
+                Ok(Some(1))
+            );
+        }
+    }
+
+    #[test]
+    fn a_guesser_with_many_addresses_is_capped_per_account() {
+        let s = settings();
+        let store = MemoryStore::new();
+        user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
+        let answered = fail_until_throttled(&s, &store, "alice");
+        assert_eq!(answered, s.rate_limit_login_account.count as usize);
+        // Now the right password is refused too, from anywhere: the cap is no oracle.
+        assert!(matches!(
+            login_from(&s, &store, "192.0.2.99", "alice", "secret-pw-1"),
+            Err(FlowError::Throttled { .. })
+        ));
+        // Until the account window is over.
+        let window = s.rate_limit_login_account.window;
+        let later = cx_at(&s, &store, NOW - NOW.rem_euclid(window) + window);
+        let found = block_on(session::authenticate(&later, "alice", "secret-pw-1"));
+        assert_eq!(found.map(|u| u.map(|u| u.id)), Ok(Some(1)));
+    }
+
+    #[test]
+    fn an_inactive_accounts_right_password_counts_as_a_failure() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let mut user = user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
+        user.is_active = false;
+        store.put_user(user);
+        for _ in 0..s.rate_limit_login.count {
+            let found = login_from(&s, &store, CLIENT, "alice", "secret-pw-1");
+            assert_eq!(found, Ok(Some(1)));
+        }
+        let fail_key = format!("login:fail:username:alice:{CLIENT}");
+        let row = store.snapshot().throttle[&fail_key];
+        assert_eq!(row.hits, i64::from(s.rate_limit_login.count));
+    }
+
+    #[test]
+    fn a_successful_login_is_one_round_trip_and_a_failed_one_two() {
+        let s = settings();
+        let store = MemoryStore::new();
+        user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
+        let calls = |login: &str, password: &str| {
+            let before = store.calls.get();
+            let _ = login_from(&s, &store, CLIENT, login, password);
+            store.calls.get() - before
+        };
+        assert_eq!(calls("alice", "secret-pw-1"), 1);
+        assert_eq!(calls("alice", "wrong"), 2);
+        assert_eq!(calls("nobody", "wrong"), 2);
+    }
+
+    #[test]
+    fn failed_current_password_checks_from_one_client_do_not_block_the_owner_at_another() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let me = user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
+        let check = |client: &str, password: &str| {
+            let cx = cx_from(&s, &store, client);
+            let mut errors = FieldErrors::new();
+            block_on(check_current_password(
+                &cx,
+                &me,
+                Ok(password.into()),
+                &mut errors,
+            ))
+            .map(|()| errors.is_empty())
+        };
+        for _ in 0..s.rate_limit_login.count {
+            assert_eq!(check("198.51.100.7", "wrong"), Ok(false));
+        }
+        assert!(matches!(
+            check("198.51.100.7", "secret-pw-1"),
+            Err(FlowError::Throttled { .. })
+        ));
+        for i in 0..3 * s.rate_limit_login.count {
+            assert_eq!(check(&format!("192.0.2.{i}"), "secret-pw-1"), Ok(true));
+        }
+    }
+
     #[test]
     fn ten_thousand_requests_from_one_throttled_client_add_a_bounded_number_of_rows() {
         let s = settings();
@@ -512,20 +748,37 @@ mod tests {
         fails_closed(Counts {
             client: None,
             subjects: vec![Some(1)],
+            ..Counts::default()
         });
         fails_closed(Counts {
             client: Some(1),
             subjects: vec![None],
+            ..Counts::default()
         });
         fails_closed(Counts {
             client: Some(1),
             subjects: vec![],
+            ..Counts::default()
         });
+        // A password check's failure counters are read, and must come back too.
+        let check = Plan::password_check(&s, CLIENT, Subject::UserId(1), NOW).unwrap();
+        for reads in [vec![], vec![Some(0), None]] {
+            let counts = Counts {
+                client: Some(1),
+                subjects: vec![],
+                reads,
+            };
+            assert!(matches!(
+                check.verdict(&counts, NOW),
+                Err(FlowError::Storage(_))
+            ));
+        }
         // A client over its limit wrote no subject row, and is throttled on its own count.
         let over = i64::from(s.rate_limit_email.count) + 1;
         let counts = Counts {
             client: Some(over),
             subjects: vec![None],
+            ..Counts::default()
         };
         assert!(matches!(
             plan.verdict(&counts, NOW),
@@ -534,6 +787,7 @@ mod tests {
         let counts = Counts {
             client: Some(1),
             subjects: vec![Some(1)],
+            ..Counts::default()
         };
         assert_eq!(plan.verdict(&counts, NOW), Ok(()));
     }

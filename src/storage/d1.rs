@@ -10,7 +10,7 @@ use worker::{D1Database, D1PreparedStatement};
 use crate::domain::user::{email_key, NewUser, User};
 use crate::storage::kv::RefreshStore;
 use crate::storage::{
-    AuthTokenStore, Conflicts, Counts, Hit, PasswordChange, RefreshArbiter, RefreshRecord,
+    AuthTokenStore, Conflicts, Counter, Counts, Hit, PasswordChange, RefreshArbiter, RefreshRecord,
     RefreshRecords, RefreshState, Result, Spend, StorageError, ThrottleStore, UserLookup,
     UserStore,
 };
@@ -149,13 +149,10 @@ impl Store {
 
     /// The statements of a [`Hit`]: the client's upsert, then each subject's, written only while
     /// the client's hits in its window are within the limit (so a throttled client adds no
-    /// rows). Every written counter returns its hits.
+    /// rows), then the reads. Every written or read counter returns its hits.
     fn hit_stmts(&self, hit: &Hit) -> Result<Vec<D1PreparedStatement>> {
         let client = &hit.client;
-        let mut statements = vec![self.stmt(
-            &format!("INSERT INTO throttle (key, window_start, hits, expires_at) VALUES (?1, ?2, 1, ?3) {UPSERT_HIT}"),
-            &[text(&client.key), num(client.window_start), num(client.expires)],
-        )?];
+        let mut statements = vec![self.add_stmt(client)?];
         for subject in &hit.subjects {
             statements.push(self.stmt(
                 &format!(
@@ -173,7 +170,22 @@ impl Store {
                 ],
             )?);
         }
+        for read in &hit.reads {
+            statements.push(self.stmt(
+                "SELECT COALESCE((SELECT hits FROM throttle WHERE key = ?1 AND window_start = ?2), 0) \
+                 AS hits",
+                &[text(&read.key), num(read.window_start)],
+            )?);
+        }
         Ok(statements)
+    }
+
+    /// The unconditional upsert of one counter.
+    fn add_stmt(&self, counter: &Counter) -> Result<D1PreparedStatement> {
+        self.stmt(
+            &format!("INSERT INTO throttle (key, window_start, hits, expires_at) VALUES (?1, ?2, 1, ?3) {UPSERT_HIT}"),
+            &[text(&counter.key), num(counter.window_start), num(counter.expires)],
+        )
     }
 
     /// Deletes spent-token, revoked-family and throttle rows whose time is over (one round trip);
@@ -459,6 +471,18 @@ impl ThrottleStore for Store {
         counts_of(hit, &results)
     }
 
+    async fn add_hits(&self, counters: &[Counter]) -> Result<()> {
+        if counters.is_empty() {
+            return Ok(());
+        }
+        let statements = counters
+            .iter()
+            .map(|c| self.add_stmt(c))
+            .collect::<Result<Vec<_>>>()?;
+        self.db.batch(statements).await?;
+        Ok(())
+    }
+
     async fn hit_and_find_user(
         &self,
         hit: &Hit,
@@ -539,8 +563,12 @@ fn counts_of(hit: &Hit, results: &[worker::D1Result]) -> Result<Counts> {
             None => Ok(None),
         }
     };
+    let reads_from = 1 + hit.subjects.len();
     Ok(Counts {
         client: hits(0)?,
-        subjects: (1..=hit.subjects.len()).map(hits).collect::<Result<_>>()?,
+        subjects: (1..reads_from).map(hits).collect::<Result<_>>()?,
+        reads: (reads_from..reads_from + hit.reads.len())
+            .map(hits)
+            .collect::<Result<_>>()?,
     })
 }

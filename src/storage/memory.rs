@@ -54,6 +54,8 @@ pub struct MemoryStore {
     interleave: Cell<bool>,
     /// Every call fails with a backend error while set (fault tests).
     pub broken: Cell<bool>,
+    /// Storage calls made so far (a D1 batch is one call): round-trip tests.
+    pub calls: Cell<usize>,
 }
 
 impl MemoryStore {
@@ -87,6 +89,7 @@ impl MemoryStore {
     }
 
     async fn enter(&self) -> Result<()> {
+        self.calls.set(self.calls.get() + 1);
         if self.interleave.get() {
             YieldOnce(false).await;
         }
@@ -116,6 +119,13 @@ impl MemoryStore {
         }
     }
 
+    fn conflicts_in(state: &State, username: Option<&str>, email: Option<&str>) -> Conflicts {
+        Conflicts {
+            name_taken: username.is_some_and(|n| state.users.values().any(|u| u.username == n)),
+            email_owner: email.and_then(|e| Self::email_owner(state, e)),
+        }
+    }
+
     fn email_owner(state: &State, email: &str) -> Option<i64> {
         let key = email_key(email);
         if key.is_empty() {
@@ -142,11 +152,7 @@ impl UserStore for MemoryStore {
 
     async fn conflicts(&self, username: Option<&str>, email: Option<&str>) -> Result<Conflicts> {
         self.enter().await?;
-        let state = self.state.borrow();
-        Ok(Conflicts {
-            name_taken: username.is_some_and(|n| state.users.values().any(|u| u.username == n)),
-            email_owner: email.and_then(|e| Self::email_owner(&state, e)),
-        })
+        Ok(Self::conflicts_in(&self.state.borrow(), username, email))
     }
 
     async fn create_user(&self, new: &NewUser) -> Result<User> {
@@ -375,22 +381,69 @@ impl MemoryStore {
     }
 }
 
-impl ThrottleStore for MemoryStore {
-    async fn hit(&self, hit: &Hit) -> Result<Counts> {
-        self.enter().await?;
-        let mut state = self.state.borrow_mut();
-        let client = Some(Self::bump(&mut state, &hit.client));
+impl MemoryStore {
+    /// [`ThrottleStore::hit`] on the state, for the one-call combinations (D1's one batch).
+    fn hit_in(state: &mut State, hit: &Hit) -> Counts {
+        let client = Some(Self::bump(state, &hit.client));
         let subjects = hit
             .subjects
             .iter()
             .map(|subject| {
                 // The D1 statement: INSERT ... SELECT ... WHERE (client's hits) <= limit.
-                let within = Self::hits_in_window(&state, &hit.client)
+                let within = Self::hits_in_window(state, &hit.client)
                     .is_some_and(|hits| hits <= hit.client_limit);
-                within.then(|| Self::bump(&mut state, subject))
+                within.then(|| Self::bump(state, subject))
             })
             .collect();
-        Ok(Counts { client, subjects })
+        let reads = hit
+            .reads
+            .iter()
+            .map(|counter| Some(Self::hits_in_window(state, counter).unwrap_or(0)))
+            .collect();
+        Counts {
+            client,
+            subjects,
+            reads,
+        }
+    }
+}
+
+impl ThrottleStore for MemoryStore {
+    async fn hit(&self, hit: &Hit) -> Result<Counts> {
+        self.enter().await?;
+        Ok(Self::hit_in(&mut self.state.borrow_mut(), hit))
+    }
+
+    async fn hit_and_find_user(
+        &self,
+        hit: &Hit,
+        lookup: UserLookup<'_>,
+    ) -> Result<(Counts, Option<User>)> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        let counts = Self::hit_in(&mut state, hit);
+        Ok((counts, Self::find(&state, lookup)))
+    }
+
+    async fn hit_and_conflicts(
+        &self,
+        hit: &Hit,
+        username: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<(Counts, Conflicts)> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        let counts = Self::hit_in(&mut state, hit);
+        Ok((counts, Self::conflicts_in(&state, username, email)))
+    }
+
+    async fn add_hits(&self, counters: &[Counter]) -> Result<()> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        for counter in counters {
+            Self::bump(&mut state, counter);
+        }
+        Ok(())
     }
 }
 

@@ -97,6 +97,10 @@ pub trait ThrottleStore: UserStore {
     /// `hit.client_limit`, to each subject's counter; returns what each counter holds.
     async fn hit(&self, hit: &Hit) -> Result<Counts>;
 
+    /// Adds one hit to each counter, whatever the counts (the failures of checks the client was
+    /// allowed to make).
+    async fn add_hits(&self, counters: &[Counter]) -> Result<()>;
+
     /// [`ThrottleStore::hit`] and [`UserStore::find_user`].
     async fn hit_and_find_user(
         &self,

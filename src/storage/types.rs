@@ -105,6 +105,8 @@ pub struct Hit {
     pub client_limit: i64,
     /// The subjects' counters.
     pub subjects: Vec<Counter>,
+    /// Counters only read, never written (failure counts, written after a failed check).
+    pub reads: Vec<Counter>,
 }
 
 /// The hits a [`Hit`]'s counters hold afterwards; `None` where the store returned no row (a
@@ -115,4 +117,6 @@ pub struct Counts {
     pub client: Option<i64>,
     /// Each subject's hits in its window, this one included, in the order of the hit.
     pub subjects: Vec<Option<i64>>,
+    /// Each read counter's hits in its window (0 when it has none there).
+    pub reads: Vec<Option<i64>>,
 }
