@@ -328,6 +328,19 @@ describe("rate limits (issue 5)", () => {
     expectThrottled(await app.post(confirmBodies[0][0], confirmBodies[0][1](u.uid), { headers: from(ip) }), DAY);
   });
 
+  test("reset_username_confirm_is_throttled_before_it_says_whether_a_username_is_taken", async () => {
+    const u = await activeUser();
+    const ip = freshIp();
+    // No valid uid or token: only the name is probed.
+    const probe = () => app.post("/auth/users/reset_username_confirm/", { uid: "x", token: "y", new_username: u.username }, { headers: from(ip) });
+    for (let i = 0; i < 3; i += 1) {
+      const res = await probe();
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ new_username: ["A user with that username already exists."] });
+    }
+    expectThrottled(await probe(), DAY, "username probe");
+  });
+
   test("a_throttled_client_adds_no_counter_rows_whatever_it_asks_about", async () => {
     const rows = async (): Promise<number> => (await app.sql("SELECT COUNT(*) AS n FROM throttle"))[0].n;
     const ip = freshIp();

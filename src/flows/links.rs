@@ -8,7 +8,7 @@ use crate::email::templates::{fill_url, EmailKind};
 use crate::flows::throttle::{self, Scope, Subject};
 use crate::flows::{Cx, FlowError};
 use crate::messages as msg;
-use crate::storage::{ThrottleStore, UserLookup};
+use crate::storage::{ThrottleStore, UserLookup, UserStore};
 use crate::tokens::one_time::{self, TokenUserState};
 
 /// What a link is for; username-reset tokens also cover the username.
@@ -97,6 +97,31 @@ pub async fn confirm<S: ThrottleStore>(
             None
         }
     };
+    check_link(cx, user, token, purpose)
+}
+
+/// [`confirm`] for a caller that already counted the request against the confirm throttle (so
+/// it is not counted twice).
+pub async fn confirm_counted<S: UserStore>(
+    cx: &Cx<'_, S>,
+    uid: &str,
+    token: &str,
+    purpose: Purpose,
+) -> Result<User, FlowError> {
+    let user = match one_time::decode_uid(uid) {
+        Some(id) => cx.store.find_user(UserLookup::Id(id)).await?,
+        None => None,
+    };
+    check_link(cx, user, token, purpose)
+}
+
+/// The uid names `user` (a `uid` error when nobody) and the token must be valid for its state.
+fn check_link<S>(
+    cx: &Cx<'_, S>,
+    user: Option<User>,
+    token: &str,
+    purpose: Purpose,
+) -> Result<User, FlowError> {
     let Some(user) = user else {
         return Err(FlowError::field("uid", msg::INVALID_UID));
     };
