@@ -9,6 +9,7 @@
 pub mod account;
 pub mod authn;
 pub mod links;
+pub mod maintenance;
 pub mod password;
 pub mod registration;
 pub mod session;

@@ -10,9 +10,9 @@ use worker::{D1Database, D1PreparedStatement};
 use crate::domain::user::{email_key, NewUser, User};
 use crate::storage::kv::RefreshStore;
 use crate::storage::{
-    AuthTokenStore, Conflicts, Counter, Counts, Hit, PasswordChange, RefreshArbiter, RefreshRecord,
-    RefreshRecords, RefreshState, Result, Spend, StorageError, ThrottleStore, UserLookup,
-    UserStore,
+    AuthTokenStore, Conflicts, Counter, Counts, ExpiredRows, Hit, PasswordChange, RefreshArbiter,
+    RefreshRecord, RefreshRecords, RefreshState, Result, Spend, StorageError, ThrottleStore,
+    UserLookup, UserStore,
 };
 
 /// Unique-index failures become conflicts on the user attribute right at the boundary.
@@ -187,26 +187,26 @@ impl Store {
             &[text(&counter.key), num(counter.window_start), num(counter.expires)],
         )
     }
+}
 
-    /// Deletes spent-token, revoked-family and throttle rows whose time is over (one round trip);
-    /// returns how many rows went.
-    pub async fn purge_expired(&self, now: i64) -> Result<usize> {
+impl ExpiredRows for Store {
+    async fn purge_expired_chunk(&self, now: i64, limit: usize) -> Result<usize> {
+        // Bounded deletes: each statement finds its rows through the expires_at index and
+        // removes at most `limit`, so no run holds the database for long.
+        let statements = ["refresh_spent", "revoked_families", "throttle"]
+            .iter()
+            .map(|table| {
+                self.stmt(
+                    &format!(
+                        "DELETE FROM {table} WHERE rowid IN \
+                         (SELECT rowid FROM {table} WHERE expires_at < ?1 LIMIT ?2)"
+                    ),
+                    &[num(now), num(i64::try_from(limit).unwrap_or(i64::MAX))],
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut removed = 0;
-        let results = self
-            .db
-            .batch(vec![
-                self.stmt(
-                    "DELETE FROM refresh_spent WHERE expires_at < ?1",
-                    &[num(now)],
-                )?,
-                self.stmt(
-                    "DELETE FROM revoked_families WHERE expires_at < ?1",
-                    &[num(now)],
-                )?,
-                self.stmt("DELETE FROM throttle WHERE expires_at < ?1", &[num(now)])?,
-            ])
-            .await?;
-        for result in results {
+        for result in self.db.batch(statements).await? {
             removed += result.meta()?.and_then(|m| m.changes).unwrap_or(0);
         }
         Ok(removed)

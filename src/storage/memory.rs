@@ -13,9 +13,9 @@ use std::task::{Context, Poll, Waker};
 
 use crate::domain::user::{email_key, NewUser, User};
 use crate::storage::{
-    AuthTokenStore, Conflicts, Counter, Counts, Hit, PasswordChange, RefreshArbiter, RefreshRecord,
-    RefreshRecords, RefreshState, Result, Spend, StorageError, ThrottleStore, UserLookup,
-    UserStore,
+    AuthTokenStore, Conflicts, Counter, Counts, ExpiredRows, Hit, PasswordChange, RefreshArbiter,
+    RefreshRecord, RefreshRecords, RefreshState, Result, Spend, StorageError, ThrottleStore,
+    UserLookup, UserStore,
 };
 
 /// One throttle counter row.
@@ -444,6 +444,45 @@ impl ThrottleStore for MemoryStore {
             Self::bump(&mut state, counter);
         }
         Ok(())
+    }
+}
+
+impl ExpiredRows for MemoryStore {
+    async fn purge_expired_chunk(&self, now: i64, limit: usize) -> Result<usize> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        let spent: Vec<_> = state
+            .spent
+            .iter()
+            .filter(|(_, (_, _, expires))| *expires < now)
+            .map(|(jti, _)| jti.clone())
+            .take(limit)
+            .collect();
+        let revoked: Vec<_> = state
+            .revoked
+            .iter()
+            .filter(|(_, expires)| **expires < now)
+            .map(|(family, _)| family.clone())
+            .take(limit)
+            .collect();
+        let throttle: Vec<_> = state
+            .throttle
+            .iter()
+            .filter(|(_, row)| row.expires_at < now)
+            .map(|(key, _)| key.clone())
+            .take(limit)
+            .collect();
+        let removed = spent.len() + revoked.len() + throttle.len();
+        for jti in spent {
+            state.spent.remove(&jti);
+        }
+        for family in revoked {
+            state.revoked.remove(&family);
+        }
+        for key in throttle {
+            state.throttle.remove(&key);
+        }
+        Ok(removed)
     }
 }
 

@@ -123,6 +123,13 @@ pub trait ThrottleStore: UserStore {
     }
 }
 
+/// Rows whose time is over: spent jtis, revoked families and throttle counters.
+pub trait ExpiredRows {
+    /// Deletes at most `limit` rows that expired before `now` from each of those tables, in one
+    /// round trip; returns how many went in all.
+    async fn purge_expired_chunk(&self, now: i64, limit: usize) -> Result<usize>;
+}
+
 /// The eventually consistent half of refresh-token state: one record per issued token, kept
 /// until the token expires. Nothing is decided from it.
 pub trait RefreshRecords {
