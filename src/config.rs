@@ -141,6 +141,8 @@ pub struct Settings {
     pub rate_limit_email: RateLimit,
     /// RATE_LIMIT_CONFIRM ("20/600"): confirm/set_password attempts per client IP.
     pub rate_limit_confirm: RateLimit,
+    /// RATE_LIMIT_REFRESH ("60/60"): jwt/refresh calls with a validly signed token per client IP.
+    pub rate_limit_refresh: RateLimit,
 }
 
 /// The longest throttle window accepted (a year): longer ones are a typo, not a policy.
@@ -237,6 +239,10 @@ impl Default for Settings {
             rate_limit_confirm: RateLimit {
                 count: 20,
                 window: 600,
+            },
+            rate_limit_refresh: RateLimit {
+                count: 60,
+                window: 60,
             },
         }
     }
@@ -488,6 +494,7 @@ impl Settings {
         r.rate("RATE_LIMIT_REGISTER", &mut s.rate_limit_register);
         r.rate("RATE_LIMIT_EMAIL", &mut s.rate_limit_email);
         r.rate("RATE_LIMIT_CONFIRM", &mut s.rate_limit_confirm);
+        r.rate("RATE_LIMIT_REFRESH", &mut s.rate_limit_refresh);
 
         if r.problems.is_empty() {
             Ok(s)
@@ -570,6 +577,7 @@ mod tests {
         assert_eq!(s.rate_limit_register, limit(20, 3600));
         assert_eq!(s.rate_limit_email, limit(5, 3600));
         assert_eq!(s.rate_limit_confirm, limit(20, 600));
+        assert_eq!(s.rate_limit_refresh, limit(60, 60));
         assert!(s.cors_allowed_origins.is_empty());
     }
 

@@ -80,6 +80,7 @@ describe("rate limits (issue 5)", () => {
       RATE_LIMIT_REGISTER: `3/${DAY}`,
       RATE_LIMIT_EMAIL: `3/${DAY}`,
       RATE_LIMIT_CONFIRM: `3/${DAY}`,
+      RATE_LIMIT_REFRESH: `3/${DAY}`,
     });
   });
   afterAll(async () => {
@@ -153,6 +154,25 @@ describe("rate limits (issue 5)", () => {
     for (let n = 5; n < 7; n += 1) {
       expect(Math.abs(wait(answers[1][n]) - wait(answers[0][n]))).toBeLessThanOrEqual(1);
     }
+  });
+
+  test("jwt_refresh_is_throttled_per_client_ip_and_a_throttled_refresh_spends_nothing", async () => {
+    const u = await activeUser();
+    const created = await app.post("/auth/jwt/create/", { username: u.username, password: u.password }, { headers: from(freshIp()) });
+    expect(created.status, created.text).toBe(200);
+    let refresh: string = created.body.refresh;
+    const ip = freshIp();
+    for (let i = 0; i < 3; i += 1) {
+      const res = await app.post("/auth/jwt/refresh/", { refresh }, { headers: from(ip) });
+      expect(res.status, res.text).toBe(200);
+      refresh = res.body.refresh;
+    }
+    expectThrottled(await app.post("/auth/jwt/refresh/", { refresh }, { headers: from(ip) }), DAY, "jwt_refresh");
+    // A forged token is refused before the throttle is asked: it costs no storage.
+    expect((await app.post("/auth/jwt/refresh/", { refresh: "x.y.z" }, { headers: from(ip) })).status).toBe(401);
+    // The throttled call spent nothing: the same token still rotates from another client.
+    const res = await app.post("/auth/jwt/refresh/", { refresh }, { headers: from(freshIp()) });
+    expect(res.status, res.text).toBe(200);
   });
 
   test("registration_is_throttled_per_client_ip", async () => {

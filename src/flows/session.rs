@@ -250,13 +250,8 @@ fn decode<S>(cx: &Cx<'_, S>, key: &JwtKey, token: &str) -> Result<Claims, FlowEr
     jwt::decode(key, token, cx.now, cx.settings.leeway).map_err(not_valid)
 }
 
-/// Loads what the arbiter knows of a decoded token; `load_user` is for refresh, which checks the
-/// user (verify and blacklist do not read it).
-async fn present<S: RefreshArbiter>(
-    cx: &Cx<'_, S>,
-    claims: Claims,
-    load_user: bool,
-) -> Result<Presented, FlowError> {
+/// The jti, family and (when `load_user`) user id a decoded token names.
+fn token_ids(claims: &Claims, load_user: bool) -> Result<(String, String, Option<i64>), FlowError> {
     // A refresh token without jti cannot be tracked: simplejwt's message fits.
     let jti = claims
         .jti
@@ -269,6 +264,17 @@ async fn present<S: RefreshArbiter>(
         .as_deref()
         .and_then(|id| id.trim().parse::<i64>().ok())
         .filter(|_| load_user);
+    Ok((jti, family, user_id))
+}
+
+/// Loads what the arbiter knows of a decoded token; `load_user` is for refresh, which checks the
+/// user (verify and blacklist do not read it).
+async fn present<S: RefreshArbiter>(
+    cx: &Cx<'_, S>,
+    claims: Claims,
+    load_user: bool,
+) -> Result<Presented, FlowError> {
+    let (jti, family, user_id) = token_ids(&claims, load_user)?;
     let (state, user) = cx.store.refresh_state(&jti, &family, user_id).await?;
     Ok(Presented {
         claims,
@@ -317,13 +323,24 @@ pub struct Refreshed {
 }
 
 /// POST jwt/refresh/: a new access token and, with rotation, a new refresh token of the same
-/// family; the presented one is spent exactly once, decided by the arbiter.
-pub async fn jwt_refresh<S: RefreshArbiter + RefreshRecords>(
+/// family; the presented one is spent exactly once, decided by the arbiter. Throttled per client
+/// once the signature checks out (a forged token costs no storage), in the same round trip as
+/// the arbiter's state: a throttled refresh spends and writes nothing.
+pub async fn jwt_refresh<S: ThrottleStore + RefreshArbiter + RefreshRecords>(
     cx: &Cx<'_, S>,
     token: &str,
 ) -> Result<Refreshed, FlowError> {
     let key = jwt_key(cx)?;
-    let p = present(cx, decode(cx, &key, token)?, true).await?;
+    let claims = decode(cx, &key, token)?;
+    let (jti, family, user_id) = token_ids(&claims, true)?;
+    let (state, user) = throttle::check_and_refresh_state(cx, &jti, &family, user_id).await?;
+    let p = Presented {
+        claims,
+        jti,
+        family,
+        state,
+        user,
+    };
     check_not_blacklisted(cx, &p).await?;
     jwt::check_claims(&p.claims, Some(TokenType::Refresh)).map_err(not_valid)?;
     if p.claims.user_id.is_some() {
@@ -431,7 +448,7 @@ pub async fn jwt_blacklist<S: RefreshArbiter>(
 mod tests {
     use super::*;
     use crate::config::Settings;
-    use crate::flows::testing::{cx, cx_at, settings, user_with_password, NOW};
+    use crate::flows::testing::{cx, cx_at, cx_from, settings, user_with_password, NOW};
     use crate::storage::memory::{block_on, both, MemoryStore};
 
     fn signed_in(s: &Settings, store: &MemoryStore) -> TokenPair {
@@ -540,6 +557,51 @@ mod tests {
         assert_eq!(wins, 1);
         // The loser's record was removed: only the winner's successor is recorded.
         assert_eq!(racing.snapshot().records.len(), 1);
+    }
+
+    #[test]
+    fn refreshes_over_the_limit_are_throttled_per_client_and_spend_nothing() {
+        let s = Settings {
+            rate_limit_refresh: crate::config::RateLimit {
+                count: 3,
+                window: 60,
+            },
+            ..settings()
+        };
+        let store = MemoryStore::new();
+        let mut refresh = signed_in(&s, &store).refresh;
+        let cx = cx(&s, &store);
+        for _ in 0..3 {
+            refresh = block_on(jwt_refresh(&cx, &refresh))
+                .unwrap()
+                .refresh
+                .unwrap();
+        }
+        let spent = store.snapshot().spent.len();
+        assert!(matches!(
+            block_on(jwt_refresh(&cx, &refresh)),
+            Err(FlowError::Throttled { .. })
+        ));
+        assert_eq!(store.snapshot().spent.len(), spent);
+        // The token the throttled call carried still works from another client.
+        let other = cx_from(&s, &store, "192.0.2.77");
+        assert!(block_on(jwt_refresh(&other, &refresh)).is_ok());
+    }
+
+    #[test]
+    fn the_refresh_throttle_adds_no_storage_round_trip() {
+        let calls = |rate_limits: bool| {
+            let s = Settings {
+                rate_limits,
+                ..settings()
+            };
+            let store = MemoryStore::new();
+            let pair = signed_in(&s, &store);
+            let before = store.calls.get();
+            block_on(jwt_refresh(&cx(&s, &store), &pair.refresh)).unwrap();
+            store.calls.get() - before
+        };
+        assert_eq!(calls(true), calls(false));
     }
 
     #[test]

@@ -25,7 +25,10 @@ use sha2::{Digest, Sha256};
 use crate::config::{RateLimit, Settings};
 use crate::domain::user::{email_key, User};
 use crate::flows::{Cx, FlowError};
-use crate::storage::{Conflicts, Counter, Counts, Hit, StorageError, ThrottleStore, UserLookup};
+use crate::storage::{
+    Conflicts, Counter, Counts, Hit, RefreshArbiter, RefreshState, StorageError, ThrottleStore,
+    UserLookup,
+};
 use crate::tokens::auth_token::hex;
 
 /// Which limit applies.
@@ -40,6 +43,8 @@ pub enum Scope {
     Email,
     /// Confirm endpoints (activation, reset confirms), guarded against token guessing.
     Confirm,
+    /// jwt/refresh with a validly signed token: each one writes a spent jti and a record.
+    Refresh,
 }
 
 impl Scope {
@@ -49,6 +54,7 @@ impl Scope {
             Scope::Register => "register",
             Scope::Email => "email",
             Scope::Confirm => "confirm",
+            Scope::Refresh => "refresh",
         }
     }
 
@@ -58,6 +64,7 @@ impl Scope {
             Scope::Register => s.rate_limit_register,
             Scope::Email => s.rate_limit_email,
             Scope::Confirm => s.rate_limit_confirm,
+            Scope::Refresh => s.rate_limit_refresh,
         }
     }
 }
@@ -340,6 +347,25 @@ pub async fn password_check_and_find_user<S: ThrottleStore>(
         },
         user,
     ))
+}
+
+/// [`check`] of the client's refresh counter, then the arbiter's state of a refresh token (and
+/// its user), in one storage round trip; a throttled refresh sees nothing and spends nothing.
+pub async fn check_and_refresh_state<S: ThrottleStore + RefreshArbiter>(
+    cx: &Cx<'_, S>,
+    jti: &str,
+    family: &str,
+    user_id: Option<i64>,
+) -> Result<(RefreshState, Option<User>), FlowError> {
+    let Some(plan) = Plan::new(cx.settings, Scope::Refresh, cx.client, None, cx.now) else {
+        return Ok(cx.store.refresh_state(jti, family, user_id).await?);
+    };
+    let (counts, state, user) = cx
+        .store
+        .hit_and_refresh_state(&plan.hit, jti, family, user_id)
+        .await?;
+    plan.verdict(&counts, cx.now)?;
+    Ok((state, user))
 }
 
 /// [`check`], then registration's uniqueness query, in one storage round trip.

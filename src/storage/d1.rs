@@ -180,6 +180,26 @@ impl Store {
         Ok(statements)
     }
 
+    /// The arbiter's state of a refresh token, then the user when one is asked for.
+    fn refresh_state_stmts(
+        &self,
+        jti: &str,
+        family: &str,
+        user_id: Option<i64>,
+    ) -> Result<Vec<D1PreparedStatement>> {
+        let mut statements = vec![self.stmt(
+            "SELECT (SELECT spent_at FROM refresh_spent WHERE jti = ?1) AS spent_at, \
+             EXISTS (SELECT 1 FROM revoked_families WHERE family = ?2) AS revoked",
+            &[text(jti), text(family)],
+        )?];
+        if let Some(id) = user_id {
+            statements.push(self.user_stmt(UserLookup::Id(id))?.ok_or_else(|| {
+                StorageError::Backend("an id look-up always has a statement".into())
+            })?);
+        }
+        Ok(statements)
+    }
+
     /// The unconditional upsert of one counter.
     fn add_stmt(&self, counter: &Counter) -> Result<D1PreparedStatement> {
         self.stmt(
@@ -400,36 +420,11 @@ impl RefreshArbiter for Store {
         family: &str,
         user_id: Option<i64>,
     ) -> Result<(RefreshState, Option<User>)> {
-        #[derive(Deserialize)]
-        struct Row {
-            spent_at: Option<i64>,
-            revoked: i64,
-        }
-        let mut statements = vec![self.stmt(
-            "SELECT (SELECT spent_at FROM refresh_spent WHERE jti = ?1) AS spent_at, \
-             EXISTS (SELECT 1 FROM revoked_families WHERE family = ?2) AS revoked",
-            &[text(jti), text(family)],
-        )?];
-        if let Some(id) = user_id {
-            statements.push(self.user_stmt(UserLookup::Id(id))?.ok_or_else(|| {
-                StorageError::Backend("an id look-up always has a statement".into())
-            })?);
-        }
-        let results = self.db.batch(statements).await?;
-        let state = match results.first() {
-            Some(r) => r.results::<Row>()?.into_iter().next(),
-            None => None,
-        }
-        .map(|r| RefreshState {
-            spent_at: r.spent_at,
-            family_revoked: r.revoked != 0,
-        })
-        .unwrap_or_default();
-        let user = match results.get(1) {
-            Some(r) => r.results::<UserRow>()?.into_iter().next().map(User::from),
-            None => None,
-        };
-        Ok((state, user))
+        let results = self
+            .db
+            .batch(self.refresh_state_stmts(jti, family, user_id)?)
+            .await?;
+        refresh_state_of(&results)
     }
 
     async fn spend_refresh(&self, spend: &Spend<'_>) -> Result<bool> {
@@ -505,6 +500,21 @@ impl ThrottleStore for Store {
         Ok((counts_of(hit, &results)?, user))
     }
 
+    async fn hit_and_refresh_state(
+        &self,
+        hit: &Hit,
+        jti: &str,
+        family: &str,
+        user_id: Option<i64>,
+    ) -> Result<(Counts, RefreshState, Option<User>)> {
+        let mut statements = self.hit_stmts(hit)?;
+        let counters = statements.len();
+        statements.extend(self.refresh_state_stmts(jti, family, user_id)?);
+        let results = self.db.batch(statements).await?;
+        let (state, user) = refresh_state_of(results.get(counters..).unwrap_or_default())?;
+        Ok((counts_of(hit, &results)?, state, user))
+    }
+
     async fn hit_and_conflicts(
         &self,
         hit: &Hit,
@@ -531,6 +541,29 @@ impl RefreshRecords for Store {
     async fn delete_record(&self, jti: &str) -> Result<()> {
         self.records()?.delete_record(jti).await
     }
+}
+
+/// The refresh token's state and the user, from the results of [`Store::refresh_state_stmts`].
+fn refresh_state_of(results: &[worker::D1Result]) -> Result<(RefreshState, Option<User>)> {
+    #[derive(Deserialize)]
+    struct Row {
+        spent_at: Option<i64>,
+        revoked: i64,
+    }
+    let state = match results.first() {
+        Some(r) => r.results::<Row>()?.into_iter().next(),
+        None => None,
+    }
+    .map(|r| RefreshState {
+        spent_at: r.spent_at,
+        family_revoked: r.revoked != 0,
+    })
+    .unwrap_or_default();
+    let user = match results.get(1) {
+        Some(r) => r.results::<UserRow>()?.into_iter().next().map(User::from),
+        None => None,
+    };
+    Ok((state, user))
 }
 
 fn conflicts_of(result: &worker::D1Result) -> Result<Conflicts> {

@@ -119,6 +119,20 @@ impl MemoryStore {
         }
     }
 
+    fn refresh_state_in(
+        state: &State,
+        jti: &str,
+        family: &str,
+        user_id: Option<i64>,
+    ) -> (RefreshState, Option<User>) {
+        let refresh = RefreshState {
+            spent_at: state.spent.get(jti).map(|(_, at, _)| *at),
+            family_revoked: state.revoked.contains_key(family),
+        };
+        let user = user_id.and_then(|id| state.users.get(&id).cloned());
+        (refresh, user)
+    }
+
     fn conflicts_in(state: &State, username: Option<&str>, email: Option<&str>) -> Conflicts {
         Conflicts {
             name_taken: username.is_some_and(|n| state.users.values().any(|u| u.username == n)),
@@ -310,13 +324,12 @@ impl RefreshArbiter for MemoryStore {
         user_id: Option<i64>,
     ) -> Result<(RefreshState, Option<User>)> {
         self.enter().await?;
-        let state = self.state.borrow();
-        let refresh = RefreshState {
-            spent_at: state.spent.get(jti).map(|(_, at, _)| *at),
-            family_revoked: state.revoked.contains_key(family),
-        };
-        let user = user_id.and_then(|id| state.users.get(&id).cloned());
-        Ok((refresh, user))
+        Ok(Self::refresh_state_in(
+            &self.state.borrow(),
+            jti,
+            family,
+            user_id,
+        ))
     }
 
     async fn spend_refresh(&self, spend: &Spend<'_>) -> Result<bool> {
@@ -423,6 +436,20 @@ impl ThrottleStore for MemoryStore {
         let mut state = self.state.borrow_mut();
         let counts = Self::hit_in(&mut state, hit);
         Ok((counts, Self::find(&state, lookup)))
+    }
+
+    async fn hit_and_refresh_state(
+        &self,
+        hit: &Hit,
+        jti: &str,
+        family: &str,
+        user_id: Option<i64>,
+    ) -> Result<(Counts, RefreshState, Option<User>)> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        let counts = Self::hit_in(&mut state, hit);
+        let (refresh, user) = Self::refresh_state_in(&state, jti, family, user_id);
+        Ok((counts, refresh, user))
     }
 
     async fn hit_and_conflicts(

@@ -111,6 +111,22 @@ pub trait ThrottleStore: UserStore {
         Ok((counts, self.find_user(lookup).await?))
     }
 
+    /// [`ThrottleStore::hit`] and [`RefreshArbiter::refresh_state`].
+    async fn hit_and_refresh_state(
+        &self,
+        hit: &Hit,
+        jti: &str,
+        family: &str,
+        user_id: Option<i64>,
+    ) -> Result<(Counts, RefreshState, Option<User>)>
+    where
+        Self: RefreshArbiter,
+    {
+        let counts = self.hit(hit).await?;
+        let (state, user) = self.refresh_state(jti, family, user_id).await?;
+        Ok((counts, state, user))
+    }
+
     /// [`ThrottleStore::hit`] and [`UserStore::conflicts`].
     async fn hit_and_conflicts(
         &self,
