@@ -139,7 +139,7 @@ pub struct Settings {
     pub rate_limit_register: RateLimit,
     /// RATE_LIMIT_EMAIL ("5/3600"): e-mail-sending requests per client IP and per target address.
     pub rate_limit_email: RateLimit,
-    /// RATE_LIMIT_CONFIRM ("20/600"): confirm/set_password attempts per client IP.
+    /// RATE_LIMIT_CONFIRM ("20/600"): activation and reset-confirm attempts per client IP.
     pub rate_limit_confirm: RateLimit,
     /// RATE_LIMIT_REFRESH ("60/60"): jwt/refresh calls with a validly signed token per client IP.
     pub rate_limit_refresh: RateLimit,

@@ -32,8 +32,7 @@ pub async fn check_current_password<S: ThrottleStore>(
     errors: &mut FieldErrors,
 ) -> Result<(), FlowError> {
     if let Some(current) = take(errors, current) {
-        let (attempt, _) =
-            throttle::password_check_and_find_user(cx, Subject::UserId(me.id), None).await?;
+        let attempt = throttle::password_check(cx, Subject::UserId(me.id)).await?;
         if !password_hash::verify_password(&current, &me.password) {
             attempt.failed(cx).await?;
             errors.add("current_password", msg::INVALID_PASSWORD);

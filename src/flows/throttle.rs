@@ -316,8 +316,16 @@ impl Attempt {
 }
 
 /// Counts a password check of `subject` against the client and reads the account's failure
-/// counters, with the user `lookup` names, in one storage round trip; throttled when the client
-/// is over its limit or one more failure would put an account counter over its own.
+/// counters, in one storage round trip; throttled when the client is over its limit or one more
+/// failure would put an account counter over its own.
+pub async fn password_check<S: ThrottleStore>(
+    cx: &Cx<'_, S>,
+    subject: Subject<'_>,
+) -> Result<Attempt, FlowError> {
+    Ok(password_check_and_find_user(cx, subject, None).await?.0)
+}
+
+/// [`password_check`], with the user `lookup` names in the same round trip (when there is one).
 pub async fn password_check_and_find_user<S: ThrottleStore>(
     cx: &Cx<'_, S>,
     subject: Subject<'_>,
