@@ -139,14 +139,21 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     /// RATE_LIMITS ("on"): "off" disables every throttle (local load tests).
     pub rate_limits: bool,
-    /// RATE_LIMIT_LOGIN ("10/60"): attempts per window (s) per client IP and per account on login.
+    /// RATE_LIMIT_LOGIN ("10/60"): password checks (logins and current-password checks) per
+    /// window (s) per client IP, every attempt counted; and failed checks of one account from one
+    /// client.
     pub rate_limit_login: RateLimit,
+    /// RATE_LIMIT_LOGIN_ACCOUNT ("100/3600"): failed password checks of one account from all
+    /// clients together, so a guesser with many addresses stays bounded.
+    pub rate_limit_login_account: RateLimit,
     /// RATE_LIMIT_REGISTER ("20/3600"): registrations per client IP.
     pub rate_limit_register: RateLimit,
     /// RATE_LIMIT_EMAIL ("5/3600"): e-mail-sending requests per client IP and per target address.
     pub rate_limit_email: RateLimit,
-    /// RATE_LIMIT_CONFIRM ("20/600"): confirm/set_password attempts per client IP.
+    /// RATE_LIMIT_CONFIRM ("20/600"): activation and reset-confirm attempts per client IP.
     pub rate_limit_confirm: RateLimit,
+    /// RATE_LIMIT_REFRESH ("60/60"): jwt/refresh calls with a validly signed token per client IP.
+    pub rate_limit_refresh: RateLimit,
 }
 
 /// The longest throttle window accepted (a year): longer ones are a typo, not a policy.
@@ -231,6 +238,10 @@ impl Default for Settings {
                 count: 10,
                 window: 60,
             },
+            rate_limit_login_account: RateLimit {
+                count: 100,
+                window: 3600,
+            },
             rate_limit_register: RateLimit {
                 count: 20,
                 window: 3600,
@@ -242,6 +253,10 @@ impl Default for Settings {
             rate_limit_confirm: RateLimit {
                 count: 20,
                 window: 600,
+            },
+            rate_limit_refresh: RateLimit {
+                count: 60,
+                window: 60,
             },
         }
     }
@@ -495,9 +510,11 @@ impl Settings {
         }
         r.bool("RATE_LIMITS", &mut s.rate_limits);
         r.rate("RATE_LIMIT_LOGIN", &mut s.rate_limit_login);
+        r.rate("RATE_LIMIT_LOGIN_ACCOUNT", &mut s.rate_limit_login_account);
         r.rate("RATE_LIMIT_REGISTER", &mut s.rate_limit_register);
         r.rate("RATE_LIMIT_EMAIL", &mut s.rate_limit_email);
         r.rate("RATE_LIMIT_CONFIRM", &mut s.rate_limit_confirm);
+        r.rate("RATE_LIMIT_REFRESH", &mut s.rate_limit_refresh);
 
         if r.problems.is_empty() {
             Ok(s)
@@ -643,9 +660,11 @@ mod tests {
         assert!(s.rate_limits);
         let limit = |count, window| RateLimit { count, window };
         assert_eq!(s.rate_limit_login, limit(10, 60));
+        assert_eq!(s.rate_limit_login_account, limit(100, 3600));
         assert_eq!(s.rate_limit_register, limit(20, 3600));
         assert_eq!(s.rate_limit_email, limit(5, 3600));
         assert_eq!(s.rate_limit_confirm, limit(20, 600));
+        assert_eq!(s.rate_limit_refresh, limit(60, 60));
         assert!(s.cors_allowed_origins.is_empty());
     }
 

@@ -62,8 +62,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     }
 }
 
-/// The daily cron (wrangler.toml `[triggers]`): deletes arbiter and throttle rows whose time is
-/// over, so D1 does not grow with every refresh. Failures are logged; the next run retries.
+/// The hourly cron (wrangler.toml `[triggers]`): deletes arbiter and throttle rows whose time is
+/// over, in bounded chunks, so D1 does not grow with every refresh. Failures are logged; the
+/// next run retries, and continues where a run stopped at its bound.
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     let now = (worker::Date::now().as_millis() / 1000) as i64;
@@ -71,13 +72,19 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
     // that long too, with the leeway as it is set now.
     let leeway = settings(&env).as_ref().map_or(0, |s| s.leeway);
     match env.d1("DB") {
-        Ok(db) => match storage::d1::Store::new(db, Err("not needed".into()))
-            .purge_expired(now.saturating_sub(leeway))
-            .await
-        {
-            Ok(removed) => worker::console_log!("purged {removed} expired rows"),
-            Err(e) => worker::console_error!("purge failed: {e}"),
-        },
+        Ok(db) => {
+            let store = storage::d1::Store::new(db, Err("not needed".into()));
+            match flows::maintenance::purge_expired(&store, now.saturating_sub(leeway)).await {
+                Ok(done) if done.complete => {
+                    worker::console_log!("purged {} expired rows", done.rows)
+                }
+                Ok(done) => worker::console_log!(
+                    "purged {} expired rows; more remain for the next run",
+                    done.rows
+                ),
+                Err(e) => worker::console_error!("purge failed: {e}"),
+            }
+        }
         Err(e) => worker::console_error!("purge: no DB binding: {e}"),
     }
 }

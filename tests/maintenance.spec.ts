@@ -1,4 +1,5 @@
-// The daily scheduled purge of expired arbiter and throttle rows.
+// The hourly scheduled purge of expired arbiter and throttle rows: bounded chunks, through an
+// index on expires_at.
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { spawnApp, TestApp } from "./helpers";
 
@@ -9,6 +10,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await app.dispose();
 });
+
+async function purge(): Promise<void> {
+  const worker = await app.mf.getWorker();
+  await worker.scheduled({ cron: "17 * * * *" });
+}
 
 test("scheduled_purge_deletes_expired_rows_and_keeps_live_ones", async () => {
   // Arrange
@@ -28,8 +34,7 @@ test("scheduled_purge_deletes_expired_rows_and_keeps_live_ones", async () => {
     );
   }
   // Act
-  const worker = await app.mf.getWorker();
-  await worker.scheduled({ cron: "17 3 * * *" });
+  await purge();
   // Assert
   expect(await app.sql("SELECT jti FROM refresh_spent")).toEqual([{ jti: "jti-live" }]);
   expect(await app.sql("SELECT family FROM revoked_families")).toEqual([{ family: "fam-live" }]);
@@ -48,10 +53,32 @@ test("the_purge_keeps_rows_whose_tokens_leeway_still_accepts", async () => {
       );
     }
     // Act
-    await (await lenient.mf.getWorker()).scheduled({ cron: "17 3 * * *" });
+    await (await lenient.mf.getWorker()).scheduled({ cron: "17 * * * *" });
     // Assert
     expect(await lenient.sql("SELECT jti FROM refresh_spent")).toEqual([{ jti: "inside-leeway" }]);
   } finally {
     await lenient.dispose();
+  }
+});
+
+test("a_purge_run_deletes_a_bounded_number_of_rows_and_the_next_run_continues", async () => {
+  // Arrange: 12,000 expired counters, more than one run's bound of 20 chunks of 500.
+  await app.sql(
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12000) " +
+      "INSERT INTO throttle (key, window_start, hits, expires_at) SELECT 'flood:' || i, 0, 1, 1 FROM n",
+  );
+  const left = async (): Promise<number> => (await app.sql("SELECT COUNT(*) AS n FROM throttle WHERE key LIKE 'flood:%'"))[0].n;
+  // Act and assert
+  await purge();
+  expect(await left()).toBe(2000);
+  await purge();
+  expect(await left()).toBe(0);
+});
+
+test("the_purge_finds_expired_rows_through_an_index", async () => {
+  for (const table of ["throttle", "refresh_spent", "revoked_families"]) {
+    const plan = await app.sql(`EXPLAIN QUERY PLAN SELECT rowid FROM ${table} WHERE expires_at < ? LIMIT 500`, 0);
+    const details = plan.map((row) => row.detail).join("; ");
+    expect(details, table).toMatch(new RegExp(`USING (COVERING )?INDEX ${table}_expires_at`));
   }
 });

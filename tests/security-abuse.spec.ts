@@ -76,9 +76,11 @@ describe("rate limits (issue 5)", () => {
     app = await spawnApp({
       RATE_LIMITS: "on",
       RATE_LIMIT_LOGIN: `3/${DAY}`,
+      RATE_LIMIT_LOGIN_ACCOUNT: `5/${DAY}`,
       RATE_LIMIT_REGISTER: `3/${DAY}`,
       RATE_LIMIT_EMAIL: `3/${DAY}`,
       RATE_LIMIT_CONFIRM: `3/${DAY}`,
+      RATE_LIMIT_REFRESH: `3/${DAY}`,
     });
   });
   afterAll(async () => {
@@ -98,20 +100,39 @@ describe("rate limits (issue 5)", () => {
       expectNotThrottled(await app.post(path, { username: unique("nobody"), password: "x" }, { headers: from(freshIp()) }));
     });
 
-    test(`${name}_is_throttled_per_account_across_addresses`, async () => {
+    test(`${name}_failures_from_one_client_do_not_lock_the_owner_out_at_another`, async () => {
       const u = await activeUser();
+      const guesser = freshIp();
       for (let i = 0; i < 3; i += 1) {
+        expectNotThrottled(await app.post(path, { username: u.username, password: "wrong" }, { headers: from(guesser) }));
+      }
+      // The guesser's client is done, even with the right password: the limit comes before the check.
+      expectThrottled(await app.post(path, { username: u.username, password: u.password }, { headers: from(guesser) }), DAY, name);
+      const owner = await app.post(path, { username: u.username, password: u.password }, { headers: from(freshIp()) });
+      expect(owner.status, owner.text).toBe(200);
+    });
+
+    test(`${name}_failures_from_many_clients_are_capped_per_account`, async () => {
+      const u = await activeUser();
+      for (let i = 0; i < 5; i += 1) {
         expectNotThrottled(await app.post(path, { username: u.username, password: "wrong" }, { headers: from(freshIp()) }));
       }
-      // Even the right password is refused now: the limit comes before the check, so no oracle.
-      const right = await app.post(path, { username: u.username, password: u.password }, { headers: from(freshIp()) });
-      expectThrottled(right, DAY, name);
-      // Case does not dodge the account counter.
-      expectThrottled(await app.post(path, { username: u.username.toUpperCase(), password: "x" }, { headers: from(freshIp()) }), DAY);
+      // RATE_LIMIT_LOGIN_ACCOUNT failures in all: even the right password is refused, from anywhere.
+      expectThrottled(await app.post(path, { username: u.username, password: u.password }, { headers: from(freshIp()) }), DAY, name);
+      // Usernames are case-sensitive, as in Django: another spelling is another account's counter.
+      expectNotThrottled(await app.post(path, { username: u.username.toUpperCase(), password: "x" }, { headers: from(freshIp()) }));
       // Another account is unaffected.
       const other = await activeUser();
       const ok = await app.post(path, { username: other.username, password: other.password }, { headers: from(freshIp()) });
       expect(ok.status).toBe(200);
+    });
+
+    test(`${name}_correct_passwords_never_count_against_the_account`, async () => {
+      const u = await activeUser();
+      for (let i = 0; i < 8; i += 1) {
+        const res = await app.post(path, { username: u.username, password: u.password }, { headers: from(freshIp()) });
+        expect(res.status, `login ${i + 1}: ${res.text}`).toBe(200);
+      }
     });
   }
 
@@ -120,19 +141,38 @@ describe("rate limits (issue 5)", () => {
     const ghost = unique("ghost");
     const answers: Reply[][] = [[], []];
     for (const [i, username] of [u.username, ghost].entries()) {
-      for (let n = 0; n < 5; n += 1) {
+      for (let n = 0; n < 7; n += 1) {
         answers[i].push(await app.post("/auth/jwt/create/", { username, password: "wrong" }, { headers: from(freshIp()) }));
       }
     }
-    expect(answers[0].map((r) => r.status)).toEqual([401, 401, 401, 429, 429]);
+    expect(answers[0].map((r) => r.status)).toEqual([401, 401, 401, 401, 401, 429, 429]);
     expect(answers[1].map((r) => r.status)).toEqual(answers[0].map((r) => r.status));
     // The wait counts down by the second, so it may differ by one between the two runs.
     const shape = (r: Reply) => JSON.stringify(r.body).replace(/in \d+ seconds/, "in N seconds");
     expect(answers[1].map(shape)).toEqual(answers[0].map(shape));
     const wait = (r: Reply) => Number(r.headers.get("retry-after") ?? 0);
-    for (let n = 3; n < 5; n += 1) {
+    for (let n = 5; n < 7; n += 1) {
       expect(Math.abs(wait(answers[1][n]) - wait(answers[0][n]))).toBeLessThanOrEqual(1);
     }
+  });
+
+  test("jwt_refresh_is_throttled_per_client_ip_and_a_throttled_refresh_spends_nothing", async () => {
+    const u = await activeUser();
+    const created = await app.post("/auth/jwt/create/", { username: u.username, password: u.password }, { headers: from(freshIp()) });
+    expect(created.status, created.text).toBe(200);
+    let refresh: string = created.body.refresh;
+    const ip = freshIp();
+    for (let i = 0; i < 3; i += 1) {
+      const res = await app.post("/auth/jwt/refresh/", { refresh }, { headers: from(ip) });
+      expect(res.status, res.text).toBe(200);
+      refresh = res.body.refresh;
+    }
+    expectThrottled(await app.post("/auth/jwt/refresh/", { refresh }, { headers: from(ip) }), DAY, "jwt_refresh");
+    // A forged token is refused before the throttle is asked: it costs no storage.
+    expect((await app.post("/auth/jwt/refresh/", { refresh: "x.y.z" }, { headers: from(ip) })).status).toBe(401);
+    // The throttled call spent nothing: the same token still rotates from another client.
+    const res = await app.post("/auth/jwt/refresh/", { refresh }, { headers: from(freshIp()) });
+    expect(res.status, res.text).toBe(200);
   });
 
   test("registration_is_throttled_per_client_ip", async () => {
@@ -203,31 +243,52 @@ describe("rate limits (issue 5)", () => {
     expect(statuses.filter((s) => s === 429).length).toBe(27);
   });
 
-  test("set_password_is_throttled_per_account_and_per_client_ip", async () => {
+  test("set_password_is_throttled_per_client_ip_and_its_failures_per_account", async () => {
+    const setPassword = (auth: string, current: string, ip: string) =>
+      app.post("/auth/users/set_password/", { current_password: current, new_password: "Another-pw-11!" }, { auth, headers: from(ip) });
+
+    // Failures from one client: that client is done, the owner elsewhere is not.
     const u = await activeUser();
     const auth = await bearerFor(u);
+    const guesser = freshIp();
     for (let i = 0; i < 3; i += 1) {
-      const res = await app.post("/auth/users/set_password/", { current_password: "wrong", new_password: "Another-pw-11!" }, { auth, headers: from(freshIp()) });
+      const res = await setPassword(auth, "wrong", guesser);
       expect(res.status).toBe(400);
       expect(res.body).toEqual({ current_password: ["Invalid password."] });
     }
-    const right = await app.post("/auth/users/set_password/", { current_password: u.password, new_password: "Another-pw-11!" }, { auth, headers: from(freshIp()) });
-    expectThrottled(right, DAY, "set_password per account");
+    expectThrottled(await setPassword(auth, u.password, guesser), DAY, "set_password per account and client");
+    expect((await setPassword(auth, u.password, freshIp())).status).toBe(204);
 
-    // Per client: three different accounts from one address.
+    // Failures from many clients: capped per account (RATE_LIMIT_LOGIN_ACCOUNT).
+    const v = await activeUser();
+    const vAuth = await bearerFor(v);
+    for (let i = 0; i < 5; i += 1) {
+      expect((await setPassword(vAuth, "wrong", freshIp())).status).toBe(400);
+    }
+    expectThrottled(await setPassword(vAuth, v.password, freshIp()), DAY, "set_password per account");
+
+    // Per client: every check counts, three different accounts from one address.
     const ip = freshIp();
     const users = [await activeUser(), await activeUser(), await activeUser(), await activeUser()];
     const auths = [];
     for (const x of users) auths.push(await bearerFor(x));
     for (let i = 0; i < 3; i += 1) {
-      const res = await app.post("/auth/users/set_password/", { current_password: "wrong", new_password: "Another-pw-11!" }, { auth: auths[i], headers: from(ip) });
-      expect(res.status).toBe(400);
+      expect((await setPassword(auths[i], "wrong", ip)).status).toBe(400);
     }
-    expectThrottled(
-      await app.post("/auth/users/set_password/", { current_password: users[3].password, new_password: "Another-pw-11!" }, { auth: auths[3], headers: from(ip) }),
-      DAY,
-      "set_password per ip",
-    );
+    expectThrottled(await setPassword(auths[3], users[3].password, ip), DAY, "set_password per ip");
+  });
+
+  test("failed_logins_for_a_username_that_is_a_user_id_do_not_throttle_that_users_password_checks", async () => {
+    const u = await activeUser();
+    const auth = await bearerFor(u);
+    // Fail logins for the username "<id>" from many clients until that name is throttled.
+    let last: Reply | undefined;
+    for (let i = 0; i < 20 && last?.status !== 429; i += 1) {
+      last = await app.post("/auth/jwt/create/", { username: String(u.id), password: "wrong" }, { headers: from(freshIp()) });
+    }
+    expectThrottled(last!, DAY, "the name");
+    const res = await app.post("/auth/users/set_password/", { current_password: u.password, new_password: "Another-pw-11!" }, { auth, headers: from(freshIp()) });
+    expect(res.status, res.text).toBe(204);
   });
 
   const confirmBodies: [string, (uid: string) => Record<string, string>][] = [
@@ -250,15 +311,31 @@ describe("rate limits (issue 5)", () => {
       expectThrottled(await app.post(path, body(u.uid), { headers: from(ip) }), DAY, name);
     });
 
-    test(`${name}_token_guessing_is_throttled_per_account_across_client_ips`, async () => {
-      const u = await registeredUser();
-      // Django decodes all three to the same user, so they count as one account.
-      const spellings = [u.uid, `${u.uid}==`, `${u.uid}====`];
-      for (let i = 0; i < 3; i += 1) {
-        const res = await app.post(path, body(spellings[i]), { headers: from(freshIp()) });
-        expect(res.status).toBe(400);
+    test(`${name}_guesses_from_many_clients_do_not_lock_the_users_link`, async () => {
+      // The link the user really got: activation, or a reset link for an active user.
+      let uid: string;
+      let token: string;
+      if (path.includes("activation")) {
+        const username = unique("lk");
+        const email = `${username}@example.com`;
+        const reg = await app.post("/auth/users/", { username, password: "Sup3r-secret-pw!", email }, { headers: from(freshIp()) });
+        expect(reg.status, reg.text).toBe(201);
+        ({ uid, token } = app.lastLink(email));
+      } else {
+        const u = await activeUser();
+        const ask = path.includes("password") ? "/auth/users/reset_password/" : "/auth/users/reset_username/";
+        expect((await app.post(ask, { email: u.email }, { headers: from(freshIp()) })).status).toBe(204);
+        ({ uid, token } = app.lastLink(u.email));
       }
-      expectThrottled(await app.post(path, body(u.uid), { headers: from(freshIp()) }), DAY, name);
+      // Guesses at that uid (in every spelling Django decodes alike) from many clients.
+      const spellings = [uid, `${uid}==`, `${uid}====`];
+      for (let i = 0; i < 6; i += 1) {
+        const res = await app.post(path, body(spellings[i % 3]), { headers: from(freshIp()) });
+        expect(res.status).toBe(400);
+        expect(res.body).toEqual({ token: ["Invalid token for given user."] });
+      }
+      const res = await app.post(path, { ...body(uid), token }, { headers: from(freshIp()) });
+      expect(res.status, res.text).toBe(204);
     });
   }
 
@@ -269,6 +346,36 @@ describe("rate limits (issue 5)", () => {
       expect((await app.post(path, body(u.uid), { headers: from(ip) })).status).toBe(400);
     }
     expectThrottled(await app.post(confirmBodies[0][0], confirmBodies[0][1](u.uid), { headers: from(ip) }), DAY);
+  });
+
+  test("reset_username_confirm_is_throttled_before_it_says_whether_a_username_is_taken", async () => {
+    const u = await activeUser();
+    const ip = freshIp();
+    // No valid uid or token: only the name is probed.
+    const probe = () => app.post("/auth/users/reset_username_confirm/", { uid: "x", token: "y", new_username: u.username }, { headers: from(ip) });
+    for (let i = 0; i < 3; i += 1) {
+      const res = await probe();
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ new_username: ["A user with that username already exists."] });
+    }
+    expectThrottled(await probe(), DAY, "username probe");
+  });
+
+  test("a_throttled_client_adds_no_counter_rows_whatever_it_asks_about", async () => {
+    const rows = async (): Promise<number> => (await app.sql("SELECT COUNT(*) AS n FROM throttle"))[0].n;
+    const ip = freshIp();
+    let before = await rows();
+    for (let i = 0; i < 60; i += 1) {
+      await app.post("/auth/users/reset_password/", { email: `${unique("flood")}@example.com` }, { headers: from(ip) });
+    }
+    // The client's row and the three addresses it could ask about before it was throttled.
+    expect((await rows()) - before).toBe(4);
+    before = await rows();
+    for (let i = 0; i < 60; i += 1) {
+      await app.post("/auth/jwt/create/", { username: unique("flood"), password: "x" }, { headers: from(ip) });
+    }
+    // The client's row and at most two per login it could still try.
+    expect((await rows()) - before).toBeLessThanOrEqual(7);
   });
 
   test("concurrent_requests_are_counted_exactly", async () => {

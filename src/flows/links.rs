@@ -5,10 +5,10 @@
 use crate::domain::user::User;
 use crate::email::compose::{compose, Message};
 use crate::email::templates::{fill_url, EmailKind};
-use crate::flows::throttle::{self, Scope};
+use crate::flows::throttle::{self, Scope, Subject};
 use crate::flows::{Cx, FlowError};
 use crate::messages as msg;
-use crate::storage::{ThrottleStore, UserLookup};
+use crate::storage::{ThrottleStore, UserLookup, UserStore};
 use crate::tokens::one_time::{self, TokenUserState};
 
 /// What a link is for; username-reset tokens also cover the username.
@@ -101,7 +101,9 @@ pub fn queue<S>(
 
 /// djoser's UidAndTokenSerializer.validate: the uid must name a user (`uid` error) and the token
 /// must be valid for that user's current state (`token` error). Every attempt counts against the
-/// confirm throttle, a uid that names nobody included. `uid` and `token` are the raw values.
+/// client's confirm throttle, a uid that names nobody included. There is no per-user counter:
+/// the token is a 128-bit HMAC, so guessing is hopeless anyway, and a counter keyed by the
+/// (sequential) uid would let anyone lock a user's links. `uid` and `token` are the raw values.
 pub async fn confirm<S: ThrottleStore>(
     cx: &Cx<'_, S>,
     uid: &str,
@@ -110,15 +112,38 @@ pub async fn confirm<S: ThrottleStore>(
 ) -> Result<User, FlowError> {
     let user = match one_time::decode_uid(uid) {
         Some(id) => {
-            let subject = format!("user:{id}");
-            throttle::check_and_find_user(cx, Scope::Confirm, Some(&subject), UserLookup::Id(id))
-                .await?
+            throttle::check_and_find_user(cx, Scope::Confirm, None, UserLookup::Id(id)).await?
         }
         None => {
             throttle::check(cx, Scope::Confirm, None).await?;
             None
         }
     };
+    check_link(cx, user, token, purpose)
+}
+
+/// [`confirm`] for a caller that already counted the request against the confirm throttle (so
+/// it is not counted twice).
+pub async fn confirm_counted<S: UserStore>(
+    cx: &Cx<'_, S>,
+    uid: &str,
+    token: &str,
+    purpose: Purpose,
+) -> Result<User, FlowError> {
+    let user = match one_time::decode_uid(uid) {
+        Some(id) => cx.store.find_user(UserLookup::Id(id)).await?,
+        None => None,
+    };
+    check_link(cx, user, token, purpose)
+}
+
+/// The uid names `user` (a `uid` error when nobody) and the token must be valid for its state.
+fn check_link<S>(
+    cx: &Cx<'_, S>,
+    user: Option<User>,
+    token: &str,
+    purpose: Purpose,
+) -> Result<User, FlowError> {
     let Some(user) = user else {
         return Err(FlowError::field("uid", msg::INVALID_UID));
     };
@@ -166,9 +191,13 @@ pub async fn user_for_email<S: ThrottleStore>(
     email: &str,
     wanted: Wanted,
 ) -> Result<Option<User>, FlowError> {
-    let user =
-        throttle::check_and_find_user(cx, Scope::Email, Some(email), UserLookup::Email(email))
-            .await?;
+    let user = throttle::check_and_find_user(
+        cx,
+        Scope::Email,
+        Some(Subject::Email(email)),
+        UserLookup::Email(email),
+    )
+    .await?;
     let fits = |u: &User| match wanted {
         Wanted::Active => u.is_active,
         Wanted::AwaitingActivation => !u.is_active && u.activation_pending,
@@ -203,7 +232,7 @@ pub async fn send_reset_link<S: ThrottleStore>(
 mod tests {
     use super::*;
     use crate::config::Settings;
-    use crate::flows::testing::{cx, cx_at, link_parts, settings, NOW};
+    use crate::flows::testing::{cx, cx_at, cx_from, link_parts, settings, NOW};
     use crate::storage::memory::{block_on, MemoryStore};
 
     #[test]
@@ -249,6 +278,31 @@ mod tests {
             )),
             Err(FlowError::field("token", msg::INVALID_TOKEN))
         );
+    }
+
+    #[test]
+    fn garbage_confirms_from_many_clients_do_not_lock_a_users_link() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let user = User::for_tests(5, "eve", "e@example.com", "hash");
+        store.put_user(user.clone());
+        let message = mail(&cx(&s, &store), &user, EmailKind::PasswordReset)
+            .unwrap()
+            .unwrap();
+        let (uid, token) = link_parts(&message);
+        for i in 0..3 * s.rate_limit_confirm.count {
+            let client = format!("198.51.100.{i}");
+            let guess = block_on(confirm(
+                &cx_from(&s, &store, &client),
+                &uid,
+                "c1d2e3-0123456789abcdef0123",
+                Purpose::PasswordReset,
+            ));
+            assert_eq!(guess, Err(FlowError::field("token", msg::INVALID_TOKEN)));
+        }
+        let owner = cx_from(&s, &store, "192.0.2.1");
+        let found = block_on(confirm(&owner, &uid, &token, Purpose::PasswordReset));
+        assert_eq!(found.map(|u| u.id), Ok(5));
     }
 
     #[test]

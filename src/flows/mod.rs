@@ -9,6 +9,7 @@
 pub mod account;
 pub mod authn;
 pub mod links;
+pub mod maintenance;
 pub mod password;
 pub mod registration;
 pub mod session;
@@ -222,6 +223,21 @@ pub mod testing {
             store,
             now,
             client: CLIENT,
+            warn: |_| {},
+        }
+    }
+
+    /// A context at `NOW` for another client address.
+    pub fn cx_from<'a>(
+        settings: &'a Settings,
+        store: &'a MemoryStore,
+        client: &'a str,
+    ) -> Cx<'a, MemoryStore> {
+        Cx {
+            settings,
+            store,
+            now: NOW,
+            client,
             warn: |_| {},
         }
     }

@@ -6,7 +6,7 @@ use crate::domain::user::User;
 use crate::email::templates::EmailKind;
 use crate::error::FieldErrors;
 use crate::flows::links::{self, Purpose};
-use crate::flows::throttle::{self, Scope};
+use crate::flows::throttle::{self, Subject};
 use crate::flows::{ok_if_empty, take, Checked, Cx, FlowError, Outbox};
 use crate::messages as msg;
 use crate::storage::{AuthTokenStore, PasswordChange, ThrottleStore, UserStore};
@@ -23,7 +23,8 @@ pub fn similarity(user: &User) -> SimilarityAttributes<'_> {
 }
 
 /// Checks the requester's `current_password` (a DRF field-level check, so its error joins the
-/// others in `errors`). Every check counts against the login throttle of the user.
+/// others in `errors`). Throttled as a password check of the user: every check counts against
+/// the client, a failed one against the user's account.
 pub async fn check_current_password<S: ThrottleStore>(
     cx: &Cx<'_, S>,
     me: &User,
@@ -31,8 +32,9 @@ pub async fn check_current_password<S: ThrottleStore>(
     errors: &mut FieldErrors,
 ) -> Result<(), FlowError> {
     if let Some(current) = take(errors, current) {
-        throttle::check(cx, Scope::Login, Some(&me.id.to_string())).await?;
+        let attempt = throttle::password_check(cx, Subject::UserId(me.id)).await?;
         if !password_hash::verify_password(&current, &me.password) {
+            attempt.failed(cx).await?;
             errors.add("current_password", msg::INVALID_PASSWORD);
         }
     }

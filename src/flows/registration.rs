@@ -7,7 +7,7 @@ use crate::domain::username::normalize_username;
 use crate::email::templates::EmailKind;
 use crate::error::FieldErrors;
 use crate::flows::links::{self, Purpose, Wanted};
-use crate::flows::throttle::{self, Scope};
+use crate::flows::throttle::{self, Scope, Subject};
 use crate::flows::{ok_if_empty, take, Checked, Cx, FlowError, Outbox};
 use crate::messages as msg;
 use crate::storage::{StorageError, ThrottleStore, UserLookup};
@@ -63,7 +63,7 @@ pub async fn register<S: ThrottleStore>(
     let username = username.map(|name| normalize_username(&name));
     let wanted_email = email.as_deref().ok().filter(|e| !e.is_empty());
     let wanted_name = username.as_deref().ok();
-    let subject = raw_email.as_deref().filter(|e| !e.trim().is_empty());
+    let subject = raw_email.as_deref().map(Subject::Email);
     let conflicts = throttle::check_and_conflicts(cx, subject, wanted_name, wanted_email).await?;
     let mut errors = FieldErrors::new();
     let email = take(&mut errors, email);

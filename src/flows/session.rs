@@ -14,7 +14,7 @@ use crate::domain::user::User;
 use crate::flows::authn::{
     bound_to_ended_sessions, issued_before_revocation, session_binding, SESSION_BINDING_CLAIM,
 };
-use crate::flows::throttle::{self, Scope};
+use crate::flows::throttle::{self, Subject};
 use crate::flows::{random, Cx, FlowError};
 use crate::messages as msg;
 use crate::storage::{
@@ -36,18 +36,23 @@ pub fn login_field_name(login_field: LoginField) -> &'static str {
 /// Finds the account and checks the password, spending the same argon2 work whether or not the
 /// account exists. Returns the user only when the password matches; activity is the caller's
 /// rule. A matching password stored at another cost (or as a Django hash) is re-hashed.
+///
+/// Throttled as a password check: an unknown account, a wrong password and an inactive
+/// account's right one all count as failures (so the counters say nothing about which it was);
+/// only a login that can succeed does not.
 pub async fn authenticate<S: ThrottleStore>(
     cx: &Cx<'_, S>,
     login: &str,
     password: &str,
 ) -> Result<Option<User>, FlowError> {
-    let lookup = match cx.settings.login_field {
-        LoginField::Username => UserLookup::Username(login),
-        LoginField::Email => UserLookup::Email(login),
+    let (lookup, subject) = match cx.settings.login_field {
+        LoginField::Username => (UserLookup::Username(login), Subject::Username(login)),
+        LoginField::Email => (UserLookup::Email(login), Subject::Email(login)),
     };
-    let user = throttle::check_and_find_user(cx, Scope::Login, Some(login), lookup).await?;
+    let (attempt, user) = throttle::password_check_and_find_user(cx, subject, Some(lookup)).await?;
     let Some(mut user) = user else {
         password_hash::dummy_verify(password, cx.hash_cost());
+        attempt.failed(cx).await?;
         return Ok(None);
     };
     if !password_hash::verify_password(password, &user.password) {
@@ -57,7 +62,11 @@ pub async fn authenticate<S: ThrottleStore>(
         if password_hash::needs_rehash(&user.password, cx.hash_cost()) {
             password_hash::dummy_verify(password, cx.hash_cost());
         }
+        attempt.failed(cx).await?;
         return Ok(None);
+    }
+    if !user.is_active {
+        attempt.failed(cx).await?;
     }
     if password_hash::needs_rehash(&user.password, cx.hash_cost()) {
         let new_hash = cx.hash_new_password(password)?;
@@ -268,13 +277,8 @@ fn family_horizon<S>(cx: &Cx<'_, S>, claims: &Claims) -> i64 {
     claims.exp.map_or(by_lifetime, |exp| exp.max(by_lifetime))
 }
 
-/// Loads what the arbiter knows of a decoded token; `load_user` is for refresh, which checks the
-/// user (verify and blacklist do not read it).
-async fn present<S: RefreshArbiter>(
-    cx: &Cx<'_, S>,
-    claims: Claims,
-    load_user: bool,
-) -> Result<Presented, FlowError> {
+/// The jti, family and (when `load_user`) user id a decoded token names.
+fn token_ids(claims: &Claims, load_user: bool) -> Result<(String, String, Option<i64>), FlowError> {
     // A refresh token without jti cannot be tracked: simplejwt's message fits.
     let jti = claims
         .jti
@@ -287,6 +291,17 @@ async fn present<S: RefreshArbiter>(
         .as_deref()
         .and_then(|id| id.trim().parse::<i64>().ok())
         .filter(|_| load_user);
+    Ok((jti, family, user_id))
+}
+
+/// Loads what the arbiter knows of a decoded token; `load_user` is for refresh, which checks the
+/// user (verify and blacklist do not read it).
+async fn present<S: RefreshArbiter>(
+    cx: &Cx<'_, S>,
+    claims: Claims,
+    load_user: bool,
+) -> Result<Presented, FlowError> {
+    let (jti, family, user_id) = token_ids(&claims, load_user)?;
     let (state, user) = cx.store.refresh_state(&jti, &family, user_id).await?;
     Ok(Presented {
         claims,
@@ -334,13 +349,24 @@ pub struct Refreshed {
 }
 
 /// POST jwt/refresh/: a new access token and, with rotation, a new refresh token of the same
-/// family; the presented one is spent exactly once, decided by the arbiter.
-pub async fn jwt_refresh<S: RefreshArbiter + RefreshRecords>(
+/// family; the presented one is spent exactly once, decided by the arbiter. Throttled per client
+/// once the signature checks out (a forged token costs no storage), in the same round trip as
+/// the arbiter's state: a throttled refresh spends and writes nothing.
+pub async fn jwt_refresh<S: ThrottleStore + RefreshArbiter + RefreshRecords>(
     cx: &Cx<'_, S>,
     token: &str,
 ) -> Result<Refreshed, FlowError> {
     let key = jwt_key(cx)?;
-    let p = present(cx, decode(cx, &key, token)?, true).await?;
+    let claims = decode(cx, &key, token)?;
+    let (jti, family, user_id) = token_ids(&claims, true)?;
+    let (state, user) = throttle::check_and_refresh_state(cx, &jti, &family, user_id).await?;
+    let p = Presented {
+        claims,
+        jti,
+        family,
+        state,
+        user,
+    };
     check_not_blacklisted(cx, &p).await?;
     jwt::check_claims(&p.claims, Some(TokenType::Refresh)).map_err(not_valid)?;
     if p.claims.user_id.is_some() {
@@ -456,7 +482,7 @@ pub async fn jwt_blacklist<S: RefreshArbiter>(
 mod tests {
     use super::*;
     use crate::config::Settings;
-    use crate::flows::testing::{cx, cx_at, settings, user_with_password, NOW};
+    use crate::flows::testing::{cx, cx_at, cx_from, settings, user_with_password, NOW};
     use crate::storage::memory::{block_on, both, MemoryStore};
 
     fn signed_in(s: &Settings, store: &MemoryStore) -> TokenPair {
@@ -565,6 +591,51 @@ mod tests {
         assert_eq!(wins, 1);
         // The loser's record was removed: only the winner's successor is recorded.
         assert_eq!(racing.snapshot().records.len(), 1);
+    }
+
+    #[test]
+    fn refreshes_over_the_limit_are_throttled_per_client_and_spend_nothing() {
+        let s = Settings {
+            rate_limit_refresh: crate::config::RateLimit {
+                count: 3,
+                window: 60,
+            },
+            ..settings()
+        };
+        let store = MemoryStore::new();
+        let mut refresh = signed_in(&s, &store).refresh;
+        let cx = cx(&s, &store);
+        for _ in 0..3 {
+            refresh = block_on(jwt_refresh(&cx, &refresh))
+                .unwrap()
+                .refresh
+                .unwrap();
+        }
+        let spent = store.snapshot().spent.len();
+        assert!(matches!(
+            block_on(jwt_refresh(&cx, &refresh)),
+            Err(FlowError::Throttled { .. })
+        ));
+        assert_eq!(store.snapshot().spent.len(), spent);
+        // The token the throttled call carried still works from another client.
+        let other = cx_from(&s, &store, "192.0.2.77");
+        assert!(block_on(jwt_refresh(&other, &refresh)).is_ok());
+    }
+
+    #[test]
+    fn the_refresh_throttle_adds_no_storage_round_trip() {
+        let calls = |rate_limits: bool| {
+            let s = Settings {
+                rate_limits,
+                ..settings()
+            };
+            let store = MemoryStore::new();
+            let pair = signed_in(&s, &store);
+            let before = store.calls.get();
+            block_on(jwt_refresh(&cx(&s, &store), &pair.refresh)).unwrap();
+            store.calls.get() - before
+        };
+        assert_eq!(calls(true), calls(false));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::email::templates::EmailKind;
 use crate::error::FieldErrors;
 use crate::flows::links::{self, Purpose};
 use crate::flows::password::check_current_password;
+use crate::flows::throttle::{self, Scope};
 use crate::flows::{ok_if_empty, take, Checked, Cx, FlowError, Outbox};
 use crate::messages as msg;
 use crate::storage::{StorageError, ThrottleStore, UserLookup, UserStore};
@@ -27,6 +28,30 @@ async fn unique_name<S: UserStore>(
     if cx
         .store
         .find_user(UserLookup::Username(&name))
+        .await?
+        .is_some()
+    {
+        errors.add("new_username", msg::USERNAME_TAKEN);
+        return Ok(None);
+    }
+    Ok(Some(name))
+}
+
+/// reset_username_confirm's first step: the confirm throttle, with the `new_username` uniqueness
+/// look-up in the same round trip, so a throttled client learns nothing about which names are
+/// taken. The NFKC form is checked, as in [`unique_name`].
+async fn throttled_unique_name<S: ThrottleStore>(
+    cx: &Cx<'_, S>,
+    name: Checked<String>,
+    errors: &mut FieldErrors,
+) -> Result<Option<String>, FlowError> {
+    let Some(name) = take(errors, name) else {
+        throttle::check(cx, Scope::Confirm, None).await?;
+        return Ok(None);
+    };
+    let name = normalize_username(&name);
+    let lookup = UserLookup::Username(&name);
+    if throttle::check_and_find_user(cx, Scope::Confirm, None, lookup)
         .await?
         .is_some()
     {
@@ -141,15 +166,18 @@ pub async fn reset_username_confirm<S: ThrottleStore>(
 ) -> Result<Outbox, FlowError> {
     let s = cx.settings;
     let mut errors = FieldErrors::new();
-    // djoser-compat: uid and token are not declared fields here; only new_username is checked first.
-    let name = unique_name(cx, input.new_username, &mut errors).await?;
+    // djoser-compat: uid and token are not declared fields here; only new_username is checked
+    // first. The confirm throttle comes before it (DRF throttles before the serializer), so the
+    // uniqueness check is no unthrottled username oracle; the uid/token check below is not
+    // counted again.
+    let name = throttled_unique_name(cx, input.new_username, &mut errors).await?;
     let re_new = take(&mut errors, input.re_new_username);
     ok_if_empty(errors)?;
     let (Some(name), Some(re_new)) = (name, re_new) else {
         return Err(FlowError::Internal("validated field missing".into()));
     };
     check_retype(s.username_reset_confirm_retype, &name, re_new.as_deref())?;
-    let user = links::confirm(cx, &input.uid, &input.token, Purpose::UsernameReset).await?;
+    let user = links::confirm_counted(cx, &input.uid, &input.token, Purpose::UsernameReset).await?;
     // A concurrent use of the same link got there first: the token is spent.
     let user = store_username(cx, &user, &name, true)
         .await?
@@ -301,6 +329,65 @@ mod tests {
             )),
             Err(FlowError::field("token", msg::INVALID_TOKEN))
         );
+    }
+
+    #[test]
+    fn reset_username_confirm_is_throttled_before_it_says_whether_a_name_is_taken() {
+        let s = crate::config::Settings {
+            rate_limit_confirm: crate::config::RateLimit {
+                count: 2,
+                window: 600,
+            },
+            ..settings()
+        };
+        let store = MemoryStore::new();
+        user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
+        let cx = cx(&s, &store);
+        let probe = || {
+            block_on(reset_username_confirm(
+                &cx,
+                confirm_input("x", "y", "alice"),
+            ))
+        };
+        for _ in 0..2 {
+            assert_eq!(
+                probe(),
+                Err(FlowError::field("new_username", msg::USERNAME_TAKEN))
+            );
+        }
+        assert!(matches!(probe(), Err(FlowError::Throttled { .. })));
+        // A name that fails its format checks is counted all the same.
+        let mut bad = FieldErrors::new();
+        bad.add("new_username", msg::REQUIRED);
+        let input = ResetUsernameConfirmInput {
+            new_username: Err(bad),
+            ..confirm_input("x", "y", "")
+        };
+        assert!(matches!(
+            block_on(reset_username_confirm(&cx, input)),
+            Err(FlowError::Throttled { .. })
+        ));
+    }
+
+    #[test]
+    fn a_username_reset_confirm_counts_once_against_the_confirm_throttle() {
+        let s = settings();
+        let store = MemoryStore::new();
+        user_with_password(&store, &s, 1, "alice", "a@example.com", "secret-pw-1");
+        let (uid, token) = reset_link(&s, &store);
+        block_on(reset_username_confirm(
+            &cx(&s, &store),
+            confirm_input(&uid, &token, "alicia"),
+        ))
+        .unwrap();
+        let confirm_rows: Vec<_> = store
+            .snapshot()
+            .throttle
+            .into_iter()
+            .filter(|(key, _)| key.starts_with("confirm:"))
+            .map(|(_, row)| row.hits)
+            .collect();
+        assert_eq!(confirm_rows, [1]);
     }
 
     #[test]

@@ -10,8 +10,9 @@ use worker::{D1Database, D1PreparedStatement};
 use crate::domain::user::{email_key, NewUser, User};
 use crate::storage::kv::RefreshStore;
 use crate::storage::{
-    AuthTokenStore, Conflicts, PasswordChange, RefreshArbiter, RefreshRecord, RefreshRecords,
-    RefreshState, Result, Spend, StorageError, ThrottleStore, UserLookup, UserStore,
+    AuthTokenStore, Conflicts, Counter, Counts, ExpiredRows, Hit, PasswordChange, RefreshArbiter,
+    RefreshRecord, RefreshRecords, RefreshState, Result, Spend, StorageError, ThrottleStore,
+    UserLookup, UserStore,
 };
 
 // Every write of last_login moves it strictly forward (at least one second past the stored
@@ -83,6 +84,14 @@ fn text(s: &str) -> JsValue {
 fn opt_num(n: Option<i64>) -> JsValue {
     n.map(num).unwrap_or(JsValue::NULL)
 }
+
+/// The conflict clause of every counter upsert: one more hit in the same window, or the first
+/// hit of a new one; the row's hits come back.
+const UPSERT_HIT: &str = "ON CONFLICT(key) DO UPDATE SET \
+       hits = CASE WHEN throttle.window_start = excluded.window_start \
+                   THEN throttle.hits + 1 ELSE 1 END, \
+       window_start = excluded.window_start, expires_at = excluded.expires_at \
+     RETURNING hits";
 
 /// The D1 database of users, DRF tokens, spent refresh tokens and throttle counters, with the
 /// KV refresh-token records beside it (the flows see one store).
@@ -175,46 +184,86 @@ impl Store {
         )
     }
 
-    fn hit_stmts(
-        &self,
-        keys: &[String],
-        window_start: i64,
-        expires: i64,
-    ) -> Result<Vec<D1PreparedStatement>> {
-        keys.iter()
-            .map(|key| {
-                self.stmt(
-                    "INSERT INTO throttle (key, window_start, hits, expires_at) VALUES (?1, ?2, 1, ?3) \
-                     ON CONFLICT(key) DO UPDATE SET \
-                       hits = CASE WHEN throttle.window_start = excluded.window_start \
-                                   THEN throttle.hits + 1 ELSE 1 END, \
-                       window_start = excluded.window_start, expires_at = excluded.expires_at \
-                     RETURNING hits",
-                    &[text(key), num(window_start), num(expires)],
-                )
-            })
-            .collect()
+    /// The statements of a [`Hit`]: the client's upsert, then each subject's, written only while
+    /// the client's hits in its window are within the limit (so a throttled client adds no
+    /// rows), then the reads. Every written or read counter returns its hits.
+    fn hit_stmts(&self, hit: &Hit) -> Result<Vec<D1PreparedStatement>> {
+        let client = &hit.client;
+        let mut statements = vec![self.add_stmt(client)?];
+        for subject in &hit.subjects {
+            statements.push(self.stmt(
+                &format!(
+                    "INSERT INTO throttle (key, window_start, hits, expires_at) SELECT ?1, ?2, 1, ?3 \
+                     WHERE (SELECT hits FROM throttle WHERE key = ?4 AND window_start = ?5) <= ?6 \
+                     {UPSERT_HIT}"
+                ),
+                &[
+                    text(&subject.key),
+                    num(subject.window_start),
+                    num(subject.expires),
+                    text(&client.key),
+                    num(client.window_start),
+                    num(hit.client_limit),
+                ],
+            )?);
+        }
+        for read in &hit.reads {
+            statements.push(self.stmt(
+                "SELECT COALESCE((SELECT hits FROM throttle WHERE key = ?1 AND window_start = ?2), 0) \
+                 AS hits",
+                &[text(&read.key), num(read.window_start)],
+            )?);
+        }
+        Ok(statements)
     }
 
-    /// Deletes spent-token, revoked-family and throttle rows whose time is over (one round trip);
-    /// returns how many rows went.
-    pub async fn purge_expired(&self, now: i64) -> Result<usize> {
+    /// The arbiter's state of a refresh token, then the user when one is asked for.
+    fn refresh_state_stmts(
+        &self,
+        jti: &str,
+        family: &str,
+        user_id: Option<i64>,
+    ) -> Result<Vec<D1PreparedStatement>> {
+        let mut statements = vec![self.stmt(
+            "SELECT (SELECT spent_at FROM refresh_spent WHERE jti = ?1) AS spent_at, \
+             EXISTS (SELECT 1 FROM revoked_families WHERE family = ?2) AS revoked",
+            &[text(jti), text(family)],
+        )?];
+        if let Some(id) = user_id {
+            statements.push(self.user_stmt(UserLookup::Id(id))?.ok_or_else(|| {
+                StorageError::Backend("an id look-up always has a statement".into())
+            })?);
+        }
+        Ok(statements)
+    }
+
+    /// The unconditional upsert of one counter.
+    fn add_stmt(&self, counter: &Counter) -> Result<D1PreparedStatement> {
+        self.stmt(
+            &format!("INSERT INTO throttle (key, window_start, hits, expires_at) VALUES (?1, ?2, 1, ?3) {UPSERT_HIT}"),
+            &[text(&counter.key), num(counter.window_start), num(counter.expires)],
+        )
+    }
+}
+
+impl ExpiredRows for Store {
+    async fn purge_expired_chunk(&self, now: i64, limit: usize) -> Result<usize> {
+        // Bounded deletes: each statement finds its rows through the expires_at index and
+        // removes at most `limit`, so no run holds the database for long.
+        let statements = ["refresh_spent", "revoked_families", "throttle"]
+            .iter()
+            .map(|table| {
+                self.stmt(
+                    &format!(
+                        "DELETE FROM {table} WHERE rowid IN \
+                         (SELECT rowid FROM {table} WHERE expires_at < ?1 LIMIT ?2)"
+                    ),
+                    &[num(now), num(i64::try_from(limit).unwrap_or(i64::MAX))],
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut removed = 0;
-        let results = self
-            .db
-            .batch(vec![
-                self.stmt(
-                    "DELETE FROM refresh_spent WHERE expires_at < ?1",
-                    &[num(now)],
-                )?,
-                self.stmt(
-                    "DELETE FROM revoked_families WHERE expires_at < ?1",
-                    &[num(now)],
-                )?,
-                self.stmt("DELETE FROM throttle WHERE expires_at < ?1", &[num(now)])?,
-            ])
-            .await?;
-        for result in results {
+        for result in self.db.batch(statements).await? {
             removed += result.meta()?.and_then(|m| m.changes).unwrap_or(0);
         }
         Ok(removed)
@@ -445,36 +494,11 @@ impl RefreshArbiter for Store {
         family: &str,
         user_id: Option<i64>,
     ) -> Result<(RefreshState, Option<User>)> {
-        #[derive(Deserialize)]
-        struct Row {
-            spent_at: Option<i64>,
-            revoked: i64,
-        }
-        let mut statements = vec![self.stmt(
-            "SELECT (SELECT spent_at FROM refresh_spent WHERE jti = ?1) AS spent_at, \
-             EXISTS (SELECT 1 FROM revoked_families WHERE family = ?2) AS revoked",
-            &[text(jti), text(family)],
-        )?];
-        if let Some(id) = user_id {
-            statements.push(self.user_stmt(UserLookup::Id(id))?.ok_or_else(|| {
-                StorageError::Backend("an id look-up always has a statement".into())
-            })?);
-        }
-        let results = self.db.batch(statements).await?;
-        let state = match results.first() {
-            Some(r) => r.results::<Row>()?.into_iter().next(),
-            None => None,
-        }
-        .map(|r| RefreshState {
-            spent_at: r.spent_at,
-            family_revoked: r.revoked != 0,
-        })
-        .unwrap_or_default();
-        let user = match results.get(1) {
-            Some(r) => r.results::<UserRow>()?.into_iter().next().map(User::from),
-            None => None,
-        };
-        Ok((state, user))
+        let results = self
+            .db
+            .batch(self.refresh_state_stmts(jti, family, user_id)?)
+            .await?;
+        refresh_state_of(&results)
     }
 
     async fn spend_refresh(&self, spend: &Spend<'_>) -> Result<bool> {
@@ -512,22 +536,30 @@ impl RefreshArbiter for Store {
 }
 
 impl ThrottleStore for Store {
-    async fn hit(&self, keys: &[String], window_start: i64, expires: i64) -> Result<Vec<i64>> {
-        let results = self
-            .db
-            .batch(self.hit_stmts(keys, window_start, expires)?)
-            .await?;
-        counts_of(&results)
+    async fn hit(&self, hit: &Hit) -> Result<Counts> {
+        let results = self.db.batch(self.hit_stmts(hit)?).await?;
+        counts_of(hit, &results)
+    }
+
+    async fn add_hits(&self, counters: &[Counter]) -> Result<()> {
+        if counters.is_empty() {
+            return Ok(());
+        }
+        let statements = counters
+            .iter()
+            .map(|c| self.add_stmt(c))
+            .collect::<Result<Vec<_>>>()?;
+        self.db.batch(statements).await?;
+        Ok(())
     }
 
     async fn hit_and_find_user(
         &self,
-        keys: &[String],
-        window_start: i64,
-        expires: i64,
+        hit: &Hit,
         lookup: UserLookup<'_>,
-    ) -> Result<(Vec<i64>, Option<User>)> {
-        let mut statements = self.hit_stmts(keys, window_start, expires)?;
+    ) -> Result<(Counts, Option<User>)> {
+        let mut statements = self.hit_stmts(hit)?;
+        let counters = statements.len();
         let looked_up = match self.user_stmt(lookup)? {
             Some(stmt) => {
                 statements.push(stmt);
@@ -536,30 +568,43 @@ impl ThrottleStore for Store {
             None => false,
         };
         let results = self.db.batch(statements).await?;
-        let user = match results.get(keys.len()).filter(|_| looked_up) {
+        let user = match results.get(counters).filter(|_| looked_up) {
             Some(r) => r.results::<UserRow>()?.into_iter().next().map(User::from),
             None => None,
         };
-        Ok((counts_of(&results[..keys.len().min(results.len())])?, user))
+        Ok((counts_of(hit, &results)?, user))
+    }
+
+    async fn hit_and_refresh_state(
+        &self,
+        hit: &Hit,
+        jti: &str,
+        family: &str,
+        user_id: Option<i64>,
+    ) -> Result<(Counts, RefreshState, Option<User>)> {
+        let mut statements = self.hit_stmts(hit)?;
+        let counters = statements.len();
+        statements.extend(self.refresh_state_stmts(jti, family, user_id)?);
+        let results = self.db.batch(statements).await?;
+        let (state, user) = refresh_state_of(results.get(counters..).unwrap_or_default())?;
+        Ok((counts_of(hit, &results)?, state, user))
     }
 
     async fn hit_and_conflicts(
         &self,
-        keys: &[String],
-        window_start: i64,
-        expires: i64,
+        hit: &Hit,
         username: Option<&str>,
         email: Option<&str>,
-    ) -> Result<(Vec<i64>, Conflicts)> {
-        let mut statements = self.hit_stmts(keys, window_start, expires)?;
+    ) -> Result<(Counts, Conflicts)> {
+        let mut statements = self.hit_stmts(hit)?;
+        let counters = statements.len();
         statements.push(self.conflicts_stmt(username, email)?);
         let results = self.db.batch(statements).await?;
-        let (counts, rest) = results.split_at(keys.len().min(results.len()));
-        let conflicts = match rest.first() {
+        let conflicts = match results.get(counters) {
             Some(r) => conflicts_of(r)?,
             None => Conflicts::default(),
         };
-        Ok((counts_of(counts)?, conflicts))
+        Ok((counts_of(hit, &results)?, conflicts))
     }
 }
 
@@ -571,6 +616,29 @@ impl RefreshRecords for Store {
     async fn delete_record(&self, jti: &str) -> Result<()> {
         self.records()?.delete_record(jti).await
     }
+}
+
+/// The refresh token's state and the user, from the results of [`Store::refresh_state_stmts`].
+fn refresh_state_of(results: &[worker::D1Result]) -> Result<(RefreshState, Option<User>)> {
+    #[derive(Deserialize)]
+    struct Row {
+        spent_at: Option<i64>,
+        revoked: i64,
+    }
+    let state = match results.first() {
+        Some(r) => r.results::<Row>()?.into_iter().next(),
+        None => None,
+    }
+    .map(|r| RefreshState {
+        spent_at: r.spent_at,
+        family_revoked: r.revoked != 0,
+    })
+    .unwrap_or_default();
+    let user = match results.get(1) {
+        Some(r) => r.results::<UserRow>()?.into_iter().next().map(User::from),
+        None => None,
+    };
+    Ok((state, user))
 }
 
 fn conflicts_of(result: &worker::D1Result) -> Result<Conflicts> {
@@ -589,14 +657,26 @@ fn conflicts_of(result: &worker::D1Result) -> Result<Conflicts> {
         .unwrap_or_default())
 }
 
-/// The hit count each throttle upsert returned.
-fn counts_of(results: &[worker::D1Result]) -> Result<Vec<i64>> {
+/// The hits each counter statement of `hit` returned, from the start of a batch's results; a
+/// statement that returned no row (or a result that is missing) is `None`, never a guess: the
+/// throttle fails closed on it.
+fn counts_of(hit: &Hit, results: &[worker::D1Result]) -> Result<Counts> {
     #[derive(Deserialize)]
     struct Row {
         hits: i64,
     }
-    results
-        .iter()
-        .map(|r| Ok(r.results::<Row>()?.first().map(|row| row.hits).unwrap_or(1)))
-        .collect()
+    let hits = |i: usize| -> Result<Option<i64>> {
+        match results.get(i) {
+            Some(r) => Ok(r.results::<Row>()?.first().map(|row| row.hits)),
+            None => Ok(None),
+        }
+    };
+    let reads_from = 1 + hit.subjects.len();
+    Ok(Counts {
+        client: hits(0)?,
+        subjects: (1..reads_from).map(hits).collect::<Result<_>>()?,
+        reads: (reads_from..reads_from + hit.reads.len())
+            .map(hits)
+            .collect::<Result<_>>()?,
+    })
 }

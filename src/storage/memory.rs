@@ -13,8 +13,9 @@ use std::task::{Context, Poll, Waker};
 
 use crate::domain::user::{email_key, NewUser, User};
 use crate::storage::{
-    AuthTokenStore, Conflicts, PasswordChange, RefreshArbiter, RefreshRecord, RefreshRecords,
-    RefreshState, Result, Spend, StorageError, ThrottleStore, UserLookup, UserStore,
+    AuthTokenStore, Conflicts, Counter, Counts, ExpiredRows, Hit, PasswordChange, RefreshArbiter,
+    RefreshRecord, RefreshRecords, RefreshState, Result, Spend, StorageError, ThrottleStore,
+    UserLookup, UserStore,
 };
 
 /// One throttle counter row.
@@ -53,6 +54,8 @@ pub struct MemoryStore {
     interleave: Cell<bool>,
     /// Every call fails with a backend error while set (fault tests).
     pub broken: Cell<bool>,
+    /// Storage calls made so far (a D1 batch is one call): round-trip tests.
+    pub calls: Cell<usize>,
 }
 
 impl MemoryStore {
@@ -86,6 +89,7 @@ impl MemoryStore {
     }
 
     async fn enter(&self) -> Result<()> {
+        self.calls.set(self.calls.get() + 1);
         if self.interleave.get() {
             YieldOnce(false).await;
         }
@@ -115,6 +119,27 @@ impl MemoryStore {
         }
     }
 
+    fn refresh_state_in(
+        state: &State,
+        jti: &str,
+        family: &str,
+        user_id: Option<i64>,
+    ) -> (RefreshState, Option<User>) {
+        let refresh = RefreshState {
+            spent_at: state.spent.get(jti).map(|(_, at, _)| *at),
+            family_revoked: state.revoked.contains_key(family),
+        };
+        let user = user_id.and_then(|id| state.users.get(&id).cloned());
+        (refresh, user)
+    }
+
+    fn conflicts_in(state: &State, username: Option<&str>, email: Option<&str>) -> Conflicts {
+        Conflicts {
+            name_taken: username.is_some_and(|n| state.users.values().any(|u| u.username == n)),
+            email_owner: email.and_then(|e| Self::email_owner(state, e)),
+        }
+    }
+
     fn email_owner(state: &State, email: &str) -> Option<i64> {
         let key = email_key(email);
         if key.is_empty() {
@@ -141,11 +166,7 @@ impl UserStore for MemoryStore {
 
     async fn conflicts(&self, username: Option<&str>, email: Option<&str>) -> Result<Conflicts> {
         self.enter().await?;
-        let state = self.state.borrow();
-        Ok(Conflicts {
-            name_taken: username.is_some_and(|n| state.users.values().any(|u| u.username == n)),
-            email_owner: email.and_then(|e| Self::email_owner(&state, e)),
-        })
+        Ok(Self::conflicts_in(&self.state.borrow(), username, email))
     }
 
     async fn create_user(&self, new: &NewUser) -> Result<User> {
@@ -351,13 +372,12 @@ impl RefreshArbiter for MemoryStore {
         user_id: Option<i64>,
     ) -> Result<(RefreshState, Option<User>)> {
         self.enter().await?;
-        let state = self.state.borrow();
-        let refresh = RefreshState {
-            spent_at: state.spent.get(jti).map(|(_, at, _)| *at),
-            family_revoked: state.revoked.contains_key(family),
-        };
-        let user = user_id.and_then(|id| state.users.get(&id).cloned());
-        Ok((refresh, user))
+        Ok(Self::refresh_state_in(
+            &self.state.borrow(),
+            jti,
+            family,
+            user_id,
+        ))
     }
 
     async fn spend_refresh(&self, spend: &Spend<'_>) -> Result<bool> {
@@ -407,28 +427,154 @@ impl RefreshArbiter for MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// The D1 upsert: one more hit in `counter`'s window, or the first of a new window.
+    fn bump(state: &mut State, counter: &Counter) -> i64 {
+        let row = state
+            .throttle
+            .entry(counter.key.clone())
+            .or_insert(CounterRow {
+                window_start: counter.window_start,
+                hits: 0,
+                expires_at: counter.expires,
+            });
+        if row.window_start == counter.window_start {
+            row.hits += 1;
+        } else {
+            row.hits = 1;
+        }
+        row.window_start = counter.window_start;
+        row.expires_at = counter.expires;
+        row.hits
+    }
+
+    /// The hits `counter`'s row holds in its window; `None` without a row for that window (the
+    /// D1 sub-select's NULL).
+    fn hits_in_window(state: &State, counter: &Counter) -> Option<i64> {
+        state
+            .throttle
+            .get(&counter.key)
+            .filter(|row| row.window_start == counter.window_start)
+            .map(|row| row.hits)
+    }
+}
+
+impl MemoryStore {
+    /// [`ThrottleStore::hit`] on the state, for the one-call combinations (D1's one batch).
+    fn hit_in(state: &mut State, hit: &Hit) -> Counts {
+        let client = Some(Self::bump(state, &hit.client));
+        let subjects = hit
+            .subjects
+            .iter()
+            .map(|subject| {
+                // The D1 statement: INSERT ... SELECT ... WHERE (client's hits) <= limit.
+                let within = Self::hits_in_window(state, &hit.client)
+                    .is_some_and(|hits| hits <= hit.client_limit);
+                within.then(|| Self::bump(state, subject))
+            })
+            .collect();
+        let reads = hit
+            .reads
+            .iter()
+            .map(|counter| Some(Self::hits_in_window(state, counter).unwrap_or(0)))
+            .collect();
+        Counts {
+            client,
+            subjects,
+            reads,
+        }
+    }
+}
+
 impl ThrottleStore for MemoryStore {
-    async fn hit(&self, keys: &[String], window_start: i64, expires: i64) -> Result<Vec<i64>> {
+    async fn hit(&self, hit: &Hit) -> Result<Counts> {
+        self.enter().await?;
+        Ok(Self::hit_in(&mut self.state.borrow_mut(), hit))
+    }
+
+    async fn hit_and_find_user(
+        &self,
+        hit: &Hit,
+        lookup: UserLookup<'_>,
+    ) -> Result<(Counts, Option<User>)> {
         self.enter().await?;
         let mut state = self.state.borrow_mut();
-        Ok(keys
+        let counts = Self::hit_in(&mut state, hit);
+        Ok((counts, Self::find(&state, lookup)))
+    }
+
+    async fn hit_and_refresh_state(
+        &self,
+        hit: &Hit,
+        jti: &str,
+        family: &str,
+        user_id: Option<i64>,
+    ) -> Result<(Counts, RefreshState, Option<User>)> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        let counts = Self::hit_in(&mut state, hit);
+        let (refresh, user) = Self::refresh_state_in(&state, jti, family, user_id);
+        Ok((counts, refresh, user))
+    }
+
+    async fn hit_and_conflicts(
+        &self,
+        hit: &Hit,
+        username: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<(Counts, Conflicts)> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        let counts = Self::hit_in(&mut state, hit);
+        Ok((counts, Self::conflicts_in(&state, username, email)))
+    }
+
+    async fn add_hits(&self, counters: &[Counter]) -> Result<()> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        for counter in counters {
+            Self::bump(&mut state, counter);
+        }
+        Ok(())
+    }
+}
+
+impl ExpiredRows for MemoryStore {
+    async fn purge_expired_chunk(&self, now: i64, limit: usize) -> Result<usize> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        let spent: Vec<_> = state
+            .spent
             .iter()
-            .map(|key| {
-                let row = state.throttle.entry(key.clone()).or_insert(CounterRow {
-                    window_start,
-                    hits: 0,
-                    expires_at: expires,
-                });
-                if row.window_start == window_start {
-                    row.hits += 1;
-                } else {
-                    row.hits = 1;
-                }
-                row.window_start = window_start;
-                row.expires_at = expires;
-                row.hits
-            })
-            .collect())
+            .filter(|(_, (_, _, expires))| *expires < now)
+            .map(|(jti, _)| jti.clone())
+            .take(limit)
+            .collect();
+        let revoked: Vec<_> = state
+            .revoked
+            .iter()
+            .filter(|(_, expires)| **expires < now)
+            .map(|(family, _)| family.clone())
+            .take(limit)
+            .collect();
+        let throttle: Vec<_> = state
+            .throttle
+            .iter()
+            .filter(|(_, row)| row.expires_at < now)
+            .map(|(key, _)| key.clone())
+            .take(limit)
+            .collect();
+        let removed = spent.len() + revoked.len() + throttle.len();
+        for jti in spent {
+            state.spent.remove(&jti);
+        }
+        for family in revoked {
+            state.revoked.remove(&family);
+        }
+        for key in throttle {
+            state.throttle.remove(&key);
+        }
+        Ok(removed)
     }
 }
 

@@ -107,33 +107,57 @@ pub trait RefreshArbiter {
 /// counters and the look-up a throttled request needs in one round trip; their defaults make
 /// two calls.
 pub trait ThrottleStore: UserStore {
-    /// Adds one hit to each counter of the window and returns each counter's hits in it.
-    async fn hit(&self, keys: &[String], window_start: i64, expires: i64) -> Result<Vec<i64>>;
+    /// Adds one hit to the client's counter and, only while the client is within
+    /// `hit.client_limit`, to each subject's counter; returns what each counter holds.
+    async fn hit(&self, hit: &Hit) -> Result<Counts>;
+
+    /// Adds one hit to each counter, whatever the counts (the failures of checks the client was
+    /// allowed to make).
+    async fn add_hits(&self, counters: &[Counter]) -> Result<()>;
 
     /// [`ThrottleStore::hit`] and [`UserStore::find_user`].
     async fn hit_and_find_user(
         &self,
-        keys: &[String],
-        window_start: i64,
-        expires: i64,
+        hit: &Hit,
         lookup: UserLookup<'_>,
-    ) -> Result<(Vec<i64>, Option<User>)> {
-        let counts = self.hit(keys, window_start, expires).await?;
+    ) -> Result<(Counts, Option<User>)> {
+        let counts = self.hit(hit).await?;
         Ok((counts, self.find_user(lookup).await?))
+    }
+
+    /// [`ThrottleStore::hit`] and [`RefreshArbiter::refresh_state`].
+    async fn hit_and_refresh_state(
+        &self,
+        hit: &Hit,
+        jti: &str,
+        family: &str,
+        user_id: Option<i64>,
+    ) -> Result<(Counts, RefreshState, Option<User>)>
+    where
+        Self: RefreshArbiter,
+    {
+        let counts = self.hit(hit).await?;
+        let (state, user) = self.refresh_state(jti, family, user_id).await?;
+        Ok((counts, state, user))
     }
 
     /// [`ThrottleStore::hit`] and [`UserStore::conflicts`].
     async fn hit_and_conflicts(
         &self,
-        keys: &[String],
-        window_start: i64,
-        expires: i64,
+        hit: &Hit,
         username: Option<&str>,
         email: Option<&str>,
-    ) -> Result<(Vec<i64>, Conflicts)> {
-        let counts = self.hit(keys, window_start, expires).await?;
+    ) -> Result<(Counts, Conflicts)> {
+        let counts = self.hit(hit).await?;
         Ok((counts, self.conflicts(username, email).await?))
     }
+}
+
+/// Rows whose time is over: spent jtis, revoked families and throttle counters.
+pub trait ExpiredRows {
+    /// Deletes at most `limit` rows that expired before `now` from each of those tables, in one
+    /// round trip; returns how many went in all.
+    async fn purge_expired_chunk(&self, now: i64, limit: usize) -> Result<usize>;
 }
 
 /// The eventually consistent half of refresh-token state: one record per issued token, kept

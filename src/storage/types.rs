@@ -84,3 +84,40 @@ pub struct RefreshRecord {
     /// The token's exp (unix seconds).
     pub exp: i64,
 }
+
+/// One fixed-window throttle counter row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    /// The row's key.
+    pub key: String,
+    /// Start of the window it counts in.
+    pub window_start: i64,
+    /// When the row may be purged.
+    pub expires: i64,
+}
+
+/// The counters one throttled request adds to, in one round trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    /// The client's counter: always one hit more.
+    pub client: Counter,
+    /// The subject counters get their hit only while the client's hits in its window, this one
+    /// included, are at most this; a throttled client adds no subject rows.
+    pub client_limit: i64,
+    /// The subjects' counters.
+    pub subjects: Vec<Counter>,
+    /// Counters only read, never written (failure counts, written after a failed check).
+    pub reads: Vec<Counter>,
+}
+
+/// The hits a [`Hit`]'s counters hold afterwards; `None` where the store returned no row (a
+/// subject counter not written because the client is over its limit, or a broken store).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Counts {
+    /// The client's hits in its window, this one included.
+    pub client: Option<i64>,
+    /// Each subject's hits in its window, this one included, in the order of the hit.
+    pub subjects: Vec<Option<i64>>,
+    /// Each read counter's hits in its window (0 when it has none there).
+    pub reads: Vec<Option<i64>>,
+}
