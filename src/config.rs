@@ -67,6 +67,9 @@ pub struct Settings {
     pub username_reset_show_email_not_found: bool,
     /// HIDE_USERS (True): other users' objects answer 404 and the list shows only oneself.
     pub hide_users: bool,
+    /// EVENTS_RETENTION_DAYS (90, this service's own): how long the security event log keeps
+    /// an event before the scheduled purge deletes it.
+    pub events_retention_days: i64,
     /// EMAIL_CHANGE_CONFIRMATION (True, this service's own): an e-mail change through users/me
     /// stays pending until the new address confirms it, the account stays active on the old
     /// one, and the old address gets a notice with a cancel link. False is djoser's behaviour:
@@ -206,6 +209,7 @@ impl Default for Settings {
             username_reset_show_email_not_found: false,
             hide_users: true,
             email_change_confirmation: true,
+            events_retention_days: 90,
             email_change_confirm_url: "email/change/confirm/{uid}/{token}".into(),
             email_change_cancel_url: "email/change/cancel/{uid}/{token}".into(),
             login_field: LoginField::Username,

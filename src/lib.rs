@@ -71,6 +71,9 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
     // A spent or revoked token is still refused for LEEWAY after its expiry: its row must stay
     // that long too, with the leeway as it is set now.
     let leeway = settings(&env).as_ref().map_or(0, |s| s.leeway);
+    let retention_days = settings(&env)
+        .as_ref()
+        .map_or(90, |s| s.events_retention_days);
     match env.d1("DB") {
         Ok(db) => {
             let store = storage::d1::Store::new(db, Err("not needed".into()));
@@ -83,6 +86,11 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
                     done.rows
                 ),
                 Err(e) => worker::console_error!("purge failed: {e}"),
+            }
+            let cutoff = now.saturating_sub(retention_days.saturating_mul(86_400));
+            match flows::maintenance::purge_events(&store, cutoff).await {
+                Ok(done) => worker::console_log!("purged {} old events", done.rows),
+                Err(e) => worker::console_error!("event purge failed: {e}"),
             }
         }
         Err(e) => worker::console_error!("purge: no DB binding: {e}"),

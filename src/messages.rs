@@ -81,3 +81,6 @@ pub const TOKEN_HEADER_INVALID_CHARACTERS: &str =
 pub const INVALID_TOKEN_KEY: &str = "Invalid token.";
 /// DRF TokenAuthentication: user inactive.
 pub const TOKEN_USER_INACTIVE: &str = "User inactive or deleted.";
+
+/// DRF IntegerField's `invalid` message (query parameters of the event log).
+pub const INVALID_INTEGER: &str = "A valid integer is required.";

@@ -1,6 +1,7 @@
 //! Validated user-facing values and the user record.
 
 pub mod email;
+pub mod event;
 pub mod password;
 pub mod user;
 pub mod username;

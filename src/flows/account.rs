@@ -1,6 +1,7 @@
 //! The user object: the list, `users/me/`, `users/{id}/` (djoser's UserViewSet retrieve, update
 //! and destroy) and the permission rule between them.
 
+use crate::domain::event::{Event, EventKind};
 use crate::domain::user::User;
 use crate::email::templates::EmailKind;
 use crate::error::FieldErrors;
@@ -8,7 +9,7 @@ use crate::flows::links::{self, Purpose};
 use crate::flows::password::check_current_password;
 use crate::flows::{ok_if_empty, take, Checked, Cx, FlowError, Outbox};
 use crate::messages as msg;
-use crate::storage::{StorageError, ThrottleStore, UserLookup, UserStore};
+use crate::storage::{EventStore, StorageError, ThrottleStore, UserLookup, UserStore};
 
 /// GET users/: staff see every user; everyone else only themself (HIDE_USERS).
 pub async fn list<S: UserStore>(cx: &Cx<'_, S>, me: &User) -> Result<Vec<User>, FlowError> {
@@ -109,6 +110,7 @@ pub async fn update<S: UserStore>(
     };
     if s.email_change_confirmation && !email.is_empty() {
         cx.store.set_pending_email(target.id, Some(&email)).await?;
+        cx.record(EventKind::EmailChangeRequested, target.id, None);
         target.pending_email = Some(email);
         links::queue(cx, &mut mail, &target, EmailKind::EmailChangeConfirmation)?;
         links::queue(cx, &mut mail, &target, EmailKind::EmailChangeNotice)?;
@@ -122,6 +124,7 @@ pub async fn update<S: UserStore>(
         }
         Err(e) => return Err(e.into()),
     }
+    cx.record(EventKind::EmailChanged, target.id, None);
     target.email = email;
     target.pending_email = None;
     if deactivate {
@@ -145,7 +148,10 @@ pub async fn email_change_confirm<S: ThrottleStore>(
         return Err(FlowError::field("token", msg::INVALID_TOKEN));
     };
     match cx.store.confirm_email_change(user.id, pending).await {
-        Ok(true) => Ok(()),
+        Ok(true) => {
+            cx.record(EventKind::EmailChanged, user.id, None);
+            Ok(())
+        }
         // Cancelled, replaced or used meanwhile.
         Ok(false) => Err(FlowError::field("token", msg::INVALID_TOKEN)),
         // Someone registered or confirmed the address since it was asked for.
@@ -173,6 +179,38 @@ pub async fn email_change_cancel<S: ThrottleStore>(
     Ok(())
 }
 
+/// The most events one page holds.
+pub const MAX_EVENTS_PAGE: usize = 100;
+
+/// One page of a user's event log, newest first, and the cursor of the next (older) page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsPage {
+    /// The events.
+    pub events: Vec<Event>,
+    /// Pass as `cursor` for the next page; `None` on the last one.
+    pub next: Option<i64>,
+}
+
+/// GET users/me/events/ (and users/{id}/events/ for staff): `target`'s events older than
+/// `cursor` (an event id), at most `limit` (1 to [`MAX_EVENTS_PAGE`]).
+pub async fn events<S: EventStore>(
+    cx: &Cx<'_, S>,
+    target: &User,
+    cursor: Option<i64>,
+    limit: usize,
+) -> Result<EventsPage, FlowError> {
+    let limit = limit.clamp(1, MAX_EVENTS_PAGE);
+    // One more than asked tells whether another page follows.
+    let mut events = cx.store.events(target.id, cursor, limit + 1).await?;
+    let next = if events.len() > limit {
+        events.truncate(limit);
+        events.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(EventsPage { events, next })
+}
+
 /// DELETE users/me/ or users/{id}/: deletes `target` after checking the caller's password.
 pub async fn destroy<S: ThrottleStore>(
     cx: &Cx<'_, S>,
@@ -184,6 +222,7 @@ pub async fn destroy<S: ThrottleStore>(
     check_current_password(cx, me, current_password, &mut errors).await?;
     ok_if_empty(errors)?;
     cx.store.delete_user(target.id).await?;
+    cx.record(EventKind::AccountDeleted, target.id, None);
     Ok(())
 }
 
@@ -409,6 +448,49 @@ mod tests {
             Err(FlowError::field("token", msg::INVALID_TOKEN))
         );
         assert_eq!(done.user.pending_email.as_deref(), Some("new@example.com"));
+    }
+
+    #[test]
+    fn changes_and_deletion_are_recorded_in_the_event_log() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let me = user_with_password(&store, &s, 1, "a", "a@example.com", "secret-pw-1");
+        let cx = cx(&s, &store);
+        block_on(update(&cx, me.clone(), Ok(Some("b@example.com".into())))).unwrap();
+        block_on(destroy(&cx, &me, &me, Ok("secret-pw-1".into()))).unwrap();
+        let kinds: Vec<_> = cx.events.take().into_iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [EventKind::EmailChangeRequested, EventKind::AccountDeleted]
+        );
+    }
+
+    #[test]
+    fn the_event_log_pages_newest_first_with_a_cursor() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let me = User::for_tests(1, "a", "", "h");
+        let cx = cx(&s, &store);
+        for _ in 0..5 {
+            cx.record(EventKind::LoginSucceeded, 1, None);
+        }
+        cx.record(EventKind::LoginFailed, 2, None);
+        block_on(store.insert_events(&cx.events.take())).unwrap();
+        let first = block_on(events(&cx, &me, None, 2)).unwrap();
+        assert_eq!(
+            first.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [5, 4]
+        );
+        let second = block_on(events(&cx, &me, first.next, 2)).unwrap();
+        assert_eq!(
+            second.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [3, 2]
+        );
+        let last = block_on(events(&cx, &me, second.next, 2)).unwrap();
+        assert_eq!((last.events.len(), last.next), (1, None));
+        assert_eq!(first.events[0].ip, "203.0.113.0/24");
+        // Limits are clamped.
+        assert_eq!(block_on(events(&cx, &me, None, 0)).unwrap().events.len(), 1);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! A run deletes in bounded chunks and stops after a bounded number of them: no run holds the
 //! database for long, however many rows piled up, and the next run (hourly) continues.
 
-use crate::storage::{ExpiredRows, StorageError};
+use crate::storage::{EventStore, ExpiredRows, StorageError};
 
 /// Rows deleted per table per chunk.
 pub const PURGE_CHUNK: usize = 500;
@@ -27,6 +27,25 @@ pub async fn purge_expired<S: ExpiredRows>(store: &S, now: i64) -> Result<Purged
     let mut rows = 0;
     for _ in 0..MAX_PURGE_CHUNKS {
         let removed = store.purge_expired_chunk(now, PURGE_CHUNK).await?;
+        rows += removed;
+        if removed < PURGE_CHUNK {
+            return Ok(Purged {
+                rows,
+                complete: true,
+            });
+        }
+    }
+    Ok(Purged {
+        rows,
+        complete: false,
+    })
+}
+
+/// Deletes events older than `before` (unix seconds) in the same bounded chunks.
+pub async fn purge_events<S: EventStore>(store: &S, before: i64) -> Result<Purged, StorageError> {
+    let mut rows = 0;
+    for _ in 0..MAX_PURGE_CHUNKS {
+        let removed = store.purge_events(before, PURGE_CHUNK).await?;
         rows += removed;
         if removed < PURGE_CHUNK {
             return Ok(Purged {

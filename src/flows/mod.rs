@@ -17,6 +17,7 @@ pub mod throttle;
 pub mod username;
 
 use crate::config::Settings;
+use crate::domain::event::{Event, EventKind, Events};
 use crate::email::compose::Message;
 use crate::error::FieldErrors;
 use crate::storage::StorageError;
@@ -34,9 +35,66 @@ pub struct Cx<'a, S> {
     pub client: &'a str,
     /// Where security warnings go (the Worker log; nowhere in tests).
     pub warn: fn(&str),
+    /// Who is calling, coarsely, for the event log.
+    pub meta: RequestMeta<'a>,
+    /// The events this request records (written after the answer).
+    pub events: &'a Events,
 }
 
+/// What the event log keeps of the caller.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RequestMeta<'a> {
+    /// The address, coarsened (see [`coarse_ip`]).
+    pub ip: &'a str,
+    /// The User-Agent, truncated.
+    pub user_agent: &'a str,
+    /// The country, when the platform knows it.
+    pub country: Option<&'a str>,
+}
+
+/// A client address reduced to its /24 (IPv4) or /48 (IPv6): enough to tell networks apart in
+/// the event log, not enough to pinpoint a household. Anything unparsable is kept as "unknown".
+pub fn coarse_ip(raw: &str) -> String {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    match raw.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{}/24", Ipv4Addr::new(a, b, c, 0))
+        }
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => coarse_ip(&v4.to_string()),
+            None => {
+                let s = v6.segments();
+                format!("{}/48", Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
+            }
+        },
+        Err(_) => "unknown".to_string(),
+    }
+}
+
+/// The longest User-Agent the event log keeps, in characters.
+pub const MAX_USER_AGENT_CHARS: usize = 200;
+
 impl<S> Cx<'_, S> {
+    /// Records an event about `user_id`'s account, in `session` if it has one.
+    pub fn record(&self, kind: EventKind, user_id: i64, session: Option<&str>) {
+        self.events.push(Event {
+            id: 0,
+            kind,
+            at: self.now,
+            user_id,
+            session: session.map(str::to_string),
+            ip: self.meta.ip.to_string(),
+            user_agent: self
+                .meta
+                .user_agent
+                .chars()
+                .take(MAX_USER_AGENT_CHARS)
+                .collect(),
+            country: self.meta.country.map(str::to_string),
+        });
+    }
+
     /// SIGNING_KEY: the JWT key and the HMAC key of e-mailed tokens.
     pub fn secret(&self) -> Result<&[u8], FlowError> {
         self.settings
@@ -169,6 +227,19 @@ pub fn ok_if_empty(errors: FieldErrors) -> Result<(), FlowError> {
 /// Every message a flow asks to send, in order.
 pub type Outbox = Vec<Message>;
 
+#[cfg(test)]
+mod meta_tests {
+    use super::coarse_ip;
+
+    #[test]
+    fn addresses_are_coarsened_to_their_network() {
+        assert_eq!(coarse_ip("203.0.113.77"), "203.0.113.0/24");
+        assert_eq!(coarse_ip("2001:db8:1:2:3::4"), "2001:db8:1::/48");
+        assert_eq!(coarse_ip("::ffff:198.51.100.9"), "198.51.100.0/24");
+        assert_eq!(coarse_ip("garbage"), "unknown");
+    }
+}
+
 /// Random bytes from the platform CSPRNG.
 pub fn random<const N: usize>() -> Result<[u8; N], FlowError> {
     let mut buf = [0u8; N];
@@ -209,6 +280,12 @@ pub mod testing {
             now: NOW,
             client: CLIENT,
             warn: |_| {},
+            meta: RequestMeta {
+                ip: "203.0.113.0/24",
+                user_agent: "flow-tests",
+                country: Some("NL"),
+            },
+            events: Box::leak(Box::default()),
         }
     }
 
@@ -224,6 +301,12 @@ pub mod testing {
             now,
             client: CLIENT,
             warn: |_| {},
+            meta: RequestMeta {
+                ip: "203.0.113.0/24",
+                user_agent: "flow-tests",
+                country: Some("NL"),
+            },
+            events: Box::leak(Box::default()),
         }
     }
 
@@ -239,6 +322,12 @@ pub mod testing {
             now: NOW,
             client,
             warn: |_| {},
+            meta: RequestMeta {
+                ip: "203.0.113.0/24",
+                user_agent: "flow-tests",
+                country: Some("NL"),
+            },
+            events: Box::leak(Box::default()),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Passwords: `set_password/`, `reset_password/` and `reset_password_confirm/`, and the
 //! current-password check that set_username and account deletion share.
 
+use crate::domain::event::EventKind;
 use crate::domain::password::{validate_password, SimilarityAttributes};
 use crate::domain::user::User;
 use crate::email::templates::EmailKind;
@@ -131,6 +132,7 @@ pub async fn set_password<S: ThrottleStore + AuthTokenStore>(
     let me = store_password(cx, me, &new_password, Change::ByOwner)
         .await?
         .ok_or_else(|| FlowError::field("current_password", msg::INVALID_PASSWORD))?;
+    cx.record(EventKind::PasswordChanged, me.id, None);
     let mut mail = Vec::new();
     if s.password_changed_email_confirmation {
         links::queue(cx, &mut mail, &me, EmailKind::PasswordChangedConfirmation)?;
@@ -178,6 +180,7 @@ pub async fn reset_password_confirm<S: ThrottleStore + AuthTokenStore>(
     let user = store_password(cx, &user, &input.new_password, Change::ByReset)
         .await?
         .ok_or_else(|| FlowError::field("token", msg::INVALID_TOKEN))?;
+    cx.record(EventKind::PasswordReset, user.id, None);
     let mut mail = Vec::new();
     if s.password_changed_email_confirmation {
         links::queue(cx, &mut mail, &user, EmailKind::PasswordChangedConfirmation)?;

@@ -1,6 +1,7 @@
 //! Registration: `users/` POST (register), `users/activation/` and `users/resend_activation/`.
 
 use crate::domain::email::normalize_email;
+use crate::domain::event::EventKind;
 use crate::domain::password::{validate_password, SimilarityAttributes};
 use crate::domain::user::{NewUser, User};
 use crate::domain::username::normalize_username;
@@ -155,6 +156,7 @@ pub async fn activation<S: ThrottleStore>(
     if !waiting || !cx.store.activate(user.id, cx.now).await? {
         return Err(FlowError::StaleToken);
     }
+    cx.record(EventKind::AccountActivated, user.id, None);
     user.is_active = true;
     user.activation_pending = false;
     user.last_login = Some(cx.now);

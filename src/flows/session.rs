@@ -10,6 +10,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::config::LoginField;
+use crate::domain::event::EventKind;
 use crate::domain::user::User;
 use crate::flows::authn::{
     bound_to_ended_sessions, issued_before_revocation, session_binding, SESSION_BINDING_CLAIM,
@@ -63,10 +64,12 @@ pub async fn authenticate<S: ThrottleStore>(
             password_hash::dummy_verify(password, cx.hash_cost());
         }
         attempt.failed(cx).await?;
+        cx.record(EventKind::LoginFailed, user.id, None);
         return Ok(None);
     }
     if !user.is_active {
         attempt.failed(cx).await?;
+        cx.record(EventKind::LoginFailed, user.id, None);
     }
     if password_hash::needs_rehash(&user.password, cx.hash_cost()) {
         let new_hash = cx.hash_new_password(password)?;
@@ -105,6 +108,7 @@ pub async fn token_login<S: ThrottleStore + AuthTokenStore>(
     };
     let fresh = auth_token::key_from_bytes(&random::<20>()?);
     let key = cx.store.token_for_user(user.id, &fresh, cx.now).await?;
+    cx.record(EventKind::LoginSucceeded, user.id, None);
     // Django's user_logged_in signal: last_login moves, which also spends e-mailed tokens.
     cx.store.set_last_login(user.id, cx.now).await?;
     Ok(key)
@@ -236,6 +240,7 @@ pub async fn jwt_create<S: ThrottleStore + RefreshRecords>(
     if s.update_last_login {
         cx.store.set_last_login(user.id, cx.now).await?;
     }
+    cx.record(EventKind::LoginSucceeded, user.id, Some(&family));
     Ok(TokenPair {
         refresh: refresh_token,
         access: encode(&key, &access)?,
@@ -324,6 +329,9 @@ async fn check_not_blacklisted<S: RefreshArbiter>(
     if let Some(spent_at) = p.state.spent_at {
         if is_reuse(spent_at, cx.now, cx.settings.refresh_reuse_grace) {
             let user_id = p.claims.user_id.clone().unwrap_or_default();
+            if let Ok(id) = user_id.trim().parse::<i64>() {
+                cx.record(EventKind::RefreshReuseDetected, id, Some(&p.family));
+            }
             (cx.warn)(&format!(
                 "refresh token reuse: jti {} of family {} (user {user_id}) presented {}s after rotation; family revoked",
                 p.jti,
@@ -474,6 +482,9 @@ pub async fn jwt_blacklist<S: RefreshArbiter>(
     {
         // A concurrent logout or reuse detection ended it first.
         return Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED));
+    }
+    if let Ok(id) = user_id.trim().parse::<i64>() {
+        cx.record(EventKind::SessionEnded, id, Some(&p.family));
     }
     Ok(())
 }
@@ -794,6 +805,42 @@ mod tests {
             crate::flows::authn::check_jwt_user(Some(user), &access).map(|u| u.id),
             Ok(1)
         );
+    }
+
+    #[test]
+    fn logins_and_reuse_are_recorded_for_existing_accounts_only() {
+        let s = settings();
+        let store = MemoryStore::new();
+        user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
+        let cx = cx(&s, &store);
+        let pair = block_on(jwt_create(&cx, "alice", "secret-pw-1")).unwrap();
+        let _ = block_on(jwt_create(&cx, "alice", "wrong"));
+        let _ = block_on(jwt_create(&cx, "nobody", "wrong"));
+        block_on(jwt_refresh(&cx, &pair.refresh)).unwrap();
+        let late = cx_at(&s, &store, NOW + s.refresh_reuse_grace);
+        let _ = block_on(jwt_refresh(&late, &pair.refresh));
+        let again = block_on(jwt_create(&cx, "alice", "secret-pw-1")).unwrap();
+        block_on(jwt_blacklist(&cx, &again.refresh)).unwrap();
+        let mut events = cx.events.take();
+        events.extend(late.events.take());
+        let kinds: Vec<_> = events.iter().map(|e| (e.kind, e.user_id)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (EventKind::LoginSucceeded, 1),
+                (EventKind::LoginFailed, 1),
+                (EventKind::LoginSucceeded, 1),
+                (EventKind::SessionEnded, 1),
+                (EventKind::RefreshReuseDetected, 1),
+            ]
+        );
+        let key = JwtKey::new(s.signing_key.as_deref().unwrap());
+        let jti = jwt::decode(&key, &pair.refresh, NOW, 0)
+            .unwrap()
+            .jti
+            .unwrap();
+        assert_eq!(events[0].session, Some(family_of(&jti)));
+        assert_eq!(events[4].session, Some(family_of(&jti)));
     }
 
     #[test]

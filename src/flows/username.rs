@@ -1,6 +1,7 @@
 //! Usernames: `set_username/`, `reset_username/` and `reset_username_confirm/` (djoser's
 //! `set_{USERNAME_FIELD}` family).
 
+use crate::domain::event::EventKind;
 use crate::domain::user::User;
 use crate::domain::username::normalize_username;
 use crate::email::templates::EmailKind;
@@ -130,6 +131,7 @@ pub async fn set_username<S: ThrottleStore>(
     let me = store_username(cx, me, &name, false)
         .await?
         .ok_or_else(|| FlowError::field("current_password", msg::INVALID_PASSWORD))?;
+    cx.record(EventKind::UsernameChanged, me.id, None);
     let mut mail = Vec::new();
     if s.username_changed_email_confirmation {
         links::queue(cx, &mut mail, &me, EmailKind::UsernameChangedConfirmation)?;
@@ -182,6 +184,7 @@ pub async fn reset_username_confirm<S: ThrottleStore>(
     let user = store_username(cx, &user, &name, true)
         .await?
         .ok_or_else(|| FlowError::field("token", msg::INVALID_TOKEN))?;
+    cx.record(EventKind::UsernameChanged, user.id, None);
     let mut mail = Vec::new();
     if s.username_changed_email_confirmation {
         links::queue(cx, &mut mail, &user, EmailKind::UsernameChangedConfirmation)?;

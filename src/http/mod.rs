@@ -22,13 +22,15 @@ use futures_util::StreamExt;
 use worker::{Context, Env, Request, Response};
 
 use crate::config::Settings;
+use crate::domain::event::Events;
 use crate::domain::user::User;
 use crate::email::compose::Message;
 use crate::email::mailer;
 use crate::error::{missing_signing_key, ApiError};
-use crate::flows::{authn, Cx};
+use crate::flows::{authn, coarse_ip, Cx, RequestMeta, MAX_USER_AGENT_CHARS};
 use crate::storage::d1::Store;
 use crate::storage::kv::RefreshStore;
+use crate::storage::EventStore;
 use body::Body;
 use extract::Credentials;
 use routes::{Auth, Matched, Unmapped, Who};
@@ -53,6 +55,12 @@ pub struct Ctx {
     pub origin: String,
     /// The route's `{id}` segment.
     pub param: Option<String>,
+    /// The URL's query parameters, in order.
+    pub query: Vec<(String, String)>,
+    /// The caller as the event log keeps it: coarse address, User-Agent, country.
+    meta: (String, String, Option<String>),
+    /// The events the flows record, written after the answer.
+    events: Events,
     content_type: Option<String>,
     raw_body: Vec<u8>,
 }
@@ -81,7 +89,35 @@ impl Ctx {
             now: self.now,
             client: &self.client_ip,
             warn,
+            meta: RequestMeta {
+                ip: &self.meta.0,
+                user_agent: &self.meta.1,
+                country: self.meta.2.as_deref(),
+            },
+            events: &self.events,
         }
+    }
+
+    /// Writes the events the flows recorded, after the response (the log is append-only and
+    /// never decides anything, so it need not hold the answer back). A failed write is logged.
+    fn write_events(&self) {
+        let events = self.events.take();
+        if events.is_empty() {
+            return;
+        }
+        let env = self.env.clone();
+        self.worker.wait_until(async move {
+            let written = match env.d1("DB") {
+                Ok(db) => Store::new(db, Err("not needed".into()))
+                    .insert_events(&events)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = written {
+                worker::console_error!("{} events not written: {e}", events.len());
+            }
+        });
     }
 
     /// Sends what a flow asked to send, after the response: the answer never waits for the
@@ -171,19 +207,37 @@ async fn dispatch(
         .map(RefreshStore::new)
         .map_err(|e| e.to_string());
     let url = req.url().map_err(ApiError::internal)?;
+    let client_ip = req
+        .headers()
+        .get("CF-Connecting-IP")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "unknown".into());
     let mut ctx = Ctx {
         settings,
         store: Store::new(db, records),
         user: None,
         now: (worker::Date::now().as_millis() / 1000) as i64,
-        client_ip: req
-            .headers()
-            .get("CF-Connecting-IP")
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| "unknown".into()),
+        client_ip: client_ip.clone(),
         origin: url.origin().ascii_serialization(),
         param: matched.param,
+        query: url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect(),
+        meta: (
+            coarse_ip(&client_ip),
+            req.headers()
+                .get("User-Agent")
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+                .chars()
+                .take(MAX_USER_AGENT_CHARS)
+                .collect(),
+            req.cf().and_then(|cf| cf.country()),
+        ),
+        events: Events::default(),
         content_type: req.headers().get("Content-Type").ok().flatten(),
         raw_body,
         env,
@@ -210,7 +264,9 @@ async fn dispatch(
     if endpoint.who == Who::User && ctx.user.is_none() {
         return Err(ApiError::not_authenticated());
     }
-    (endpoint.handler)(&ctx).await
+    let answer = (endpoint.handler)(&ctx).await;
+    ctx.write_events();
+    answer
 }
 
 /// How much of an oversized streamed body is read (and thrown away) before giving up on it: past

@@ -141,6 +141,17 @@ pub static ROUTES: &[RouteDef] = &[
             ep!("DELETE", User, users::destroy_me),
         ]
     ),
+    // This service's own: the security event log.
+    user_route!(
+        "me-events",
+        ["users/me/events"],
+        [ep!("GET", User, users::my_events)]
+    ),
+    user_route!(
+        "user-events",
+        ["users/{id}/events"],
+        [ep!("GET", User, users::user_events)]
+    ),
     // The API brief's /users/confirm/ is an alias of activation.
     user_route!(
         "activation",
@@ -362,6 +373,8 @@ mod tests {
                 "api-root  [GET, HEAD, OPTIONS]",
                 "users users [GET, POST, PUT, PATCH, HEAD, OPTIONS]",
                 "me users/me [GET, PUT, PATCH, DELETE, HEAD, OPTIONS]",
+                "me-events users/me/events [GET, HEAD, OPTIONS]",
+                "user-events users/{id}/events [GET, HEAD, OPTIONS]",
                 "activation users/activation|users/confirm [POST, OPTIONS]",
                 "resend_activation users/resend_activation [POST, OPTIONS]",
                 "set_password users/set_password [POST, OPTIONS]",
@@ -392,6 +405,8 @@ mod tests {
             ("/auth/users", Some("users")),
             ("/auth/users/me/", Some("me")),
             ("/auth/users/42/", Some("user-detail")),
+            ("/auth/users/me/events/", Some("me-events")),
+            ("/auth/users/42/events", Some("user-events")),
             ("/auth/users/confirm/", Some("activation")),
             ("/auth/users/activation", Some("activation")),
             ("/auth/users/resend_activation/", Some("resend_activation")),

@@ -5,10 +5,11 @@ use serde_json::json;
 use worker::Response;
 
 use crate::domain::user::User;
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldErrors};
 use crate::flows::account::{self, Access};
 use crate::flows::registration::{self, RegisterInput};
 use crate::http::{extract, response, Ctx};
+use crate::messages as msg;
 
 // GET /auth/ (DRF API root): 200 {"users": "<absolute url>"}
 /// The API root, with the absolute URL built from the request's host.
@@ -127,4 +128,60 @@ pub async fn email_change_cancel(ctx: &Ctx) -> Result<Response, ApiError> {
     let (uid, token) = extract::link(&ctx.body()?)?;
     account::email_change_cancel(&ctx.flow(), &uid, &token).await?;
     response::no_content()
+}
+
+/// The `cursor` and `limit` query parameters of an event-log page, checked as DRF's
+/// IntegerFields would be.
+fn page_params(ctx: &Ctx) -> Result<(Option<i64>, usize), ApiError> {
+    let mut errors = FieldErrors::new();
+    let mut read = |name: &str| -> Option<i64> {
+        let raw = ctx.query.iter().find(|(k, _)| k == name).map(|(_, v)| v)?;
+        match raw.trim().parse::<i64>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                errors.add(name, msg::INVALID_INTEGER);
+                None
+            }
+        }
+    };
+    let cursor = read("cursor");
+    let limit = read("limit");
+    errors.into_result()?;
+    let limit = limit.map_or(50, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    Ok((cursor, limit))
+}
+
+/// One event-log page as JSON: newest first, and the cursor of the next page.
+async fn events_page(ctx: &Ctx, target: &User) -> Result<Response, ApiError> {
+    let (cursor, limit) = page_params(ctx)?;
+    let page = account::events(&ctx.flow(), target, cursor, limit).await?;
+    let results: Vec<_> = page
+        .events
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "kind": e.kind,
+                "at": e.at,
+                "session": e.session,
+                "ip": e.ip,
+                "user_agent": e.user_agent,
+                "country": e.country,
+            })
+        })
+        .collect();
+    response::ok(&json!({ "next": page.next.map(|n| n.to_string()), "results": results }))
+}
+
+// GET /auth/users/me/events/?cursor=&limit= (this service's own): 200 {next, results} | 400 | 401
+/// The caller's security events, newest first.
+pub async fn my_events(ctx: &Ctx) -> Result<Response, ApiError> {
+    events_page(ctx, ctx.user()?).await
+}
+
+// GET /auth/users/{id}/events/ (this service's own): 200 | 400 | 401 | 403 | 404
+/// A user's security events: one's own, or anyone's for staff.
+pub async fn user_events(ctx: &Ctx) -> Result<Response, ApiError> {
+    let user = target(ctx, Access::Read).await?;
+    events_page(ctx, &user).await
 }

@@ -7,12 +7,13 @@ use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
+use crate::domain::event::{Event, EventKind};
 use crate::domain::user::{email_key, NewUser, User};
 use crate::storage::kv::RefreshStore;
 use crate::storage::{
-    AuthTokenStore, Conflicts, Counter, Counts, ExpiredRows, Hit, PasswordChange, RefreshArbiter,
-    RefreshRecord, RefreshRecords, RefreshState, Result, Spend, StorageError, ThrottleStore,
-    UserLookup, UserStore,
+    AuthTokenStore, Conflicts, Counter, Counts, EventStore, ExpiredRows, Hit, PasswordChange,
+    RefreshArbiter, RefreshRecord, RefreshRecords, RefreshState, Result, Spend, StorageError,
+    ThrottleStore, UserLookup, UserStore,
 };
 
 // Every write of last_login moves it strictly forward (at least one second past the stored
@@ -605,6 +606,85 @@ impl ThrottleStore for Store {
             None => Conflicts::default(),
         };
         Ok((counts_of(hit, &results)?, conflicts))
+    }
+}
+
+impl EventStore for Store {
+    async fn insert_events(&self, events: &[Event]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let statements = events
+            .iter()
+            .map(|e| {
+                self.stmt(
+                    "INSERT INTO events (at, user_id, kind, session, ip, user_agent, country) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    &[
+                        num(e.at),
+                        num(e.user_id),
+                        text(e.kind.name()),
+                        e.session.as_deref().map(text).unwrap_or(JsValue::NULL),
+                        text(&e.ip),
+                        text(&e.user_agent),
+                        e.country.as_deref().map(text).unwrap_or(JsValue::NULL),
+                    ],
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.db.batch(statements).await?;
+        Ok(())
+    }
+
+    async fn events(&self, user_id: i64, before: Option<i64>, limit: usize) -> Result<Vec<Event>> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: i64,
+            at: i64,
+            user_id: i64,
+            kind: String,
+            session: Option<String>,
+            ip: String,
+            user_agent: String,
+            country: Option<String>,
+        }
+        let rows: Vec<Row> = self
+            .stmt(
+                "SELECT id, at, user_id, kind, session, ip, user_agent, country FROM events \
+                 WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+                &[
+                    num(user_id),
+                    num(before.unwrap_or(i64::MAX >> 11)),
+                    num(i64::try_from(limit).unwrap_or(i64::MAX)),
+                ],
+            )?
+            .all()
+            .await?
+            .results()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(Event {
+                    id: r.id,
+                    kind: EventKind::parse(&r.kind)?,
+                    at: r.at,
+                    user_id: r.user_id,
+                    session: r.session,
+                    ip: r.ip,
+                    user_agent: r.user_agent,
+                    country: r.country,
+                })
+            })
+            .collect())
+    }
+
+    async fn purge_events(&self, before: i64, limit: usize) -> Result<usize> {
+        let stmt = self.stmt(
+            "DELETE FROM events WHERE rowid IN \
+             (SELECT rowid FROM events WHERE at < ?1 LIMIT ?2)",
+            &[num(before), num(i64::try_from(limit).unwrap_or(i64::MAX))],
+        )?;
+        self.changes(stmt).await
     }
 }
 

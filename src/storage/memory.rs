@@ -11,11 +11,12 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+use crate::domain::event::Event;
 use crate::domain::user::{email_key, NewUser, User};
 use crate::storage::{
-    AuthTokenStore, Conflicts, Counter, Counts, ExpiredRows, Hit, PasswordChange, RefreshArbiter,
-    RefreshRecord, RefreshRecords, RefreshState, Result, Spend, StorageError, ThrottleStore,
-    UserLookup, UserStore,
+    AuthTokenStore, Conflicts, Counter, Counts, EventStore, ExpiredRows, Hit, PasswordChange,
+    RefreshArbiter, RefreshRecord, RefreshRecords, RefreshState, Result, Spend, StorageError,
+    ThrottleStore, UserLookup, UserStore,
 };
 
 /// One throttle counter row.
@@ -44,6 +45,8 @@ pub struct State {
     pub throttle: BTreeMap<String, CounterRow>,
     /// KV refresh records.
     pub records: BTreeMap<String, RefreshRecord>,
+    /// The event log, oldest first.
+    pub events: Vec<Event>,
     next_id: i64,
 }
 
@@ -575,6 +578,48 @@ impl ExpiredRows for MemoryStore {
             state.throttle.remove(&key);
         }
         Ok(removed)
+    }
+}
+
+impl EventStore for MemoryStore {
+    async fn insert_events(&self, events: &[Event]) -> Result<()> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        for event in events {
+            let id = state.events.last().map_or(1, |e| e.id + 1);
+            state.events.push(Event {
+                id,
+                ..event.clone()
+            });
+        }
+        Ok(())
+    }
+
+    async fn events(&self, user_id: i64, before: Option<i64>, limit: usize) -> Result<Vec<Event>> {
+        self.enter().await?;
+        let state = self.state.borrow();
+        Ok(state
+            .events
+            .iter()
+            .rev()
+            .filter(|e| e.user_id == user_id && before.is_none_or(|b| e.id < b))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn purge_events(&self, before: i64, limit: usize) -> Result<usize> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        let old: Vec<i64> = state
+            .events
+            .iter()
+            .filter(|e| e.at < before)
+            .take(limit)
+            .map(|e| e.id)
+            .collect();
+        state.events.retain(|e| !old.contains(&e.id));
+        Ok(old.len())
     }
 }
 

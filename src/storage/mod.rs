@@ -17,6 +17,7 @@ mod types;
 
 pub use types::*;
 
+use crate::domain::event::Event;
 use crate::domain::user::{NewUser, User};
 
 /// A storage result.
@@ -167,4 +168,15 @@ pub trait RefreshRecords {
     async fn put_record(&self, jti: &str, record: &RefreshRecord, now: i64) -> Result<()>;
     /// Removes the record of a token that was never handed out (a lost rotation race).
     async fn delete_record(&self, jti: &str) -> Result<()>;
+}
+
+/// The security event log.
+pub trait EventStore {
+    /// Appends events (ids are assigned by the store).
+    async fn insert_events(&self, events: &[Event]) -> Result<()>;
+    /// `user_id`'s events, newest first, with ids below `before` (all when `None`), at most
+    /// `limit`.
+    async fn events(&self, user_id: i64, before: Option<i64>, limit: usize) -> Result<Vec<Event>>;
+    /// Deletes up to `limit` events older than `before` (unix seconds); returns how many.
+    async fn purge_events(&self, before: i64, limit: usize) -> Result<usize>;
 }
