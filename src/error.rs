@@ -266,6 +266,9 @@ impl From<AuthFailure> for ApiError {
             }
             AuthFailure::InvalidTokenKey => ApiError::detail(401, msg::INVALID_TOKEN_KEY),
             AuthFailure::TokenUserInactive => ApiError::detail(401, msg::TOKEN_USER_INACTIVE),
+            AuthFailure::SessionEnded => {
+                ApiError::coded(401, msg::TOKEN_BLACKLISTED, "token_not_valid")
+            }
         }
     }
 }

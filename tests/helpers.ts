@@ -339,10 +339,17 @@ export function claimsFor(
   return claims;
 }
 
-/** The refresh-token record the Worker keeps in AUTH_KV for a jti (null when absent). */
-export async function refreshRecord(app: TestApp, jti: string): Promise<any> {
+/** The session index record the Worker keeps in AUTH_KV for a user's session (null when absent). */
+export async function sessionRecord(app: TestApp, userId: number | string, sid: string): Promise<any> {
   const kv = await app.mf.getKVNamespace("AUTH_KV");
-  return kv.get(`refresh:${jti}`, "json");
+  return kv.get(`session:${userId}:${sid}`, "json");
+}
+
+/** Every session id the index holds for a user. */
+export async function sessionIds(app: TestApp, userId: number | string): Promise<string[]> {
+  const kv = await app.mf.getKVNamespace("AUTH_KV");
+  const page = await kv.list({ prefix: `session:${userId}:` });
+  return page.keys.map((k) => k.name.slice(`session:${userId}:`.length)).sort();
 }
 
 /** Sleeps until the wall clock enters the next whole second (token times are in seconds). */

@@ -9,7 +9,8 @@ import {
   keys,
   mintJwt,
   nowSeconds,
-  refreshRecord,
+  sessionIds,
+  sessionRecord,
   spawnApp,
   TestApp,
   unique,
@@ -164,7 +165,9 @@ describe("jwt/create", () => {
       const jwt = decodeJwt(token);
       expect(token.split(".")[0]).toBe(b64url('{"alg":"HS256","typ":"JWT"}'));
       expect(jwt.header).toEqual({ alg: "HS256", typ: "JWT" });
-      expect(Object.keys(jwt.payload)).toEqual(["token_type", "exp", "iat", "jti", "user_id"]);
+      // simplejwt's claims, in its order, then the session id (the login's family).
+      expect(Object.keys(jwt.payload)).toEqual(["token_type", "exp", "iat", "jti", "user_id", "sid"]);
+      expect(jwt.payload.sid).toBe(decodeJwt(refresh).payload.jti.slice(0, 16));
       expect(jwt.payload.token_type).toBe(type);
       expect(jwt.payload.exp - jwt.payload.iat).toBe(lifetime);
       expect(jwt.payload.iat).toBeGreaterThanOrEqual(before);
@@ -175,16 +178,16 @@ describe("jwt/create", () => {
     expect(decodeJwt(refresh).payload.jti).not.toBe(decodeJwt(access).payload.jti);
   });
 
-  test("create_records_the_refresh_jti_in_kv_as_a_new_family", async () => {
-    const { user, refresh, access } = await loggedIn();
+  test("create_indexes_the_login_as_a_session_of_a_new_family", async () => {
+    const { user, refresh } = await loggedIn();
     const claims = decodeJwt(refresh).payload;
-    const record = await refreshRecord(app, claims.jti);
-    // The family id is the first half of the (signed) jti.
-    expect(record).toEqual({ user_id: String(user.id), family: claims.jti.slice(0, 16), exp: claims.exp });
+    // The family id (the session id) is the first half of the (signed) jti.
+    const family = claims.jti.slice(0, 16);
+    const record = await sessionRecord(app, user.id, family);
+    expect(record).toMatchObject({ id: family, kind: "jwt", user_id: String(user.id), expires: claims.exp });
     const other = decodeJwt((await app.jwtCreate(user.username, user.password)).refresh).payload;
-    expect(other.jti.slice(0, 16)).not.toBe(record.family);
-    // Only refresh jtis are recorded.
-    expect(await refreshRecord(app, decodeJwt(access).payload.jti)).toBeNull();
+    expect(other.jti.slice(0, 16)).not.toBe(family);
+    expect(await sessionIds(app, user.id)).toEqual([family, other.jti.slice(0, 16)].sort());
   });
 
   test("create_does_not_update_last_login", async () => {
@@ -245,7 +248,7 @@ describe("jwt/refresh", () => {
     expect(res.body.refresh).not.toBe(refresh);
     const access = decodeJwt(res.body.access).payload;
     const rotated = decodeJwt(res.body.refresh).payload;
-    expect(Object.keys(access)).toEqual(["token_type", "exp", "iat", "jti", "user_id"]);
+    expect(Object.keys(access)).toEqual(["token_type", "exp", "iat", "jti", "user_id", "sid"]);
     expect(access.token_type).toBe("access");
     expect(access.exp - access.iat).toBe(300);
     expect(rotated.token_type).toBe("refresh");
@@ -274,11 +277,7 @@ describe("jwt/refresh", () => {
     expect(spent).toEqual([{ jti: old.jti, family, user_id: String(user.id) }]);
     const rotated = decodeJwt(first.body.refresh).payload;
     expect(rotated.jti.startsWith(family)).toBe(true);
-    expect(await refreshRecord(app, rotated.jti)).toEqual({
-      user_id: String(user.id),
-      family,
-      exp: rotated.exp,
-    });
+    expect(await sessionRecord(app, user.id, family)).toMatchObject({ id: family, expires: rotated.exp });
   });
 
   test("refresh_keeps_custom_claims_of_a_validly_signed_token_unknown_to_kv", async () => {
@@ -293,7 +292,8 @@ describe("jwt/refresh", () => {
       const claims = decodeJwt(t).payload;
       expect(claims.scope).toBe("read");
       expect(claims.org).toEqual({ id: 7 });
-      expect(Object.keys(claims)).toEqual(["token_type", "exp", "iat", "jti", "user_id", "scope", "org"]);
+      // A token minted elsewhere joins its family's session.
+      expect(Object.keys(claims)).toEqual(["token_type", "exp", "iat", "jti", "user_id", "scope", "org", "sid"]);
     }
     const again = await app.post("/auth/jwt/refresh/", { refresh: token });
     expect(again.body).toEqual(notValid("Token is blacklisted"));
@@ -626,12 +626,14 @@ describe("JWT in the Authorization header", () => {
     expect(res.body).toEqual(notValid("Token contained no recognizable user identification"));
   });
 
-  test("access_token_outlives_the_blacklisting_of_its_refresh", async () => {
-    // simplejwt blacklists refresh jtis only; access tokens live until exp.
+  test("access_token_dies_with_the_blacklisting_of_its_session", async () => {
+    // Deliberate difference from simplejwt, whose access tokens live until exp: a logout ends
+    // the session, and the session id in the access token is checked with the user look-up.
     const { access, refresh } = await loggedIn();
     expect((await app.post("/auth/jwt/blacklist/", { refresh })).status).toBe(200);
     const res = await app.call("/auth/users/me/", { auth: `Bearer ${access}` });
-    expect(res.status).toBe(200);
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual({ detail: "Token is blacklisted", code: "token_not_valid" });
   });
 });
 

@@ -2,7 +2,7 @@
 // with its grace window, and revocation on password change (issue 4;
 // docs/security.md#refresh-tokens).
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { claimsFor, decodeJwt, mintJwt, nextSecond, refreshRecord, spawnApp, TestApp } from "./helpers";
+import { claimsFor, decodeJwt, mintJwt, nextSecond, sessionIds, sessionRecord, spawnApp, TestApp } from "./helpers";
 
 const BLACKLISTED = { detail: "Token is blacklisted", code: "token_not_valid" };
 
@@ -28,22 +28,6 @@ async function login(target: TestApp) {
   return { user, ...pair, family: familyOf(pair.refresh) };
 }
 
-/** Every KV refresh record of `family`, by jti. */
-async function familyRecords(target: TestApp, family: string): Promise<string[]> {
-  const kv = await target.mf.getKVNamespace("AUTH_KV");
-  const jtis: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await kv.list({ prefix: "refresh:", cursor });
-    for (const k of page.keys) {
-      const jti = k.name.slice("refresh:".length);
-      if ((await refreshRecord(target, jti))?.family === family) jtis.push(jti);
-    }
-    cursor = page.list_complete ? undefined : page.cursor;
-  } while (cursor);
-  return jtis.sort();
-}
-
 describe("rotation", () => {
   test("each_rotation_spends_the_presented_token_and_stays_in_the_family", async () => {
     // Arrange
@@ -56,8 +40,10 @@ describe("rotation", () => {
     const jtis = [r0, one.body.refresh, two.body.refresh].map((t) => decodeJwt(t).payload.jti);
     for (const jti of jtis) {
       expect(jti).toMatch(new RegExp(`^${family}[0-9a-f]{16}$`));
-      expect(await refreshRecord(app, jti)).toMatchObject({ user_id: String(user.id), family });
     }
+    // One session for the whole family, in the index under the user.
+    expect(await sessionIds(app, user.id)).toEqual([family]);
+    expect(await sessionRecord(app, user.id, family)).toMatchObject({ user_id: String(user.id), id: family });
     const spent = await app.sql(
       "SELECT jti, family FROM refresh_spent WHERE family = ? ORDER BY spent_at, jti",
       family,
@@ -163,7 +149,7 @@ describe("eventual consistency of KV", () => {
 describe("single use under concurrency", () => {
   test("twenty_concurrent_refreshes_of_one_token_mint_exactly_one_live_token", async () => {
     // Arrange
-    const { refresh: r0, family } = await login(app);
+    const { user, refresh: r0, family } = await login(app);
     // Act
     const replies = await Promise.all(Array.from({ length: 20 }, () => refreshWith(app, r0)));
     // Assert
@@ -177,10 +163,11 @@ describe("single use under concurrency", () => {
     }
     const winner = winners[0].body.refresh;
     const winnerJti = decodeJwt(winner).payload.jti;
-    // One spend row for r0, and the family holds r0 plus the single minted token.
+    // One spend row for r0, the single minted token is of the family, and it is one session.
     const r0Jti = decodeJwt(r0).payload.jti;
     expect(await app.sql("SELECT jti FROM refresh_spent WHERE family = ?", family)).toEqual([{ jti: r0Jti }]);
-    expect(await familyRecords(app, family)).toEqual([r0Jti, winnerJti].sort());
+    expect(winnerJti.startsWith(family)).toBe(true);
+    expect(await sessionIds(app, user.id)).toEqual([family]);
     // The winner's token is the family's one live token; r0 stays dead.
     const next = await refreshWith(app, winner);
     expect(next.status).toBe(200);
@@ -272,7 +259,7 @@ describe("password change", () => {
       const rotated = (await refreshWith(local, refresh)).body;
       for (const token of [access, refresh, rotated.access, rotated.refresh]) {
         const claims = decodeJwt(token).payload;
-        expect(Object.keys(claims)).toEqual(["token_type", "exp", "iat", "jti", "user_id", "hash_password"]);
+        expect(Object.keys(claims)).toEqual(["token_type", "exp", "iat", "jti", "user_id", "sid", "hash_password"]);
         expect(claims.hash_password).toMatch(/^[0-9A-F]{32}$/);
         expect(claims.hash_password).toBe(decodeJwt(access).payload.hash_password);
       }

@@ -7,9 +7,12 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::user::User;
 use crate::flows::{Cx, FlowError};
-use crate::storage::{AuthTokenStore, UserLookup, UserStore};
+use crate::storage::{AuthTokenStore, RefreshArbiter, UserLookup, UserStore};
 use crate::tokens::auth_token::{self, hex};
 use crate::tokens::jwt::{self, Claims, JwtError, JwtKey, TokenType};
+
+/// The session id claim: the login's token family, in every refresh and access token of it.
+pub const SESSION_CLAIM: &str = "sid";
 
 /// simplejwt's REVOKE_TOKEN_CLAIM name; here it binds a token to the user's sessions epoch.
 pub const SESSION_BINDING_CLAIM: &str = "hash_password";
@@ -31,6 +34,8 @@ pub enum AuthFailure {
     InvalidTokenKey,
     /// A DRF token key of an inactive user.
     TokenUserInactive,
+    /// An access token of a session that was ended (logout, "sign out other devices").
+    SessionEnded,
 }
 
 fn refused(failure: AuthFailure) -> FlowError {
@@ -38,7 +43,7 @@ fn refused(failure: AuthFailure) -> FlowError {
 }
 
 /// The user of a header access token (simplejwt's JWTAuthentication).
-pub async fn user_for_access_token<S: UserStore>(
+pub async fn user_for_access_token<S: UserStore + RefreshArbiter>(
     cx: &Cx<'_, S>,
     token: &str,
 ) -> Result<User, FlowError> {
@@ -49,12 +54,31 @@ pub async fn user_for_access_token<S: UserStore>(
     let Some(raw_id) = claims.user_id.as_deref() else {
         return Err(refused(AuthFailure::NoUserIdentification));
     };
-    // A user_id that is not a number names no user.
-    let user = match raw_id.trim().parse::<i64>() {
-        Ok(id) => cx.store.find_user(UserLookup::Id(id)).await?,
-        Err(_) => None,
+    // A user_id that is not a number names no user. A token of a session is checked against
+    // the session's end in the same round trip as the user look-up.
+    let sid = claims.extra.get(SESSION_CLAIM).and_then(Value::as_str);
+    let (user, ended) = match (raw_id.trim().parse::<i64>(), sid) {
+        (Ok(id), Some(sid)) => cx.store.user_in_session(id, sid).await?,
+        (Ok(id), None) => (cx.store.find_user(UserLookup::Id(id)).await?, false),
+        (Err(_), _) => (None, false),
     };
-    check_jwt_user(user, &claims)
+    let user = check_jwt_user(user, &claims)?;
+    if ended {
+        return Err(refused(AuthFailure::SessionEnded));
+    }
+    Ok(user)
+}
+
+/// The session id (`sid`) of an access token that [`user_for_access_token`] accepted. Reads the
+/// payload only: call it after the token was verified.
+pub fn session_of_access_token(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
+    claims.get(SESSION_CLAIM)?.as_str().map(str::to_string)
 }
 
 /// The checks simplejwt's JWTAuthentication.get_user makes once the user is loaded, plus this

@@ -13,6 +13,7 @@ pub mod maintenance;
 pub mod password;
 pub mod registration;
 pub mod session;
+pub mod sessions;
 pub mod throttle;
 pub mod username;
 
@@ -50,6 +51,10 @@ pub struct RequestMeta<'a> {
     pub user_agent: &'a str,
     /// The country, when the platform knows it.
     pub country: Option<&'a str>,
+    /// The city, when the platform knows it.
+    pub city: Option<&'a str>,
+    /// The data centre that took the request, when known.
+    pub colo: Option<&'a str>,
 }
 
 /// A client address reduced to its /24 (IPv4) or /48 (IPv6): enough to tell networks apart in
@@ -284,6 +289,8 @@ pub mod testing {
                 ip: "203.0.113.0/24",
                 user_agent: "flow-tests",
                 country: Some("NL"),
+                city: Some("Amsterdam"),
+                colo: Some("AMS"),
             },
             events: Box::leak(Box::default()),
         }
@@ -305,6 +312,8 @@ pub mod testing {
                 ip: "203.0.113.0/24",
                 user_agent: "flow-tests",
                 country: Some("NL"),
+                city: Some("Amsterdam"),
+                colo: Some("AMS"),
             },
             events: Box::leak(Box::default()),
         }
@@ -326,6 +335,8 @@ pub mod testing {
                 ip: "203.0.113.0/24",
                 user_agent: "flow-tests",
                 country: Some("NL"),
+                city: Some("Amsterdam"),
+                colo: Some("AMS"),
             },
             events: Box::leak(Box::default()),
         }

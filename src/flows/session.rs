@@ -14,13 +14,14 @@ use crate::domain::event::EventKind;
 use crate::domain::user::User;
 use crate::flows::authn::{
     bound_to_ended_sessions, issued_before_revocation, session_binding, SESSION_BINDING_CLAIM,
+    SESSION_CLAIM,
 };
+use crate::flows::sessions;
 use crate::flows::throttle::{self, Subject};
 use crate::flows::{random, Cx, FlowError};
 use crate::messages as msg;
 use crate::storage::{
-    AuthTokenStore, RefreshArbiter, RefreshRecord, RefreshRecords, RefreshState, Spend,
-    ThrottleStore, UserLookup,
+    AuthTokenStore, RefreshArbiter, RefreshState, SessionIndex, Spend, ThrottleStore, UserLookup,
 };
 use crate::tokens::auth_token::{self, hex};
 use crate::tokens::jwt::{self, Claims, JwtError, JwtKey, TokenType};
@@ -90,7 +91,7 @@ pub async fn authenticate<S: ThrottleStore>(
 
 /// POST token/login/: the user's DRF token key, created on first login; last_login moves.
 /// `None` inputs are missing fields: djoser treats them as bad credentials.
-pub async fn token_login<S: ThrottleStore + AuthTokenStore>(
+pub async fn token_login<S: ThrottleStore + AuthTokenStore + SessionIndex>(
     cx: &Cx<'_, S>,
     login: Option<&str>,
     password: Option<&str>,
@@ -108,15 +109,28 @@ pub async fn token_login<S: ThrottleStore + AuthTokenStore>(
     };
     let fresh = auth_token::key_from_bytes(&random::<20>()?);
     let key = cx.store.token_for_user(user.id, &fresh, cx.now).await?;
-    cx.record(EventKind::LoginSucceeded, user.id, None);
+    let sid = sessions::token_session_id(&key);
+    let known = sessions::known(cx, &user.id.to_string(), &sid).await;
+    let record = sessions::token_record(cx, &user.id.to_string(), &sid, known.as_ref());
+    sessions::remember(cx, &record).await;
+    cx.record(EventKind::LoginSucceeded, user.id, Some(&sid));
     // Django's user_logged_in signal: last_login moves, which also spends e-mailed tokens.
     cx.store.set_last_login(user.id, cx.now).await?;
     Ok(key)
 }
 
-/// POST token/logout/: deletes the signed-in user's DRF token.
-pub async fn token_logout<S: AuthTokenStore>(cx: &Cx<'_, S>, me: &User) -> Result<(), FlowError> {
+/// POST token/logout/: deletes the signed-in user's DRF token, and its session.
+pub async fn token_logout<S: AuthTokenStore + SessionIndex>(
+    cx: &Cx<'_, S>,
+    me: &User,
+) -> Result<(), FlowError> {
     cx.store.delete_token(me.id).await?;
+    if let Err(e) = sessions::forget_token_sessions(cx, me).await {
+        (cx.warn)(&format!(
+            "DRF token session of user {} still indexed: {e:?}",
+            me.id
+        ));
+    }
     Ok(())
 }
 
@@ -181,23 +195,6 @@ fn not_valid(e: JwtError) -> FlowError {
     FlowError::TokenNotValid(e.message())
 }
 
-/// Records and signs a refresh token of `family`.
-async fn issue_refresh<S: RefreshRecords>(
-    cx: &Cx<'_, S>,
-    key: &JwtKey,
-    claims: &Claims,
-    family: &str,
-) -> Result<String, FlowError> {
-    let jti = claims.jti.clone().unwrap_or_default();
-    let record = RefreshRecord {
-        user_id: claims.user_id.clone().unwrap_or_default(),
-        family: family.to_string(),
-        exp: claims.exp.unwrap_or(cx.now),
-    };
-    cx.store.put_record(&jti, &record, cx.now).await?;
-    encode(key, claims)
-}
-
 /// A token pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenPair {
@@ -208,7 +205,7 @@ pub struct TokenPair {
 }
 
 /// POST jwt/create/: logs in with the LOGIN_FIELD and password; a new pair of a new family.
-pub async fn jwt_create<S: ThrottleStore + RefreshRecords>(
+pub async fn jwt_create<S: ThrottleStore + SessionIndex>(
     cx: &Cx<'_, S>,
     login: &str,
     password: &str,
@@ -227,6 +224,9 @@ pub async fn jwt_create<S: ThrottleStore + RefreshRecords>(
         s.refresh_token_lifetime,
         family_jti(&family)?,
     );
+    // The session id, in every token of the login (refresh and access), so ending the session
+    // ends its access tokens at once too.
+    refresh.extra.insert(SESSION_CLAIM.into(), json!(family));
     if s.logout_on_password_change {
         // simplejwt's CHECK_REVOKE_TOKEN: bind the pair to the user's sessions epoch, so a
         // password change ends it exactly, even within the second it was issued. The access
@@ -236,7 +236,9 @@ pub async fn jwt_create<S: ThrottleStore + RefreshRecords>(
             .insert(SESSION_BINDING_CLAIM.into(), json!(session_binding(&user)));
     }
     let access = jwt::access_from_refresh(&refresh, cx.now, s.access_token_lifetime, new_jti()?);
-    let refresh_token = issue_refresh(cx, &key, &refresh, &family).await?;
+    let record = sessions::jwt_record(cx, &user.id.to_string(), &family, None, refresh.exp);
+    sessions::remember(cx, &record).await;
+    let refresh_token = encode(&key, &refresh)?;
     if s.update_last_login {
         cx.store.set_last_login(user.id, cx.now).await?;
     }
@@ -360,7 +362,7 @@ pub struct Refreshed {
 /// family; the presented one is spent exactly once, decided by the arbiter. Throttled per client
 /// once the signature checks out (a forged token costs no storage), in the same round trip as
 /// the arbiter's state: a throttled refresh spends and writes nothing.
-pub async fn jwt_refresh<S: ThrottleStore + RefreshArbiter + RefreshRecords>(
+pub async fn jwt_refresh<S: ThrottleStore + RefreshArbiter + SessionIndex>(
     cx: &Cx<'_, S>,
     token: &str,
 ) -> Result<Refreshed, FlowError> {
@@ -389,18 +391,27 @@ pub async fn jwt_refresh<S: ThrottleStore + RefreshArbiter + RefreshRecords>(
         }
     }
     let s = cx.settings;
-    let access = jwt::access_from_refresh(&p.claims, cx.now, s.access_token_lifetime, new_jti()?);
+    // A token minted without a session id (by another simplejwt issuer) joins its family's.
+    let mut claims = p.claims.clone();
+    claims
+        .extra
+        .entry(SESSION_CLAIM.to_string())
+        .or_insert_with(|| json!(p.family));
+    let access = jwt::access_from_refresh(&claims, cx.now, s.access_token_lifetime, new_jti()?);
     let access = encode(&key, &access)?;
+    // The session's index record moves on (last use, expiry); the index decides nothing.
+    let user_id = p.claims.user_id.clone().unwrap_or_default();
+    let known = sessions::known(cx, &user_id, &p.family).await;
     if !s.rotate_refresh_tokens {
+        let record = sessions::jwt_record(cx, &user_id, &p.family, known.as_ref(), p.claims.exp);
+        sessions::remember(cx, &record).await;
         return Ok(Refreshed {
             access,
             refresh: None,
         });
     }
-    // The new token's record is written before the presented token is spent, so a record-store
-    // failure leaves the client holding a still-usable token rather than a spent one and nothing.
     let mut rotated = jwt::rotate_refresh(
-        &p.claims,
+        &claims,
         cx.now,
         s.refresh_token_lifetime,
         family_jti(&p.family)?,
@@ -411,9 +422,10 @@ pub async fn jwt_refresh<S: ThrottleStore + RefreshArbiter + RefreshRecords>(
             rotated.exp = Some(new.min(old));
         }
     }
-    let refresh = issue_refresh(cx, &key, &rotated, &p.family).await?;
+    let record = sessions::jwt_record(cx, &user_id, &p.family, known.as_ref(), rotated.exp);
+    sessions::remember(cx, &record).await;
+    let refresh = encode(&key, &rotated)?;
     if s.blacklist_after_rotation {
-        let user_id = p.claims.user_id.clone().unwrap_or_default();
         let spend = Spend {
             jti: &p.jti,
             family: &p.family,
@@ -422,12 +434,8 @@ pub async fn jwt_refresh<S: ThrottleStore + RefreshArbiter + RefreshRecords>(
             expires: p.claims.exp.unwrap_or(cx.now),
         };
         if !cx.store.spend_refresh(&spend).await? {
-            // A concurrent refresh of the same token got there first. The record written above
-            // belongs to a token nobody receives: remove it (best effort; it would expire with
-            // the token anyway).
-            if let Some(jti) = rotated.jti.as_deref() {
-                let _ = cx.store.delete_record(jti).await;
-            }
+            // A concurrent refresh of the same token got there first (the session record
+            // written above is the same session's, so it stands).
             return Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED));
         }
     }
@@ -457,7 +465,7 @@ pub async fn jwt_verify<S: RefreshArbiter>(cx: &Cx<'_, S>, token: &str) -> Resul
 /// signed member ends it, a token rotated a moment ago included, so a logout that races a
 /// refresh cannot leave the family alive; spending the token and revoking the family are one
 /// transaction. A family that was already revoked is simplejwt's "blacklisted" answer.
-pub async fn jwt_blacklist<S: RefreshArbiter>(
+pub async fn jwt_blacklist<S: RefreshArbiter + SessionIndex>(
     cx: &Cx<'_, S>,
     token: &str,
 ) -> Result<(), FlowError> {
@@ -482,6 +490,10 @@ pub async fn jwt_blacklist<S: RefreshArbiter>(
     {
         // A concurrent logout or reuse detection ended it first.
         return Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED));
+    }
+    // The family is ended in D1 whatever the index says; forgetting it there is best effort.
+    if let Err(e) = cx.store.delete_session(&user_id, &p.family).await {
+        (cx.warn)(&format!("ended session {} still indexed: {e}", p.family));
     }
     if let Ok(id) = user_id.trim().parse::<i64>() {
         cx.record(EventKind::SessionEnded, id, Some(&p.family));
@@ -549,7 +561,7 @@ mod tests {
         let store = MemoryStore::new();
         let pair = signed_in(&s, &store);
         assert!(!pair.access.is_empty());
-        assert_eq!(store.snapshot().records.len(), 1);
+        assert_eq!(store.snapshot().sessions.len(), 1);
         assert_eq!(
             block_on(jwt_create(&cx(&s, &store), "alice", "wrong")),
             Err(FlowError::NoActiveAccount)
@@ -600,8 +612,8 @@ mod tests {
         );
         let wins = [a.is_ok(), b.is_ok()].iter().filter(|w| **w).count();
         assert_eq!(wins, 1);
-        // The loser's record was removed: only the winner's successor is recorded.
-        assert_eq!(racing.snapshot().records.len(), 1);
+        // Both wrote the same session's record; there is one session.
+        assert_eq!(racing.snapshot().sessions.len(), 1);
     }
 
     #[test]
@@ -729,8 +741,10 @@ mod tests {
             jwt_blacklist(&cx, &pair.refresh),
         );
         assert_eq!(logout, Ok(()));
-        for (jti, _) in store.snapshot().records {
-            assert!(store.snapshot().revoked.contains_key(&family_of(&jti)));
+        let state = store.snapshot();
+        assert!(!state.revoked.is_empty());
+        for (_, sid) in state.sessions.keys() {
+            assert!(state.revoked.contains_key(sid));
         }
     }
 

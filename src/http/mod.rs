@@ -14,6 +14,7 @@ pub mod jwt;
 pub mod password;
 pub mod response;
 pub mod routes;
+pub mod sessions;
 pub mod token;
 pub mod username;
 pub mod users;
@@ -27,6 +28,7 @@ use crate::domain::user::User;
 use crate::email::compose::Message;
 use crate::email::mailer;
 use crate::error::{missing_signing_key, ApiError};
+use crate::flows::sessions::token_session_id;
 use crate::flows::{authn, coarse_ip, Cx, RequestMeta, MAX_USER_AGENT_CHARS};
 use crate::storage::d1::Store;
 use crate::storage::kv::RefreshStore;
@@ -55,14 +57,27 @@ pub struct Ctx {
     pub origin: String,
     /// The route's `{id}` segment.
     pub param: Option<String>,
+    /// The route's `{sid}` segment.
+    pub param2: Option<String>,
     /// The URL's query parameters, in order.
     pub query: Vec<(String, String)>,
-    /// The caller as the event log keeps it: coarse address, User-Agent, country.
-    meta: (String, String, Option<String>),
+    /// The caller as the event log and the session index keep it.
+    meta: ClientInfo,
+    /// The session the request was authenticated with (a token family, or the DRF token's).
+    pub session: Option<String>,
     /// The events the flows record, written after the answer.
     events: Events,
     content_type: Option<String>,
     raw_body: Vec<u8>,
+}
+
+/// What the event log and the session index keep of the caller (owned; the flows borrow it).
+struct ClientInfo {
+    ip: String,
+    user_agent: String,
+    country: Option<String>,
+    city: Option<String>,
+    colo: Option<String>,
 }
 
 /// Security warnings from the flows go to the Worker log.
@@ -90,9 +105,11 @@ impl Ctx {
             client: &self.client_ip,
             warn,
             meta: RequestMeta {
-                ip: &self.meta.0,
-                user_agent: &self.meta.1,
-                country: self.meta.2.as_deref(),
+                ip: &self.meta.ip,
+                user_agent: &self.meta.user_agent,
+                country: self.meta.country.as_deref(),
+                city: self.meta.city.as_deref(),
+                colo: self.meta.colo.as_deref(),
             },
             events: &self.events,
         }
@@ -221,13 +238,15 @@ async fn dispatch(
         client_ip: client_ip.clone(),
         origin: url.origin().ascii_serialization(),
         param: matched.param,
+        param2: matched.param2,
         query: url
             .query_pairs()
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect(),
-        meta: (
-            coarse_ip(&client_ip),
-            req.headers()
+        meta: ClientInfo {
+            ip: coarse_ip(&client_ip),
+            user_agent: req
+                .headers()
                 .get("User-Agent")
                 .ok()
                 .flatten()
@@ -235,8 +254,11 @@ async fn dispatch(
                 .chars()
                 .take(MAX_USER_AGENT_CHARS)
                 .collect(),
-            req.cf().and_then(|cf| cf.country()),
-        ),
+            country: req.cf().and_then(|cf| cf.country()),
+            city: req.cf().and_then(|cf| cf.city()),
+            colo: req.cf().map(|cf| cf.colo()),
+        },
+        session: None,
         events: Events::default(),
         content_type: req.headers().get("Content-Type").ok().flatten(),
         raw_body,
@@ -246,7 +268,10 @@ async fn dispatch(
 
     if route.auth == Auth::Header {
         let header = req.headers().get("Authorization").ok().flatten();
-        ctx.user = authenticate(&ctx, header.as_deref()).await?;
+        if let Some((user, session)) = authenticate(&ctx, header.as_deref()).await? {
+            ctx.user = Some(user);
+            ctx.session = session;
+        }
     }
     let anonymous_first = route.unmapped == Unmapped::AuthenticateFirst && ctx.user.is_none();
     if method == "OPTIONS" {
@@ -307,12 +332,22 @@ async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError>
     Ok(body)
 }
 
-/// Resolves the Authorization header to a user (JWT first, then DRF token), or anonymous.
-async fn authenticate(ctx: &Ctx, header: Option<&str>) -> Result<Option<User>, ApiError> {
+/// Resolves the Authorization header to a user and its session (JWT first, then DRF token), or
+/// anonymous.
+async fn authenticate(
+    ctx: &Ctx,
+    header: Option<&str>,
+) -> Result<Option<(User, Option<String>)>, ApiError> {
     let cx = ctx.flow();
     match extract::parse_authorization(header, &ctx.settings.auth_header_types)? {
         Credentials::None => Ok(None),
-        Credentials::Jwt(token) => Ok(Some(authn::user_for_access_token(&cx, &token).await?)),
-        Credentials::Token(key) => Ok(Some(authn::user_for_token_key(&cx, &key).await?)),
+        Credentials::Jwt(token) => {
+            let user = authn::user_for_access_token(&cx, &token).await?;
+            Ok(Some((user, authn::session_of_access_token(&token))))
+        }
+        Credentials::Token(key) => {
+            let user = authn::user_for_token_key(&cx, &key).await?;
+            Ok(Some((user, Some(token_session_id(&key)))))
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use worker::Response;
 
 use crate::error::ApiError;
-use crate::http::{activation, jwt, password, token, username, users, Ctx};
+use crate::http::{activation, jwt, password, sessions, token, username, users, Ctx};
 
 /// A handler's future.
 pub type Handled<'a> = Pin<Box<dyn Future<Output = Result<Response, ApiError>> + 'a>>;
@@ -89,6 +89,21 @@ macro_rules! ep {
             method: $method,
             who: Who::$who,
             handler: handler!($f),
+        }
+    };
+}
+
+/// This service's own authenticated routes: the authenticate-first fallback, no djoser name.
+macro_rules! own_route {
+    ($action:literal, $name:literal, [$($path:literal),+], [$($ep:expr),+ $(,)?]) => {
+        RouteDef {
+            action: $action,
+            paths: &[$($path),+],
+            name: $name,
+            description: "",
+            auth: Auth::Header,
+            unmapped: Unmapped::AuthenticateFirst,
+            endpoints: &[$($ep),+],
         }
     };
 }
@@ -204,6 +219,25 @@ pub static ROUTES: &[RouteDef] = &[
         ["users/email_change_cancel"],
         [ep!("POST", Anyone, users::email_change_cancel)]
     ),
+    // This service's own: staff manage a user's sessions.
+    own_route!(
+        "user-sessions-revoke-all",
+        "Sessions",
+        ["users/{id}/sessions/revoke_all"],
+        [ep!("POST", User, sessions::user_revoke_all)]
+    ),
+    own_route!(
+        "user-session",
+        "Sessions",
+        ["users/{id}/sessions/{sid}"],
+        [ep!("DELETE", User, sessions::user_end)]
+    ),
+    own_route!(
+        "user-sessions",
+        "Sessions",
+        ["users/{id}/sessions"],
+        [ep!("GET", User, sessions::user_list)]
+    ),
     // djoser-compat: the detail route takes any segment matching [^/.]+.
     user_route!(
         "user-detail",
@@ -214,6 +248,31 @@ pub static ROUTES: &[RouteDef] = &[
             ep!("PATCH", User, users::update_detail),
             ep!("DELETE", User, users::destroy_detail),
         ]
+    ),
+    // This service's own: the caller's sessions (devices).
+    own_route!(
+        "sessions",
+        "Sessions",
+        ["sessions"],
+        [ep!("GET", User, sessions::list)]
+    ),
+    own_route!(
+        "sessions-revoke-others",
+        "Sessions",
+        ["sessions/revoke_others"],
+        [ep!("POST", User, sessions::revoke_others)]
+    ),
+    own_route!(
+        "sessions-revoke-all",
+        "Sessions",
+        ["sessions/revoke_all"],
+        [ep!("POST", User, sessions::revoke_all)]
+    ),
+    own_route!(
+        "session",
+        "Sessions",
+        ["sessions/{id}"],
+        [ep!("DELETE", User, sessions::end)]
     ),
     // djoser-compat: simplejwt's routes are unanchored, so anything after them still matches.
     RouteDef {
@@ -278,10 +337,12 @@ pub struct Matched {
     pub route: &'static RouteDef,
     /// The `{id}` segment, where the route has one.
     pub param: Option<String>,
+    /// The `{sid}` segment, where the route has one.
+    pub param2: Option<String>,
 }
 
-/// Matches `pattern` against the path's segments; `Some(param)` on a match.
-fn match_pattern(pattern: &str, segments: &[&str]) -> Option<Option<String>> {
+/// Matches `pattern` against the path's segments; `Some((id, sid))` on a match.
+fn match_pattern(pattern: &str, segments: &[&str]) -> Option<(Option<String>, Option<String>)> {
     let (pattern, open) = match pattern.strip_suffix("/*") {
         Some(p) => (p, true),
         None => (pattern, false),
@@ -294,18 +355,20 @@ fn match_pattern(pattern: &str, segments: &[&str]) -> Option<Option<String>> {
     if segments.len() < wanted.len() || (!open && segments.len() != wanted.len()) {
         return None;
     }
-    let mut param = None;
+    let (mut id, mut sid) = (None, None);
     for (want, got) in wanted.iter().zip(segments) {
-        if *want == "{id}" {
-            if got.is_empty() || got.contains('.') {
-                return None;
-            }
-            param = Some(got.to_string());
-        } else if want != got {
+        let slot = match *want {
+            "{id}" => &mut id,
+            "{sid}" => &mut sid,
+            _ if want == got => continue,
+            _ => return None,
+        };
+        if got.is_empty() || got.contains('.') {
             return None;
         }
+        *slot = Some(got.to_string());
     }
-    Some(param)
+    Some((id, sid))
 }
 
 /// Maps a URL path to a route; `None` is a 404. The trailing slash is optional everywhere.
@@ -322,10 +385,13 @@ pub fn resolve(path: &str) -> Option<Matched> {
         rest.split('/').collect()
     };
     ROUTES.iter().find_map(|route| {
-        route
-            .paths
-            .iter()
-            .find_map(|p| match_pattern(p, &segments).map(|param| Matched { route, param }))
+        route.paths.iter().find_map(|p| {
+            match_pattern(p, &segments).map(|(param, param2)| Matched {
+                route,
+                param,
+                param2,
+            })
+        })
     })
 }
 
@@ -385,7 +451,14 @@ mod tests {
                 "reset_username_confirm users/reset_username_confirm [POST, OPTIONS]",
                 "email_change_confirm users/email_change_confirm [POST, OPTIONS]",
                 "email_change_cancel users/email_change_cancel [POST, OPTIONS]",
+                "user-sessions-revoke-all users/{id}/sessions/revoke_all [POST, OPTIONS]",
+                "user-session users/{id}/sessions/{sid} [DELETE, OPTIONS]",
+                "user-sessions users/{id}/sessions [GET, HEAD, OPTIONS]",
                 "user-detail users/{id} [GET, PUT, PATCH, DELETE, HEAD, OPTIONS]",
+                "sessions sessions [GET, HEAD, OPTIONS]",
+                "sessions-revoke-others sessions/revoke_others [POST, OPTIONS]",
+                "sessions-revoke-all sessions/revoke_all [POST, OPTIONS]",
+                "session sessions/{id} [DELETE, OPTIONS]",
                 "jwt-create jwt/create/* [POST, OPTIONS]",
                 "jwt-refresh jwt/refresh/* [POST, OPTIONS]",
                 "jwt-verify jwt/verify/* [POST, OPTIONS]",
@@ -421,6 +494,15 @@ mod tests {
             (
                 "/auth/users/reset_username_confirm/",
                 Some("reset_username_confirm"),
+            ),
+            ("/auth/sessions/", Some("sessions")),
+            ("/auth/sessions/revoke_all/", Some("sessions-revoke-all")),
+            ("/auth/sessions/0123456789abcdef", Some("session")),
+            ("/auth/users/7/sessions/", Some("user-sessions")),
+            ("/auth/users/7/sessions/abc/", Some("user-session")),
+            (
+                "/auth/users/7/sessions/revoke_all",
+                Some("user-sessions-revoke-all"),
             ),
             ("/auth/jwt/create/", Some("jwt-create")),
             ("/auth/jwt/create/anything", Some("jwt-create")),

@@ -12,7 +12,7 @@ use crate::domain::user::{email_key, NewUser, User};
 use crate::storage::kv::RefreshStore;
 use crate::storage::{
     AuthTokenStore, Conflicts, Counter, Counts, EventStore, ExpiredRows, Hit, PasswordChange,
-    RefreshArbiter, RefreshRecord, RefreshRecords, RefreshState, Result, Spend, StorageError,
+    RefreshArbiter, RefreshState, Result, SessionIndex, SessionRecord, Spend, StorageError,
     ThrottleStore, UserLookup, UserStore,
 };
 
@@ -413,6 +413,16 @@ impl UserStore for Store {
         Ok(self.changes(stmt).await? == 1)
     }
 
+    async fn end_sessions(&self, id: i64, now: i64) -> Result<()> {
+        self.stmt(
+            "UPDATE users SET tokens_valid_after = MAX(?2, tokens_valid_after + 1) WHERE id = ?1",
+            &[num(id), num(now)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
     async fn set_last_login(&self, id: i64, when: i64) -> Result<()> {
         self.stmt(
             "UPDATE users SET last_login = MAX(?2, COALESCE(last_login + 1, ?2)) WHERE id = ?1",
@@ -520,6 +530,30 @@ impl RefreshArbiter for Store {
             None => 0,
         };
         Ok(revoked == 1)
+    }
+
+    async fn user_in_session(&self, id: i64, sid: &str) -> Result<(Option<User>, bool)> {
+        #[derive(Deserialize)]
+        struct Row {
+            revoked: i64,
+        }
+        let user = self
+            .user_stmt(UserLookup::Id(id))?
+            .ok_or_else(|| StorageError::Backend("an id look-up always has a statement".into()))?;
+        let revoked = self.stmt(
+            "SELECT EXISTS (SELECT 1 FROM revoked_families WHERE family = ?1) AS revoked",
+            &[text(sid)],
+        )?;
+        let results = self.db.batch(vec![user, revoked]).await?;
+        let user = match results.first() {
+            Some(r) => r.results::<UserRow>()?.into_iter().next().map(User::from),
+            None => None,
+        };
+        let revoked = match results.get(1) {
+            Some(r) => r.results::<Row>()?.first().is_some_and(|r| r.revoked != 0),
+            None => true,
+        };
+        Ok((user, revoked))
     }
 
     async fn revoke_family(
@@ -688,13 +722,21 @@ impl EventStore for Store {
     }
 }
 
-impl RefreshRecords for Store {
-    async fn put_record(&self, jti: &str, record: &RefreshRecord, now: i64) -> Result<()> {
-        self.records()?.put_record(jti, record, now).await
+impl SessionIndex for Store {
+    async fn put_session(&self, record: &SessionRecord, now: i64) -> Result<()> {
+        self.records()?.put_session(record, now).await
     }
 
-    async fn delete_record(&self, jti: &str) -> Result<()> {
-        self.records()?.delete_record(jti).await
+    async fn sessions(&self, user_id: &str) -> Result<Vec<SessionRecord>> {
+        self.records()?.sessions(user_id).await
+    }
+
+    async fn session(&self, user_id: &str, id: &str) -> Result<Option<SessionRecord>> {
+        self.records()?.session(user_id, id).await
+    }
+
+    async fn delete_session(&self, user_id: &str, id: &str) -> Result<()> {
+        self.records()?.delete_session(user_id, id).await
     }
 }
 

@@ -1,13 +1,15 @@
-//! KV adapter: the per-jti record of every issued refresh token (user, family, expiry), written with
-//! a KV expiration so that nothing needs cleaning up. Key names stay private to this type.
+//! KV adapter: the session index, one key per live session under a per-user prefix
+//! (`session:<user>:<id>`), the record both as the value and as the key's metadata so a list is
+//! one prefix scan, written with a KV expiration so that nothing needs cleaning up. Key names
+//! stay private to this type.
 //!
-//! KV is eventually consistent (a write can take up to about 60 s to reach other locations) and has
-//! no compare-and-swap, so nothing here decides anything: single use is D1's job
-//! (`Store::spend_refresh`), and a token's family is read from its signed jti, not from here.
+//! KV is eventually consistent (a write can take up to about 60 s to reach other locations) and
+//! has no compare-and-swap, so nothing here decides anything: single use and revocation are
+//! D1's job, and a token's session is read from its signed `sid`/`jti`, not from here.
 
 use worker::KvStore;
 
-use crate::storage::{RefreshRecord, RefreshRecords, Result, StorageError};
+use crate::storage::{Result, SessionIndex, SessionRecord, StorageError};
 
 /// KV's smallest accepted expiration TTL.
 const MIN_TTL: i64 = 60;
@@ -15,7 +17,7 @@ const MIN_TTL: i64 = 60;
 /// KV's largest key, in UTF-8 bytes; a longer key makes the call fail.
 const MAX_KEY_BYTES: usize = 512;
 
-/// The refresh-token records in the `AUTH_KV` namespace.
+/// The session index in the `AUTH_KV` namespace.
 pub struct RefreshStore {
     kv: KvStore,
 }
@@ -26,32 +28,76 @@ impl RefreshStore {
         RefreshStore { kv }
     }
 
-    /// The key of a jti, or `None` when KV could not hold it. Our own jtis are 32 hex characters,
-    /// but a validly signed token from another simplejwt issuer may carry any string; such a jti
-    /// simply has no record (as if it were issued before KV kept them) rather than a 500.
-    fn key(jti: &str) -> Option<String> {
-        let key = format!("refresh:{jti}");
+    /// The prefix of a user's sessions.
+    fn prefix(user_id: &str) -> String {
+        format!("session:{user_id}:")
+    }
+
+    /// The key of a session, or `None` when KV could not hold it (a validly signed token from
+    /// another issuer may carry any user id); such a session simply is not listed.
+    fn key(user_id: &str, id: &str) -> Option<String> {
+        let key = format!("{}{id}", Self::prefix(user_id));
         (key.len() <= MAX_KEY_BYTES).then_some(key)
     }
 }
 
-impl RefreshRecords for RefreshStore {
-    async fn put_record(&self, jti: &str, record: &RefreshRecord, now: i64) -> Result<()> {
-        let Some(key) = Self::key(jti) else {
+impl SessionIndex for RefreshStore {
+    async fn put_session(&self, record: &SessionRecord, now: i64) -> Result<()> {
+        let Some(key) = Self::key(&record.user_id, &record.id) else {
             return Ok(());
         };
-        let ttl = record.exp.saturating_sub(now).max(MIN_TTL);
-        self.kv
+        let put = self
+            .kv
             .put(&key, record)
             .map_err(kv_error)?
-            .expiration_ttl(u64::try_from(ttl).unwrap_or(MIN_TTL as u64))
-            .execute()
+            .metadata(record)
+            .map_err(kv_error)?;
+        // A DRF token session (expires 0) lives until logout.
+        let put = if record.expires > 0 {
+            let ttl = record.expires.saturating_sub(now).max(MIN_TTL);
+            put.expiration_ttl(u64::try_from(ttl).unwrap_or(MIN_TTL as u64))
+        } else {
+            put
+        };
+        put.execute().await.map_err(kv_error)
+    }
+
+    async fn sessions(&self, user_id: &str) -> Result<Vec<SessionRecord>> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        // A user has few sessions; the page loop is bounded all the same.
+        for _ in 0..10 {
+            let mut list = self.kv.list().prefix(Self::prefix(user_id));
+            if let Some(c) = cursor.take() {
+                list = list.cursor(c);
+            }
+            let page = list.execute().await.map_err(kv_error)?;
+            out.extend(
+                page.keys
+                    .into_iter()
+                    .filter_map(|k| serde_json::from_value(k.metadata?).ok()),
+            );
+            match page.cursor.filter(|_| !page.list_complete) {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn session(&self, user_id: &str, id: &str) -> Result<Option<SessionRecord>> {
+        let Some(key) = Self::key(user_id, id) else {
+            return Ok(None);
+        };
+        self.kv
+            .get(&key)
+            .json::<SessionRecord>()
             .await
             .map_err(kv_error)
     }
 
-    async fn delete_record(&self, jti: &str) -> Result<()> {
-        match Self::key(jti) {
+    async fn delete_session(&self, user_id: &str, id: &str) -> Result<()> {
+        match Self::key(user_id, id) {
             Some(key) => self.kv.delete(&key).await.map_err(kv_error),
             None => Ok(()),
         }
@@ -67,14 +113,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_over_kvs_limit_have_no_record() {
+    fn keys_sit_under_the_users_prefix_and_over_long_ones_are_refused() {
         assert_eq!(
-            RefreshStore::key("0123abcd").as_deref(),
-            Some("refresh:0123abcd")
+            RefreshStore::key("7", "0123abcd").as_deref(),
+            Some("session:7:0123abcd")
         );
-        assert!(RefreshStore::key(&"a".repeat(MAX_KEY_BYTES - 8)).is_some());
-        assert!(RefreshStore::key(&"a".repeat(MAX_KEY_BYTES - 7)).is_none());
+        assert!(RefreshStore::key("7", &"a".repeat(MAX_KEY_BYTES - 10)).is_some());
+        assert!(RefreshStore::key("7", &"a".repeat(MAX_KEY_BYTES - 9)).is_none());
         // The limit is in bytes, not characters.
-        assert!(RefreshStore::key(&"ü".repeat(253)).is_none());
+        assert!(RefreshStore::key("ü", &"a".repeat(MAX_KEY_BYTES - 10)).is_none());
     }
 }

@@ -15,7 +15,7 @@ use crate::domain::event::Event;
 use crate::domain::user::{email_key, NewUser, User};
 use crate::storage::{
     AuthTokenStore, Conflicts, Counter, Counts, EventStore, ExpiredRows, Hit, PasswordChange,
-    RefreshArbiter, RefreshRecord, RefreshRecords, RefreshState, Result, Spend, StorageError,
+    RefreshArbiter, RefreshState, Result, SessionIndex, SessionRecord, Spend, StorageError,
     ThrottleStore, UserLookup, UserStore,
 };
 
@@ -43,8 +43,8 @@ pub struct State {
     pub revoked: BTreeMap<String, i64>,
     /// Throttle counters.
     pub throttle: BTreeMap<String, CounterRow>,
-    /// KV refresh records.
-    pub records: BTreeMap<String, RefreshRecord>,
+    /// The session index: (user id, session id) → record.
+    pub sessions: BTreeMap<(String, String), SessionRecord>,
     /// The event log, oldest first.
     pub events: Vec<Event>,
     next_id: i64,
@@ -320,6 +320,14 @@ impl UserStore for MemoryStore {
         Ok(true)
     }
 
+    async fn end_sessions(&self, id: i64, now: i64) -> Result<()> {
+        self.enter().await?;
+        if let Some(user) = self.state.borrow_mut().users.get_mut(&id) {
+            user.tokens_valid_after = now.max(user.tokens_valid_after.saturating_add(1));
+        }
+        Ok(())
+    }
+
     async fn set_last_login(&self, id: i64, when: i64) -> Result<()> {
         self.enter().await?;
         if let Some(user) = self.state.borrow_mut().users.get_mut(&id) {
@@ -411,6 +419,15 @@ impl RefreshArbiter for MemoryStore {
             .revoked
             .insert(spend.family.to_string(), family_expires);
         Ok(true)
+    }
+
+    async fn user_in_session(&self, id: i64, sid: &str) -> Result<(Option<User>, bool)> {
+        self.enter().await?;
+        let state = self.state.borrow();
+        Ok((
+            state.users.get(&id).cloned(),
+            state.revoked.contains_key(sid),
+        ))
     }
 
     async fn revoke_family(
@@ -623,19 +640,44 @@ impl EventStore for MemoryStore {
     }
 }
 
-impl RefreshRecords for MemoryStore {
-    async fn put_record(&self, jti: &str, record: &RefreshRecord, _now: i64) -> Result<()> {
+impl SessionIndex for MemoryStore {
+    async fn put_session(&self, record: &SessionRecord, _now: i64) -> Result<()> {
         self.enter().await?;
         self.state
             .borrow_mut()
-            .records
-            .insert(jti.to_string(), record.clone());
+            .sessions
+            .insert((record.user_id.clone(), record.id.clone()), record.clone());
         Ok(())
     }
 
-    async fn delete_record(&self, jti: &str) -> Result<()> {
+    async fn sessions(&self, user_id: &str) -> Result<Vec<SessionRecord>> {
         self.enter().await?;
-        self.state.borrow_mut().records.remove(jti);
+        Ok(self
+            .state
+            .borrow()
+            .sessions
+            .values()
+            .filter(|r| r.user_id == user_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn session(&self, user_id: &str, id: &str) -> Result<Option<SessionRecord>> {
+        self.enter().await?;
+        Ok(self
+            .state
+            .borrow()
+            .sessions
+            .get(&(user_id.to_string(), id.to_string()))
+            .cloned())
+    }
+
+    async fn delete_session(&self, user_id: &str, id: &str) -> Result<()> {
+        self.enter().await?;
+        self.state
+            .borrow_mut()
+            .sessions
+            .remove(&(user_id.to_string(), id.to_string()));
         Ok(())
     }
 }

@@ -59,6 +59,9 @@ pub trait UserStore {
         username: &str,
         last_login: Option<i64>,
     ) -> Result<bool>;
+    /// Ends every session of the user: tokens issued before `now` are refused (the sessions
+    /// epoch moves to at least `now`, and always forward).
+    async fn end_sessions(&self, id: i64, now: i64) -> Result<()>;
     /// Records a login at `when`. Like every write of last_login, it moves the stored value
     /// strictly forward (at least one second), so each login spends the e-mailed links minted
     /// before it, even within the same second.
@@ -94,6 +97,9 @@ pub trait RefreshArbiter {
     /// Spends the presented jti and revokes its family in one transaction (a logout that may
     /// race a rotation); true when this call revoked a family that was live.
     async fn end_family(&self, spend: &Spend<'_>, family_expires: i64) -> Result<bool>;
+    /// The user with `id` and whether the session (token family) `sid` was ended, in one round
+    /// trip: what every request authenticated by an access token of a session needs.
+    async fn user_in_session(&self, id: i64, sid: &str) -> Result<(Option<User>, bool)>;
     /// Marks the family revoked until `expires` (a second revocation changes nothing).
     async fn revoke_family(
         &self,
@@ -161,13 +167,19 @@ pub trait ExpiredRows {
     async fn purge_expired_chunk(&self, now: i64, limit: usize) -> Result<usize>;
 }
 
-/// The eventually consistent half of refresh-token state: one record per issued token, kept
-/// until the token expires. Nothing is decided from it.
-pub trait RefreshRecords {
-    /// Stores the record of `jti` until the token expires.
-    async fn put_record(&self, jti: &str, record: &RefreshRecord, now: i64) -> Result<()>;
-    /// Removes the record of a token that was never handed out (a lost rotation race).
-    async fn delete_record(&self, jti: &str) -> Result<()>;
+/// The session index: one record per live session, under a per-user prefix, so listing a user's
+/// sessions is one prefix scan. It is eventually consistent (another location may see a new
+/// session up to about a minute late) and decides nothing: ending a session is the arbiter's
+/// job.
+pub trait SessionIndex {
+    /// Stores (or replaces) the record until the session expires.
+    async fn put_session(&self, record: &SessionRecord, now: i64) -> Result<()>;
+    /// The user's sessions, in no particular order.
+    async fn sessions(&self, user_id: &str) -> Result<Vec<SessionRecord>>;
+    /// One of the user's sessions.
+    async fn session(&self, user_id: &str, id: &str) -> Result<Option<SessionRecord>>;
+    /// Forgets a session.
+    async fn delete_session(&self, user_id: &str, id: &str) -> Result<()>;
 }
 
 /// The security event log.

@@ -74,15 +74,33 @@ pub struct RefreshState {
     pub family_revoked: bool,
 }
 
-/// What is remembered about one issued refresh token.
+/// A signed-in session as the session index lists it: one login (a JWT token family, or the
+/// DRF token), with where and when it was last used. The index decides nothing.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RefreshRecord {
-    /// The token's user_id claim.
+pub struct SessionRecord {
+    /// The session id: the family id carried in every token of the login (`sid`), or the DRF
+    /// token's session id.
+    pub id: String,
+    /// `jwt` or `token`.
+    pub kind: String,
+    /// The user's id.
     pub user_id: String,
-    /// The family id: 16 hex chosen at login, also the first half of every jti of the family.
-    pub family: String,
-    /// The token's exp (unix seconds).
-    pub exp: i64,
+    /// When the login happened (unix seconds).
+    pub created: i64,
+    /// When a token of it was last refreshed (the login time until then).
+    pub refreshed: i64,
+    /// When its last refresh token expires; 0 for a DRF token (until logout).
+    pub expires: i64,
+    /// The User-Agent of its last use, truncated.
+    pub user_agent: String,
+    /// The address of its last use, coarsened.
+    pub ip: String,
+    /// The country of its last use, when known.
+    pub country: Option<String>,
+    /// The city of its last use, when known.
+    pub city: Option<String>,
+    /// The data centre of its last use, when known.
+    pub colo: Option<String>,
 }
 
 /// One fixed-window throttle counter row.
