@@ -711,8 +711,10 @@ describe("refresh rotation", () => {
     const answers = await Promise.all(
       Array.from({ length: 20 }, () => app.post("/auth/jwt/refresh/", { refresh: pair.refresh })),
     );
+    // Retries that read the spend get the identical pair: still one new token.
     const won = answers.filter((r) => r.status === 200);
-    expect(won.length).toBe(1);
+    expect(won.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(won.map((r) => r.body.refresh)).size).toBe(1);
     for (const r of answers.filter((r) => r.status !== 200)) {
       expect(r.status).toBe(401);
       expect(r.body).toEqual({ detail: "Token is blacklisted", code: "token_not_valid" });

@@ -320,11 +320,13 @@ async fn present<S: RefreshArbiter>(
 }
 
 /// simplejwt's blacklist check, plus reuse detection: a spent token presented again after the
-/// grace window revokes its whole family (every descendant stops working).
+/// grace window revokes its whole family (every descendant stops working). Inside the window,
+/// with rotation and blacklisting on, it is a client retrying after a lost answer: the time it
+/// was spent comes back, so the caller can hand out the very same successor again.
 async fn check_not_blacklisted<S: RefreshArbiter>(
     cx: &Cx<'_, S>,
     p: &Presented,
-) -> Result<(), FlowError> {
+) -> Result<Option<i64>, FlowError> {
     if p.state.family_revoked {
         return Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED));
     }
@@ -343,10 +345,35 @@ async fn check_not_blacklisted<S: RefreshArbiter>(
             cx.store
                 .revoke_family(&p.family, &user_id, cx.now, family_horizon(cx, &p.claims))
                 .await?;
+            return Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED));
+        }
+        let s = cx.settings;
+        if s.rotate_refresh_tokens && s.blacklist_after_rotation {
+            return Ok(Some(spent_at));
         }
         return Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED));
     }
-    Ok(())
+    Ok(None)
+}
+
+/// The id of a spent token's successor of `kind` ("access" or "refresh"): an HMAC of the spent
+/// jti under the signing key, so the same successor can be rebuilt for a retry and nothing
+/// secret is stored; `len` bytes as lowercase hex.
+fn successor_id<S>(
+    cx: &Cx<'_, S>,
+    kind: &str,
+    spent_jti: &str,
+    len: usize,
+) -> Result<String, FlowError> {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(cx.secret()?)
+        .map_err(|e| FlowError::Internal(format!("hmac: {e}")))?;
+    mac.update(b"djoser-edge successor\0");
+    mac.update(kind.as_bytes());
+    mac.update(b"\0");
+    mac.update(spent_jti.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    Ok(hex(&digest[..len.min(digest.len())]))
 }
 
 /// What jwt/refresh hands back.
@@ -377,7 +404,7 @@ pub async fn jwt_refresh<S: ThrottleStore + RefreshArbiter + SessionIndex>(
         state,
         user,
     };
-    check_not_blacklisted(cx, &p).await?;
+    let retry_of = check_not_blacklisted(cx, &p).await?;
     jwt::check_claims(&p.claims, Some(TokenType::Refresh)).map_err(not_valid)?;
     if p.claims.user_id.is_some() {
         let active = p.user.as_ref().filter(|u| u.is_active);
@@ -397,7 +424,17 @@ pub async fn jwt_refresh<S: ThrottleStore + RefreshArbiter + SessionIndex>(
         .extra
         .entry(SESSION_CLAIM.to_string())
         .or_insert_with(|| json!(p.family));
-    let access = jwt::access_from_refresh(&claims, cx.now, s.access_token_lifetime, new_jti()?);
+    // With single use, the successor is a function of the spent token and the time it was
+    // spent: a retry inside the grace window gets the very same pair (better-auth and OpenAuth
+    // do the same), and a first rotation builds it at `now`.
+    let single_use = s.rotate_refresh_tokens && s.blacklist_after_rotation;
+    let at = retry_of.unwrap_or(cx.now);
+    let access_jti = if single_use {
+        successor_id(cx, "access", &p.jti, 16)?
+    } else {
+        new_jti()?
+    };
+    let access = jwt::access_from_refresh(&claims, at, s.access_token_lifetime, access_jti);
     let access = encode(&key, &access)?;
     // The session's index record moves on (last use, expiry); the index decides nothing.
     let user_id = p.claims.user_id.clone().unwrap_or_default();
@@ -410,21 +447,32 @@ pub async fn jwt_refresh<S: ThrottleStore + RefreshArbiter + SessionIndex>(
             refresh: None,
         });
     }
-    let mut rotated = jwt::rotate_refresh(
-        &claims,
-        cx.now,
-        s.refresh_token_lifetime,
-        family_jti(&p.family)?,
-    );
+    let rotated_jti = if single_use {
+        format!(
+            "{}{}",
+            p.family,
+            successor_id(cx, "refresh", &p.jti, FAMILY_HEX / 2)?
+        )
+    } else {
+        family_jti(&p.family)?
+    };
+    let mut rotated = jwt::rotate_refresh(&claims, at, s.refresh_token_lifetime, rotated_jti);
     if !s.refresh_token_sliding {
         // Absolute lifetime: the login's first expiry carries over to every descendant.
         if let (Some(new), Some(old)) = (rotated.exp, p.claims.exp) {
             rotated.exp = Some(new.min(old));
         }
     }
+    let refresh = encode(&key, &rotated)?;
+    if retry_of.is_some() {
+        // Already spent and indexed by the answer that was lost.
+        return Ok(Refreshed {
+            access,
+            refresh: Some(refresh),
+        });
+    }
     let record = sessions::jwt_record(cx, &user_id, &p.family, known.as_ref(), rotated.exp);
     sessions::remember(cx, &record).await;
-    let refresh = encode(&key, &rotated)?;
     if s.blacklist_after_rotation {
         let spend = Spend {
             jti: &p.jti,
@@ -578,13 +626,13 @@ mod tests {
         let store = MemoryStore::new();
         let pair = signed_in(&s, &store);
         let next = block_on(jwt_refresh(&cx(&s, &store), &pair.refresh)).unwrap();
-        let rotated = next.refresh.unwrap();
-        // Inside the grace window: refused, family still alive.
-        assert_eq!(
-            block_on(jwt_refresh(&cx(&s, &store), &pair.refresh)),
-            Err(FlowError::TokenNotValid(msg::TOKEN_BLACKLISTED))
-        );
+        let rotated = next.refresh.clone().unwrap();
+        // Inside the grace window, seconds later: a retry after a lost answer gets the very
+        // same pair, and nothing more is spent or revoked.
+        let retry = cx_at(&s, &store, NOW + s.refresh_reuse_grace - 1);
+        assert_eq!(block_on(jwt_refresh(&retry, &pair.refresh)), Ok(next));
         assert!(store.snapshot().revoked.is_empty());
+        assert_eq!(store.snapshot().spent.len(), 1);
         // After it: the whole family dies, the rotated token too.
         let late = cx_at(&s, &store, NOW + s.refresh_reuse_grace);
         assert!(block_on(jwt_refresh(&late, &pair.refresh)).is_err());
