@@ -297,6 +297,18 @@ mod tests {
     }
 
     #[test]
+    fn the_access_token_check_is_one_storage_call_with_its_session_end() {
+        let s = settings();
+        let store = MemoryStore::new();
+        user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
+        let cx = cx(&s, &store);
+        let pair = block_on(jwt_create(&cx, "alice", "secret-pw-1")).unwrap();
+        let before = store.calls.get();
+        block_on(authn::user_for_access_token(&cx, &pair.access)).unwrap();
+        assert_eq!(store.calls.get() - before, 1);
+    }
+
+    #[test]
     fn token_session_ids_hide_the_key_and_never_look_like_a_family() {
         let id = token_session_id("0123456789abcdef0123456789abcdef01234567");
         assert_eq!(id.len(), 16);
