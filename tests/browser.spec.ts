@@ -101,7 +101,7 @@ function pageFetch(path: string, init: { method?: string; headers?: Record<strin
 }
 
 test(
-  "a browser signs in through the example page, uses the cookies, is protected from CSRF and signs out",
+  "a_browser_signs_in_through_the_example_page_uses_the_cookies_is_protected_from_csrf_and_signs_out",
   async () => {
     const username = unique("browser");
     const email = `${username}@example.com`;

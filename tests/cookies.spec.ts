@@ -78,7 +78,7 @@ describe("cookie mode with the OWASP defaults", () => {
     await app.dispose();
   });
 
-  test("jwt/create sets the three cookies with Secure, HttpOnly, SameSite=Strict and Max-Age", async () => {
+  test("jwt_create_sets_the_three_cookies_with_secure_httponly_samesite_strict_and_max_age", async () => {
     const s = await signIn(app);
     const c = setCookies(s.res);
     expect(Object.keys(c).sort()).toEqual([REFRESH, ACCESS, "csrftoken"].sort());
@@ -96,19 +96,19 @@ describe("cookie mode with the OWASP defaults", () => {
     for (const line of s.res.headers.getSetCookie()) expect(line).not.toMatch(/expires/i);
   });
 
-  test("with JWT_AUTH_HTTPONLY the body's refresh is empty and the access token is the cookie's", async () => {
+  test("with_jwt_auth_httponly_the_refresh_in_the_body_is_empty_and_the_access_token_is_the_cookies", async () => {
     const s = await signIn(app);
     expect(s.res.body).toEqual({ refresh: "", access: s.access });
   });
 
-  test("users/me accepts the access cookie when there is no Authorization header", async () => {
+  test("users_me_accepts_the_access_cookie_when_there_is_no_authorization_header", async () => {
     const s = await signIn(app);
     const res = await app.call("/auth/users/me/", { headers: { Cookie: cookieHeader(s) } });
     expect(res.status).toBe(200);
     expect(res.body.username).toBe(s.username);
   });
 
-  test("the Authorization header wins when both are present", async () => {
+  test("the_authorization_header_wins_when_both_are_present", async () => {
     const cookieUser = await signIn(app);
     const headerUser = await signedIn(app);
     const res = await app.call("/auth/users/me/", {
@@ -126,13 +126,13 @@ describe("cookie mode with the OWASP defaults", () => {
     expect(other.status).toBe(401);
   });
 
-  test("an expired or forged access cookie is the header's 401", async () => {
+  test("an_expired_or_forged_access_cookie_is_a_401_like_the_header", async () => {
     const res = await app.call("/auth/users/me/", { headers: { Cookie: `${ACCESS}=forged` } });
     expect(res.status).toBe(401);
     expect(res.body.code).toBe("token_not_valid");
   });
 
-  test("an unsafe request authenticated by the cookie needs the matching CSRF token", async () => {
+  test("an_unsafe_request_authenticated_by_the_cookie_needs_the_matching_csrf_token", async () => {
     const s = await signIn(app);
     const patch = (headers: Record<string, string>) =>
       app.call("/auth/users/me/", { method: "PATCH", json: {}, headers });
@@ -150,7 +150,7 @@ describe("cookie mode with the OWASP defaults", () => {
     expect(get.status).toBe(200);
   });
 
-  test("a disallowed origin is refused even with the right token", async () => {
+  test("a_disallowed_origin_is_refused_even_with_the_right_token", async () => {
     const s = await signIn(app);
     const res = await app.call("/auth/users/me/", {
       method: "PATCH",
@@ -176,7 +176,7 @@ describe("cookie mode with the OWASP defaults", () => {
     expect(own.status).toBe(200);
   });
 
-  test("requests with an Authorization header need no CSRF proof", async () => {
+  test("requests_with_an_authorization_header_need_no_csrf_proof", async () => {
     const u = await signedIn(app);
     const res = await app.call("/auth/users/me/", {
       method: "PATCH",
@@ -186,7 +186,7 @@ describe("cookie mode with the OWASP defaults", () => {
     expect(res.status).toBe(200);
   });
 
-  test("a listed origin gets credentialed CORS with Vary: Origin, others get no grant", async () => {
+  test("a_listed_origin_gets_credentialed_cors_with_vary_origin_others_get_no_grant", async () => {
     const s = await signIn(app);
     const res = await app.call("/auth/users/me/", { headers: { Cookie: cookieHeader(s), Origin: APP } });
     expect(res.headers.get("access-control-allow-origin")).toBe(APP);
@@ -198,7 +198,7 @@ describe("cookie mode with the OWASP defaults", () => {
     expect(other.headers.get("access-control-allow-credentials")).toBeNull();
   });
 
-  test("a credentials preflight from a listed origin allows X-CSRFToken and only that origin", async () => {
+  test("a_credentials_preflight_from_a_listed_origin_allows_x_csrftoken_and_only_that_origin", async () => {
     const preflight = (origin: string) =>
       app.call("/auth/jwt/refresh/", {
         method: "OPTIONS",
@@ -220,7 +220,7 @@ describe("cookie mode with the OWASP defaults", () => {
     expect(evil.headers.get("access-control-allow-credentials")).toBeNull();
   });
 
-  test("jwt/refresh takes the refresh cookie and sets the rotated cookies", async () => {
+  test("jwt_refresh_takes_the_refresh_cookie_and_sets_the_rotated_cookies", async () => {
     const s = await signIn(app);
     const res = await app.call("/auth/jwt/refresh/", { method: "POST", json: {}, headers: fromApp(s) });
     expect(res.status).toBe(200);
@@ -238,7 +238,7 @@ describe("cookie mode with the OWASP defaults", () => {
     expect(again.body).toEqual({ detail: "Token is blacklisted", code: "token_not_valid" });
   });
 
-  test("jwt/refresh from the cookie needs the CSRF proof, from the body it does not", async () => {
+  test("jwt_refresh_from_the_cookie_needs_the_csrf_proof_from_the_body_it_does_not", async () => {
     const s = await signIn(app);
     const noProof = await app.call("/auth/jwt/refresh/", {
       method: "POST",
@@ -259,13 +259,13 @@ describe("cookie mode with the OWASP defaults", () => {
     expect(setCookies(body)[REFRESH]).toBeDefined();
   });
 
-  test("jwt/refresh with no token anywhere is dj-rest-auth's 401", async () => {
+  test("jwt_refresh_with_no_token_anywhere_is_dj_rest_auths_401", async () => {
     const res = await app.post("/auth/jwt/refresh/", {});
     expect(res.status).toBe(401);
     expect(res.body).toEqual({ detail: "No valid refresh token found.", code: "token_not_valid" });
   });
 
-  test("jwt/logout reads the refresh cookie, ends its family and clears the cookies", async () => {
+  test("jwt_logout_reads_the_refresh_cookie_ends_its_family_and_clears_the_cookies", async () => {
     const s = await signIn(app);
     const res = await app.call("/auth/jwt/logout/", { method: "POST", json: {}, headers: fromApp(s) });
     expect(res.status).toBe(200);
@@ -281,7 +281,7 @@ describe("cookie mode with the OWASP defaults", () => {
     expect(reuse.body.detail).toBe("Token is blacklisted");
   });
 
-  test("jwt/logout also takes a body refresh, and a refused CSRF proof clears nothing", async () => {
+  test("jwt_logout_also_takes_a_body_refresh_and_a_refused_csrf_proof_clears_nothing", async () => {
     const s = await signIn(app);
     const refused = await app.call("/auth/jwt/logout/", {
       method: "POST",
@@ -317,7 +317,7 @@ describe("cookie mode with relaxed settings", () => {
     await app.dispose();
   });
 
-  test("without JWT_AUTH_HTTPONLY the body keeps the refresh token and the cookies are readable", async () => {
+  test("without_jwt_auth_httponly_the_body_keeps_the_refresh_token_and_the_cookies_are_readable", async () => {
     const u = await app.createActiveUser();
     const res = await app.post("/auth/jwt/create/", { username: u.username, password: u.password });
     const c = setCookies(res);
@@ -326,7 +326,7 @@ describe("cookie mode with relaxed settings", () => {
     expect(c.access.attrs).toEqual(["Max-Age=300", "Path=/", "SameSite=Lax"]);
   });
 
-  test("without JWT_AUTH_COOKIE_USE_CSRF only the origin is checked", async () => {
+  test("without_jwt_auth_cookie_use_csrf_only_the_origin_is_checked", async () => {
     const u = await app.createActiveUser();
     const res = await app.post("/auth/jwt/create/", { username: u.username, password: u.password });
     const access = setCookies(res).access.value;
@@ -346,7 +346,7 @@ describe("cookie mode off (the default)", () => {
     await app.dispose();
   });
 
-  test("no cookie is set, none is read, and CORS grants carry no credentials", async () => {
+  test("no_cookie_is_set_none_is_read_and_cors_grants_carry_no_credentials", async () => {
     const u = await signedIn(app);
     const created = await app.post("/auth/jwt/create/", { username: u.username, password: u.password });
     expect(created.headers.getSetCookie()).toEqual([]);
@@ -357,7 +357,7 @@ describe("cookie mode off (the default)", () => {
     expect(me.headers.get("access-control-allow-credentials")).toBeNull();
   });
 
-  test("jwt/logout ends a body refresh's family like jwt/blacklist", async () => {
+  test("jwt_logout_ends_the_family_of_a_body_refresh_like_jwt_blacklist", async () => {
     const u = await signedIn(app);
     const missing = await app.post("/auth/jwt/logout/", {});
     expect(missing.status).toBe(400);
