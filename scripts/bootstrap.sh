@@ -3,7 +3,8 @@
 #   - a wasm32 standard library: rustup's target when rustup can fetch it (route B), else
 #     Debian's rustc-web + rust-web-src + lld with -Zbuild-std (route A);
 #   - worker-build and wasm-bindgen-cli (the version Cargo.lock pins), from the Rust crate registry;
-#   - the npm packages (wrangler, miniflare, vitest, esbuild) from package-lock.json.
+#   - the npm packages (wrangler, miniflare, vitest, esbuild, playwright-core) from package-lock.json;
+#   - on request (ensure_chromium), chromium for the browser test.
 # Source it: it exports the variables the build needs (PATH, WASM_BINDGEN_BIN, ESBUILD_BIN, ...).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -84,3 +85,13 @@ export ESBUILD_BIN="$ROOT/node_modules/@esbuild/linux-x64/bin/esbuild"
 for bin in "$WASM_BINDGEN_BIN" "$ESBUILD_BIN"; do
   [ -x "$bin" ] || { say "missing $bin"; exit 1; }
 done
+
+# ---- chromium (tests/browser.spec.ts only) -----------------------------------------------
+# The distribution's chromium package, installed with apt-get as root when missing; scripts that
+# need a browser call this (measured here: about 50 s, apt-get update included).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  say "installing chromium with apt-get for the browser test (as root; about a minute)"
+  as_root apt-get update -qq >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+}

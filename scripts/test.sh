@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: format and lint checks, host unit tests (cargo test), the wasm build, then the
-# HTTP tests under Miniflare; ends with one summary line counting both.
+# HTTP tests under Miniflare (headless Chromium included, installed when missing); ends with one
+# summary line counting both.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/bootstrap.sh"
@@ -24,7 +25,8 @@ host cargo test --quiet 2>&1 | tee "$LOG_DIR/cargo.log"
 echo "== wasm build" >&2
 bash "$ROOT/scripts/build.sh"
 
-echo "== HTTP tests under Miniflare (vitest)" >&2
+echo "== HTTP and browser tests under Miniflare (vitest)" >&2
+ensure_chromium
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile="$LOG_DIR/vitest.json" "$@" || status=$?
 

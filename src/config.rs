@@ -29,6 +29,53 @@ pub enum LoginField {
     Email,
 }
 
+/// The `SameSite` attribute of the cookies (`JWT_AUTH_SAMESITE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// Sent only on requests from the same site (the default here; OWASP's first choice).
+    Strict,
+    /// Also sent on top-level navigations from other sites (links into the app).
+    Lax,
+    /// Sent on every request, cross-site ones too; needs `Secure`.
+    None,
+}
+
+impl SameSite {
+    /// The attribute's value as it appears in `Set-Cookie`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+            SameSite::None => "None",
+        }
+    }
+}
+
+/// Browser cookie mode (dj-rest-auth's `JWT_AUTH_*` settings), on when `JWT_AUTH_COOKIE` is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieSettings {
+    /// JWT_AUTH_COOKIE: the access cookie's name (`__Host-access` recommended). Path `/`.
+    pub access_name: String,
+    /// JWT_AUTH_REFRESH_COOKIE (`__Secure-refresh`, or `refresh` without `Secure`).
+    pub refresh_name: String,
+    /// JWT_AUTH_REFRESH_COOKIE_PATH (`/auth/jwt/`): the refresh cookie reaches only the
+    /// refresh and logout endpoints (and their jwt/ siblings), never users/ or other paths.
+    pub refresh_path: String,
+    /// JWT_AUTH_SECURE (true in cookie mode): cookies only travel over https (browsers also
+    /// treat http://localhost and 127.0.0.1 as secure).
+    pub secure: bool,
+    /// JWT_AUTH_HTTPONLY (true): page scripts cannot read the token cookies, and the body's
+    /// `refresh` is `""`.
+    pub http_only: bool,
+    /// JWT_AUTH_SAMESITE (`Strict`).
+    pub same_site: SameSite,
+    /// JWT_AUTH_COOKIE_DOMAIN (none: host-only cookies).
+    pub domain: Option<String>,
+    /// JWT_AUTH_COOKIE_USE_CSRF (true in cookie mode): cookie-authenticated unsafe requests
+    /// must echo the `csrftoken` cookie in `X-CSRFToken` (the origin check applies either way).
+    pub use_csrf: bool,
+}
+
 /// The whole configuration of one deployment.
 #[derive(Clone)]
 pub struct Settings {
@@ -157,6 +204,10 @@ pub struct Settings {
     pub rate_limit_confirm: RateLimit,
     /// RATE_LIMIT_REFRESH ("60/60"): jwt/refresh calls with a validly signed token per client IP.
     pub rate_limit_refresh: RateLimit,
+
+    // ---- dj-rest-auth ----
+    /// Browser cookie mode: `None` (the default, djoser's behaviour) unless JWT_AUTH_COOKIE is set.
+    pub cookies: Option<CookieSettings>,
 }
 
 /// The longest throttle window accepted (a year): longer ones are a typo, not a policy.
@@ -262,6 +313,7 @@ impl Default for Settings {
                 count: 60,
                 window: 60,
             },
+            cookies: None,
         }
     }
 }
@@ -342,6 +394,120 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
                 )),
             }
         }
+    }
+}
+
+/// True when `name` is an RFC 6265 cookie-name token (no separators, controls or spaces).
+fn is_cookie_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<F> {
+    /// dj-rest-auth's JWT_AUTH_* keys: `None` unless JWT_AUTH_COOKIE names the access cookie.
+    /// The other keys only mean something in cookie mode and are ignored without it.
+    fn cookies(&mut self) -> Option<CookieSettings> {
+        let access_name = self.optional("JWT_AUTH_COOKIE")?;
+        let mut secure = true;
+        self.bool("JWT_AUTH_SECURE", &mut secure);
+        let mut http_only = true;
+        self.bool("JWT_AUTH_HTTPONLY", &mut http_only);
+        let mut use_csrf = true;
+        self.bool("JWT_AUTH_COOKIE_USE_CSRF", &mut use_csrf);
+        let refresh_name = self.optional("JWT_AUTH_REFRESH_COOKIE").unwrap_or_else(|| {
+            if secure {
+                "__Secure-refresh"
+            } else {
+                "refresh"
+            }
+            .to_string()
+        });
+        let refresh_path = self
+            .optional("JWT_AUTH_REFRESH_COOKIE_PATH")
+            .unwrap_or_else(|| "/auth/jwt/".to_string());
+        let same_site = match self.optional("JWT_AUTH_SAMESITE").as_deref() {
+            None => SameSite::Strict,
+            Some(v) if v.eq_ignore_ascii_case("strict") => SameSite::Strict,
+            Some(v) if v.eq_ignore_ascii_case("lax") => SameSite::Lax,
+            Some(v) if v.eq_ignore_ascii_case("none") => SameSite::None,
+            Some(v) => {
+                self.problems.push(format!(
+                    "JWT_AUTH_SAMESITE: expected Strict, Lax or None, got {v:?}"
+                ));
+                SameSite::Strict
+            }
+        };
+        let domain = self.optional("JWT_AUTH_COOKIE_DOMAIN");
+        let c = CookieSettings {
+            access_name,
+            refresh_name,
+            refresh_path,
+            secure,
+            http_only,
+            same_site,
+            domain,
+            use_csrf,
+        };
+        for (key, name, path) in [
+            ("JWT_AUTH_COOKIE", &c.access_name, "/"),
+            (
+                "JWT_AUTH_REFRESH_COOKIE",
+                &c.refresh_name,
+                c.refresh_path.as_str(),
+            ),
+        ] {
+            if !is_cookie_token(name) {
+                self.problems
+                    .push(format!("{key}: not a valid cookie name: {name:?}"));
+            }
+            if name.starts_with("__Secure-") && !c.secure {
+                self.problems.push(format!(
+                    "{key}: a __Secure- cookie needs JWT_AUTH_SECURE=true"
+                ));
+            }
+            if name.starts_with("__Host-") && (!c.secure || c.domain.is_some() || path != "/") {
+                self.problems.push(format!(
+                    "{key}: a __Host- cookie needs JWT_AUTH_SECURE=true, no \
+                     JWT_AUTH_COOKIE_DOMAIN and the path /"
+                ));
+            }
+        }
+        if c.access_name == c.refresh_name
+            || [&c.access_name, &c.refresh_name].contains(&&"csrftoken".to_string())
+        {
+            self.problems.push(
+                "JWT_AUTH_REFRESH_COOKIE: the access, refresh and csrftoken cookies need \
+                 distinct names"
+                    .into(),
+            );
+        }
+        if !c.refresh_path.starts_with('/')
+            || !c
+                .refresh_path
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b';')
+        {
+            self.problems.push(format!(
+                "JWT_AUTH_REFRESH_COOKIE_PATH: expected a path starting with /, got {:?}",
+                c.refresh_path
+            ));
+        }
+        if let Some(d) = &c.domain {
+            if !d
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            {
+                self.problems
+                    .push(format!("JWT_AUTH_COOKIE_DOMAIN: not a host name: {d:?}"));
+            }
+        }
+        if c.same_site == SameSite::None && !c.secure {
+            self.problems
+                .push("JWT_AUTH_SAMESITE: None needs JWT_AUTH_SECURE=true".into());
+        }
+        Some(c)
     }
 }
 
@@ -519,6 +685,14 @@ impl Settings {
         r.rate("RATE_LIMIT_EMAIL", &mut s.rate_limit_email);
         r.rate("RATE_LIMIT_CONFIRM", &mut s.rate_limit_confirm);
         r.rate("RATE_LIMIT_REFRESH", &mut s.rate_limit_refresh);
+        s.cookies = r.cookies();
+        if s.cookies.is_some() && s.cors_allowed_origins.iter().any(|o| o == "*") {
+            r.problems.push(
+                "CORS_ALLOWED_ORIGINS: cannot be * in cookie mode (JWT_AUTH_COOKIE): list the \
+                 exact origins that may send credentials"
+                    .into(),
+            );
+        }
 
         if r.problems.is_empty() {
             Ok(s)
@@ -744,6 +918,132 @@ mod tests {
             "EMAIL_WEBHOOK_URL",
         ] {
             assert!(text.contains(key), "{key} missing from {text}");
+        }
+    }
+
+    #[test]
+    fn cookie_mode_is_off_by_default_and_the_other_keys_alone_do_not_turn_it_on() {
+        assert_eq!(from(&[]).unwrap().cookies, None);
+        let s = from(&[("JWT_AUTH_SECURE", "false"), ("JWT_AUTH_HTTPONLY", "x")]).unwrap();
+        assert_eq!(s.cookies, None);
+    }
+
+    #[test]
+    fn cookie_mode_defaults_follow_owasp() {
+        let c = from(&[("JWT_AUTH_COOKIE", "__Host-access")])
+            .unwrap()
+            .cookies
+            .unwrap();
+        assert_eq!(
+            c,
+            CookieSettings {
+                access_name: "__Host-access".into(),
+                refresh_name: "__Secure-refresh".into(),
+                refresh_path: "/auth/jwt/".into(),
+                secure: true,
+                http_only: true,
+                same_site: SameSite::Strict,
+                domain: None,
+                use_csrf: true,
+            }
+        );
+    }
+
+    #[test]
+    fn cookie_settings_are_read_from_dj_rest_auths_keys() {
+        let c = from(&[
+            ("JWT_AUTH_COOKIE", "access"),
+            ("JWT_AUTH_REFRESH_COOKIE", "refresh"),
+            ("JWT_AUTH_REFRESH_COOKIE_PATH", "/auth/jwt/refresh/"),
+            ("JWT_AUTH_SECURE", "false"),
+            ("JWT_AUTH_HTTPONLY", "false"),
+            ("JWT_AUTH_SAMESITE", "lax"),
+            ("JWT_AUTH_COOKIE_DOMAIN", "example.com"),
+            ("JWT_AUTH_COOKIE_USE_CSRF", "false"),
+        ])
+        .unwrap()
+        .cookies
+        .unwrap();
+        assert_eq!(c.refresh_name, "refresh");
+        assert_eq!(c.refresh_path, "/auth/jwt/refresh/");
+        assert!(!c.secure && !c.http_only && !c.use_csrf);
+        assert_eq!(c.same_site, SameSite::Lax);
+        assert_eq!(c.domain.as_deref(), Some("example.com"));
+        let plain = from(&[("JWT_AUTH_COOKIE", "access"), ("JWT_AUTH_SECURE", "no")]).unwrap();
+        assert_eq!(plain.cookies.unwrap().refresh_name, "refresh");
+    }
+
+    #[test]
+    fn unsafe_or_impossible_cookie_settings_are_refused_with_the_key_named() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("JWT_AUTH_COOKIE", "a b")], "JWT_AUTH_COOKIE"),
+            (
+                &[
+                    ("JWT_AUTH_COOKIE", "__Host-a"),
+                    ("JWT_AUTH_SECURE", "false"),
+                ],
+                "JWT_AUTH_COOKIE",
+            ),
+            (
+                &[
+                    ("JWT_AUTH_COOKIE", "__Host-a"),
+                    ("JWT_AUTH_COOKIE_DOMAIN", "example.com"),
+                ],
+                "JWT_AUTH_COOKIE",
+            ),
+            (
+                &[
+                    ("JWT_AUTH_COOKIE", "a"),
+                    ("JWT_AUTH_REFRESH_COOKIE", "__Host-r"),
+                ],
+                "JWT_AUTH_REFRESH_COOKIE",
+            ),
+            (
+                &[
+                    ("JWT_AUTH_COOKIE", "a"),
+                    ("JWT_AUTH_REFRESH_COOKIE", "__Secure-r"),
+                    ("JWT_AUTH_SECURE", "false"),
+                ],
+                "JWT_AUTH_REFRESH_COOKIE",
+            ),
+            (
+                &[("JWT_AUTH_COOKIE", "a"), ("JWT_AUTH_REFRESH_COOKIE", "a")],
+                "JWT_AUTH_REFRESH_COOKIE",
+            ),
+            (
+                &[("JWT_AUTH_COOKIE", "a"), ("JWT_AUTH_SAMESITE", "sometimes")],
+                "JWT_AUTH_SAMESITE",
+            ),
+            (
+                &[
+                    ("JWT_AUTH_COOKIE", "a"),
+                    ("JWT_AUTH_SAMESITE", "None"),
+                    ("JWT_AUTH_SECURE", "false"),
+                ],
+                "JWT_AUTH_SAMESITE",
+            ),
+            (
+                &[
+                    ("JWT_AUTH_COOKIE", "a"),
+                    ("JWT_AUTH_REFRESH_COOKIE_PATH", "auth"),
+                ],
+                "JWT_AUTH_REFRESH_COOKIE_PATH",
+            ),
+            (
+                &[
+                    ("JWT_AUTH_COOKIE", "a"),
+                    ("JWT_AUTH_COOKIE_DOMAIN", "x.com; Path=/"),
+                ],
+                "JWT_AUTH_COOKIE_DOMAIN",
+            ),
+            (
+                &[("JWT_AUTH_COOKIE", "a"), ("CORS_ALLOWED_ORIGINS", "*")],
+                "CORS_ALLOWED_ORIGINS",
+            ),
+        ];
+        for (pairs, key) in cases {
+            let text = from(pairs).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(text.contains(key), "{pairs:?} gave {text:?}");
         }
     }
 }

@@ -159,6 +159,11 @@ impl ApiError {
         Self::detail(403, msg::PERMISSION_DENIED)
     }
 
+    /// 403 `{"detail": "CSRF Failed: <reason>"}` (DRF's SessionAuthentication wording).
+    pub fn csrf_failed(reason: &str) -> Self {
+        Self::detail(403, format!("{}{reason}", msg::CSRF_FAILED))
+    }
+
     /// 401 `{"detail": <simplejwt message>, "code": "token_not_valid"}` (jwt/refresh, jwt/verify).
     pub fn token_not_valid(message: &str) -> Self {
         Self::coded(401, message, "token_not_valid")

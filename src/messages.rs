@@ -84,3 +84,19 @@ pub const TOKEN_USER_INACTIVE: &str = "User inactive or deleted.";
 
 /// DRF IntegerField's `invalid` message (query parameters of the event log).
 pub const INVALID_INTEGER: &str = "A valid integer is required.";
+/// DRF's SessionAuthentication prefix of every CSRF refusal (403).
+pub const CSRF_FAILED: &str = "CSRF Failed: ";
+/// Django REASON_BAD_ORIGIN (`%s` is the request's Origin).
+pub const CSRF_BAD_ORIGIN: &str = "Origin checking failed - %s does not match any trusted origins.";
+/// Django REASON_NO_REFERER: a cross-site request without an Origin to check.
+pub const CSRF_NO_REFERER: &str = "Referer checking failed - no Referer.";
+/// Django REASON_NO_CSRF_COOKIE.
+pub const CSRF_NO_COOKIE: &str = "CSRF cookie not set.";
+/// Django REASON_CSRF_TOKEN_MISSING.
+pub const CSRF_TOKEN_MISSING: &str = "CSRF token missing.";
+/// Django REASON_CSRF_TOKEN_INCORRECT.
+pub const CSRF_TOKEN_INCORRECT: &str = "CSRF token incorrect.";
+/// dj-rest-auth: jwt/refresh in cookie mode with no refresh token in the body or the cookie.
+pub const NO_REFRESH_TOKEN: &str = "No valid refresh token found.";
+/// dj-rest-auth LogoutView's answer.
+pub const LOGGED_OUT: &str = "Successfully logged out.";

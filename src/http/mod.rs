@@ -5,10 +5,12 @@
 //! Order of work, as DRF does it: resolve the route, bound the body (413), authenticate (a bad
 //! credential is 401 even where anyone may call), check the permission and the method (an
 //! anonymous unmapped method on a users route is 401, otherwise 405), then run the handler,
-//! which parses the body only when it needs it.
+//! which parses the body only when it needs it. In cookie mode the access cookie stands in for
+//! a missing Authorization header, after the CSRF rules (`cookies.rs`).
 
 pub mod activation;
 pub mod body;
+pub mod cookies;
 pub mod extract;
 pub mod jwt;
 pub mod password;
@@ -20,7 +22,7 @@ pub mod username;
 pub mod users;
 
 use futures_util::StreamExt;
-use worker::{Context, Env, Request, Response};
+use worker::{Context, Env, Headers, Request, Response};
 
 use crate::config::Settings;
 use crate::domain::event::Events;
@@ -34,6 +36,7 @@ use crate::storage::d1::Store;
 use crate::storage::kv::RefreshStore;
 use crate::storage::EventStore;
 use body::Body;
+use cookies::{AccessFrom, CsrfRequest};
 use extract::Credentials;
 use routes::{Auth, Matched, Unmapped, Who};
 
@@ -67,7 +70,10 @@ pub struct Ctx {
     pub session: Option<String>,
     /// The events the flows record, written after the answer.
     events: Events,
+    /// The request method, upper case.
+    pub method: String,
     content_type: Option<String>,
+    headers: Headers,
     raw_body: Vec<u8>,
 }
 
@@ -89,6 +95,43 @@ impl Ctx {
     /// Parses the body (DRF does it lazily, after authentication and permissions).
     pub fn body(&self) -> Result<Body, ApiError> {
         Body::parse(self.content_type.as_deref(), &self.raw_body)
+    }
+
+    /// A request header's value, if present.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).ok().flatten()
+    }
+
+    /// The value of cookie `name` (only ever read in cookie mode).
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let header = self.header("Cookie");
+        cookies::read(header.as_deref(), name).map(str::to_string)
+    }
+
+    /// The CSRF rules of cookie mode for a request a cookie authenticates (`cookies::check`):
+    /// 403 `CSRF Failed: …` unless the method is safe, the origin is trusted and, with
+    /// JWT_AUTH_COOKIE_USE_CSRF, `X-CSRFToken` matches the `csrftoken` cookie.
+    pub fn check_csrf(&self) -> Result<(), ApiError> {
+        let Some(mode) = self.settings.cookies.as_ref() else {
+            return Ok(());
+        };
+        if !cookies::is_unsafe(&self.method) {
+            return Ok(());
+        }
+        let origin = self.header("Origin");
+        let fetch_site = self.header("Sec-Fetch-Site");
+        let cookie = self.cookie(cookies::CSRF_COOKIE);
+        let header = self.header(cookies::CSRF_HEADER);
+        cookies::check(&CsrfRequest {
+            origin: origin.as_deref(),
+            fetch_site: fetch_site.as_deref(),
+            own_origin: &self.origin,
+            trusted: &self.settings.cors_allowed_origins,
+            cookie: cookie.as_deref(),
+            header: header.as_deref(),
+            use_token: mode.use_csrf,
+        })
+        .map_err(|reason| ApiError::csrf_failed(&reason))
     }
 
     /// The authenticated user; 401 otherwise.
@@ -260,15 +303,31 @@ async fn dispatch(
         },
         session: None,
         events: Events::default(),
+        method: method.to_string(),
         content_type: req.headers().get("Content-Type").ok().flatten(),
+        headers: req.headers().clone(),
         raw_body,
         env,
         worker,
     };
 
     if route.auth == Auth::Header {
-        let header = req.headers().get("Authorization").ok().flatten();
-        if let Some((user, session)) = authenticate(&ctx, header.as_deref()).await? {
+        let header = ctx.header("Authorization");
+        let cookie_header = ctx.header("Cookie");
+        let found = match cookies::access_from(
+            header.as_deref(),
+            cookie_header.as_deref(),
+            settings.cookies.as_ref(),
+        ) {
+            AccessFrom::Header(header) => authenticate(&ctx, header).await?,
+            // A cookie rides along on every request, forged ones too: prove intent first.
+            AccessFrom::Cookie(token) => {
+                ctx.check_csrf()?;
+                let user = authn::user_for_access_token(&ctx.flow(), token).await?;
+                Some((user, authn::session_of_access_token(token)))
+            }
+        };
+        if let Some((user, session)) = found {
             ctx.user = Some(user);
             ctx.session = session;
         }

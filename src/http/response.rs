@@ -6,6 +6,7 @@ use worker::{Headers, Request, Response};
 
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::http::cookies::CSRF_HEADER;
 use crate::http::routes::RouteDef;
 
 fn bytes_response(status: u16, body: Vec<u8>) -> worker::Result<Response> {
@@ -103,10 +104,40 @@ pub fn finish(
     let _ = headers.set("Cache-Control", "no-store");
     if let Some(origin) = origin_allowed(origin, settings) {
         let _ = headers.set("Access-Control-Allow-Origin", origin);
-        let _ = headers.set(
-            "Access-Control-Expose-Headers",
-            "Retry-After, WWW-Authenticate",
-        );
+        if settings.cookies.is_some() {
+            // Only ever with an exact origin: cookie mode refuses `*` in CORS_ALLOWED_ORIGINS.
+            let _ = headers.set("Access-Control-Allow-Credentials", "true");
+            let _ = headers.set(
+                "Access-Control-Expose-Headers",
+                "Retry-After, WWW-Authenticate, X-CSRFToken",
+            );
+        } else {
+            let _ = headers.set(
+                "Access-Control-Expose-Headers",
+                "Retry-After, WWW-Authenticate",
+            );
+        }
+    }
+    Ok(response)
+}
+
+/// Adds `Set-Cookie` lines and, at sign-in and refresh, the CSRF token in `X-CSRFToken` (a
+/// frontend on another host cannot read the API's `csrftoken` cookie).
+pub fn with_cookies(
+    response: Response,
+    cookies: &[String],
+    csrf: Option<&str>,
+) -> Result<Response, ApiError> {
+    let headers = response.headers();
+    for cookie in cookies {
+        headers
+            .append("Set-Cookie", cookie)
+            .map_err(ApiError::internal)?;
+    }
+    if let Some(token) = csrf {
+        headers
+            .set(CSRF_HEADER, token)
+            .map_err(ApiError::internal)?;
     }
     Ok(response)
 }
@@ -120,6 +151,8 @@ pub fn without_body(response: Response) -> worker::Result<Response> {
 
 /// The request headers a cross-origin caller may send: what djoser clients use.
 const CORS_ALLOWED_HEADERS: &str = "Accept, Authorization, Content-Type";
+/// The same in cookie mode, with the CSRF header.
+const CORS_ALLOWED_HEADERS_COOKIES: &str = "Accept, Authorization, Content-Type, X-CSRFToken";
 
 /// A CORS preflight (OPTIONS with `Origin` and `Access-Control-Request-Method`) from a listed
 /// origin gets 204 with the grant: the route's own methods and the headers clients need. Anything
@@ -138,7 +171,13 @@ pub fn preflight(req: &Request, route: &RouteDef, settings: &Settings) -> Option
     out.set("Access-Control-Allow-Origin", origin).ok()?;
     out.set("Access-Control-Allow-Methods", &route.allow())
         .ok()?;
-    out.set("Access-Control-Allow-Headers", CORS_ALLOWED_HEADERS)
+    let allowed_headers = if settings.cookies.is_some() {
+        out.set("Access-Control-Allow-Credentials", "true").ok()?;
+        CORS_ALLOWED_HEADERS_COOKIES
+    } else {
+        CORS_ALLOWED_HEADERS
+    };
+    out.set("Access-Control-Allow-Headers", allowed_headers)
         .ok()?;
     out.set("Access-Control-Max-Age", "86400").ok()?;
     Some(response)

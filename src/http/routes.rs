@@ -311,6 +311,16 @@ pub static ROUTES: &[RouteDef] = &[
         unmapped: Unmapped::NotAllowed,
         endpoints: &[ep!("POST", Anyone, jwt::blacklist)],
     },
+    // dj-rest-auth's LogoutView for JWTs: ends the family and clears the cookies.
+    RouteDef {
+        action: "jwt-logout",
+        paths: &["jwt/logout"],
+        name: "Logout",
+        description: "Ends the session of a refresh token (from the body or the refresh cookie) and clears the authentication cookies.",
+        auth: Auth::Never,
+        unmapped: Unmapped::NotAllowed,
+        endpoints: &[ep!("POST", Anyone, jwt::logout)],
+    },
     RouteDef {
         action: "token-login",
         paths: &["token/login"],
@@ -463,6 +473,7 @@ mod tests {
                 "jwt-refresh jwt/refresh/* [POST, OPTIONS]",
                 "jwt-verify jwt/verify/* [POST, OPTIONS]",
                 "jwt-blacklist jwt/blacklist/* [POST, OPTIONS]",
+                "jwt-logout jwt/logout [POST, OPTIONS]",
                 "token-login token/login [POST, OPTIONS]",
                 "token-logout token/logout [POST, OPTIONS]",
             ]
@@ -509,6 +520,8 @@ mod tests {
             ("/auth/jwt/refresh", Some("jwt-refresh")),
             ("/auth/jwt/verify/", Some("jwt-verify")),
             ("/auth/jwt/blacklist/", Some("jwt-blacklist")),
+            ("/auth/jwt/logout/", Some("jwt-logout")),
+            ("/auth/jwt/logout", Some("jwt-logout")),
             ("/auth/token/login/", Some("token-login")),
             ("/auth/token/logout", Some("token-logout")),
             ("/auth/users/me.json", None),
