@@ -1,5 +1,6 @@
 //! simplejwt's views at the edge: `jwt/create/`, `jwt/refresh/`, `jwt/verify/` and
-//! `jwt/blacklist/`. These views never read the Authorization header.
+//! `jwt/blacklist/`, plus the JWK Set (`jwks/`, `/.well-known/jwks.json`). These views never
+//! read the Authorization header.
 
 use serde_json::json;
 use worker::Response;
@@ -53,4 +54,12 @@ pub async fn blacklist(ctx: &Ctx) -> Result<Response, ApiError> {
     let token = token_field(ctx, "refresh")?;
     session::jwt_blacklist(&ctx.flow(), &token).await?;
     response::ok(&json!({}))
+}
+
+// GET /auth/jwks/ and /.well-known/jwks.json: 200 {"keys":[…]}, public and cacheable
+/// The public keys that verify this service's tokens (every configured ES256 / EdDSA key, with
+/// `kid`, `alg`, `use`); `{"keys":[]}` with HS256, whose key is secret.
+pub async fn jwks(ctx: &Ctx) -> Result<Response, ApiError> {
+    let keys = ctx.settings.jwt_keys();
+    response::ok(&keys.map_or_else(|| json!({ "keys": [] }), |k| k.public_jwks()))
 }

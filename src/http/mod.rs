@@ -31,7 +31,7 @@ use crate::storage::d1::Store;
 use crate::storage::kv::RefreshStore;
 use body::Body;
 use extract::Credentials;
-use routes::{Auth, Matched, Unmapped, Who};
+use routes::{Auth, Exposure, Matched, Unmapped, Who};
 
 /// Everything a handler needs about one request.
 pub struct Ctx {
@@ -121,6 +121,9 @@ pub async fn handle(
     let path = req.path();
     let matched = routes::resolve(&path);
     let allow = matched.as_ref().map(|m| m.route.allow());
+    let exposure = matched
+        .as_ref()
+        .map_or(Exposure::Private, |m| m.route.exposure);
     let result = match matched {
         Some(matched) => dispatch(&mut req, (env, worker), settings, matched, &method).await,
         None => Err(ApiError::not_found()),
@@ -134,7 +137,13 @@ pub async fn handle(
             response::error(&e, settings)?
         }
     };
-    let response = response::finish(response, allow.as_deref(), origin.as_deref(), settings)?;
+    let response = response::finish(
+        response,
+        allow.as_deref(),
+        origin.as_deref(),
+        settings,
+        exposure,
+    )?;
     if method == "HEAD" {
         response::without_body(response)
     } else {
@@ -162,7 +171,7 @@ async fn dispatch(
     };
     // Nearly every route signs or checks a token (JWTs, e-mailed links), so without a key the
     // service refuses work up front rather than failing half-way through a change.
-    if settings.signing_key.is_none() && !route.is_root() {
+    if settings.signing_key.is_none() && !route.needs_no_signing_key() {
         return Err(missing_signing_key());
     }
     let db = env.d1("DB").map_err(ApiError::internal)?;
