@@ -6,6 +6,11 @@
 //! This module must not decide anything about requests: it only describes the deployment.
 
 use std::fmt;
+use std::sync::Arc;
+
+#[cfg(test)]
+use crate::tokens::jwt::KeyState;
+use crate::tokens::jwt::{AsymmetricKeys, JwtAlgorithm, JwtKeys};
 
 /// How outgoing e-mail is delivered (`EMAIL_BACKEND`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +177,16 @@ pub struct Settings {
     /// SIGNING_KEY (secret, ≥ 32 bytes): HS256 key of the JWTs and HMAC key of the e-mail tokens.
     /// `None` when missing or too short: token work then answers a configuration error.
     pub signing_key: Option<Vec<u8>>,
+    /// ALGORITHM ("HS256"): `HS256` signs JWTs with SIGNING_KEY; `ES256` or `EdDSA` with the
+    /// active key of JWT_PRIVATE_JWKS.
+    pub algorithm: JwtAlgorithm,
+    /// JWT_PRIVATE_JWKS (secret, required with ES256 and EdDSA): the key set, parsed and
+    /// checked once (see `tokens::jwt::AsymmetricKeys::from_json`).
+    pub jwt_private_jwks: Option<Arc<AsymmetricKeys>>,
+    /// ISSUER (unset): written as `iss` into every token and required on every read.
+    pub issuer: Option<String>,
+    /// AUDIENCE (unset): written as `aud` into every token and required on every read.
+    pub audience: Option<String>,
 
     // ---- this service ----
     /// REFRESH_REUSE_GRACE (10 s): a spent refresh token presented again within this window is refused
@@ -282,6 +297,10 @@ impl Default for Settings {
             leeway: 0,
             auth_header_types: vec!["Bearer".into(), "JWT".into()],
             signing_key: None,
+            algorithm: JwtAlgorithm::Hs256,
+            jwt_private_jwks: None,
+            issuer: None,
+            audience: None,
             refresh_reuse_grace: 10,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
@@ -664,6 +683,28 @@ impl Settings {
             }
         }
 
+        if let Some(v) = r.raw("ALGORITHM") {
+            match JwtAlgorithm::parse(&v) {
+                Some(algorithm) => s.algorithm = algorithm,
+                None => r.problems.push(format!(
+                    "ALGORITHM: expected HS256, ES256 or EdDSA, got {v:?}"
+                )),
+            }
+        }
+        match (r.optional("JWT_PRIVATE_JWKS"), s.algorithm) {
+            (None, JwtAlgorithm::Hs256) => {}
+            (None, algorithm) => r.problems.push(format!(
+                "JWT_PRIVATE_JWKS: required when ALGORITHM is {}",
+                algorithm.name()
+            )),
+            (Some(text), algorithm) => match AsymmetricKeys::from_json(algorithm, &text) {
+                Ok(keys) => s.jwt_private_jwks = Some(Arc::new(keys)),
+                Err(problems) => r.problems.extend(problems),
+            },
+        }
+        s.issuer = r.optional("ISSUER");
+        s.audience = r.optional("AUDIENCE");
+
         r.int("REFRESH_REUSE_GRACE", &mut s.refresh_reuse_grace, 0, 300);
         r.u32("ARGON2_MEMORY_KIB", &mut s.argon2_memory_kib, 8, 1_048_576);
         r.u32("ARGON2_ITERATIONS", &mut s.argon2_iterations, 1, 100);
@@ -720,6 +761,17 @@ impl Settings {
             ));
         }
         out
+    }
+
+    /// The keys JWTs are signed and verified with, with ISSUER and AUDIENCE; `None` when
+    /// HS256 has no SIGNING_KEY.
+    pub fn jwt_keys(&self) -> Option<JwtKeys> {
+        let keys = match (&self.jwt_private_jwks, self.algorithm) {
+            (_, JwtAlgorithm::Hs256) => JwtKeys::hs256(self.signing_key.as_deref()?),
+            (Some(set), _) => JwtKeys::asymmetric(Arc::clone(set)),
+            (None, _) => return None,
+        };
+        Some(keys.with_claims(self.issuer.clone(), self.audience.clone()))
     }
 
     /// The word used in `WWW-Authenticate` challenges (simplejwt: the first AUTH_HEADER_TYPES entry).
@@ -1045,5 +1097,77 @@ mod tests {
             let text = from(pairs).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(text.contains(key), "{pairs:?} gave {text:?}");
         }
+    }
+
+    /// A private Ed25519 JWK from a fixed seed, as `npm run keys -- new EdDSA` prints one.
+    fn ed25519_entry(seed: u8, state: &str) -> String {
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let key = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+        format!(
+            r#"{{"kty":"OKP","crv":"Ed25519","x":"{}","d":"{}","state":"{state}"}}"#,
+            b64(key.verifying_key().as_bytes()),
+            b64(&[seed; 32])
+        )
+    }
+
+    #[test]
+    fn algorithm_defaults_to_hs256_and_is_spelled_exactly() {
+        let s = from(&[]).unwrap();
+        assert_eq!(s.algorithm, JwtAlgorithm::Hs256);
+        assert!(s.jwt_keys().is_none());
+        for bad in ["hs256", "RS256", "Ed25519", "none", "ES256 ES256"] {
+            let e = from(&[("ALGORITHM", bad)]).err().unwrap();
+            assert!(e.problems[0].starts_with("ALGORITHM: expected HS256, ES256 or EdDSA"));
+        }
+    }
+
+    #[test]
+    fn an_asymmetric_algorithm_needs_the_key_set_and_builds_it_once() {
+        let e = from(&[("ALGORITHM", "EdDSA")]).err().unwrap();
+        assert_eq!(
+            e.problems,
+            ["JWT_PRIVATE_JWKS: required when ALGORITHM is EdDSA"]
+        );
+        let jwks = format!(r#"{{"keys":[{}]}}"#, ed25519_entry(1, "active"));
+        let s = from(&[("ALGORITHM", "EdDSA"), ("JWT_PRIVATE_JWKS", &jwks)]).unwrap();
+        let set = s.jwt_private_jwks.as_ref().unwrap();
+        assert_eq!(set.states()[0].1, KeyState::Active);
+        assert_eq!(
+            s.jwt_keys().unwrap().public_jwks()["keys"][0]["alg"],
+            "EdDSA"
+        );
+    }
+
+    #[test]
+    fn a_bad_key_set_is_a_configuration_error_naming_the_key() {
+        let two = format!(
+            r#"{{"keys":[{},{}]}}"#,
+            ed25519_entry(1, "active"),
+            ed25519_entry(2, "active")
+        );
+        let e = from(&[("ALGORITHM", "EdDSA"), ("JWT_PRIVATE_JWKS", &two)])
+            .err()
+            .unwrap();
+        assert!(e.problems[0].starts_with("JWT_PRIVATE_JWKS: 2 active keys"));
+        let mismatch = format!(r#"{{"keys":[{}]}}"#, ed25519_entry(1, "active"));
+        let e = from(&[("ALGORITHM", "ES256"), ("JWT_PRIVATE_JWKS", &mismatch)])
+            .err()
+            .unwrap();
+        assert!(e.problems[0].contains("does not fit ALGORITHM ES256"));
+        assert!(!e.to_string().contains(&ed25519_entry(1, "active")[60..]));
+        let e = from(&[("JWT_PRIVATE_JWKS", &mismatch)]).err().unwrap();
+        assert!(e.problems[0].contains("ALGORITHM is HS256"));
+    }
+
+    #[test]
+    fn issuer_and_audience_are_optional_strings() {
+        let s = from(&[]).unwrap();
+        assert_eq!((s.issuer.as_deref(), s.audience.as_deref()), (None, None));
+        let s = from(&[("ISSUER", " https://auth.example "), ("AUDIENCE", "web")]).unwrap();
+        assert_eq!(s.issuer.as_deref(), Some("https://auth.example"));
+        assert_eq!(s.audience.as_deref(), Some("web"));
+        let s = from(&[("ISSUER", ""), ("AUDIENCE", "")]).unwrap();
+        assert_eq!((s.issuer.as_deref(), s.audience.as_deref()), (None, None));
     }
 }

@@ -57,7 +57,13 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             let fallback = Settings::default();
             // Still an answer of this API: the same security headers as every other one.
             let response = http::response::error(&error, &fallback)?;
-            http::response::finish(response, None, None, &fallback)
+            http::response::finish(
+                response,
+                None,
+                None,
+                &fallback,
+                http::routes::Exposure::Private,
+            )
         }
     }
 }

@@ -1,14 +1,86 @@
 // Test harness: a fresh Worker under Miniflare per call of spawnApp() (D1 and KV in memory,
 // migrations applied), with outgoing e-mail captured from the webhook backend.
 import { Miniflare } from "miniflare";
-import { expect } from "vitest";
+import { expect, test } from "vitest";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { randomBytes } from "node:crypto";
+import { createHash, generateKeyPairSync, randomBytes, sign as cryptoSign } from "node:crypto";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789abcdef";
+
+// ---- the algorithm under test ---------------------------------------------------------------
+// TEST_ALGORITHM=ES256 or EdDSA (scripts/test.sh reruns the JWT specs with each) makes every
+// spawnApp() sign with a fresh key of that algorithm, and mintJwt() sign with the same key, so
+// the specs run unchanged; a test that is about HS256 itself says so with `hs256Only`.
+
+/** ALGORITHM of every spawned Worker (`HS256` unless TEST_ALGORITHM says otherwise). */
+export const TEST_ALGORITHM = process.env.TEST_ALGORITHM ?? "HS256";
+if (!["HS256", "ES256", "EdDSA"].includes(TEST_ALGORITHM)) {
+  throw new Error(`TEST_ALGORITHM must be HS256, ES256 or EdDSA, got ${TEST_ALGORITHM}`);
+}
+/** True when the run signs with ES256 or EdDSA. */
+export const ASYMMETRIC = TEST_ALGORITHM !== "HS256";
+
+/** A private JWK (Node's export) with its RFC 7638 thumbprint and, for the secret, a state. */
+export interface PrivateJwk {
+  kty: string;
+  crv: string;
+  x: string;
+  y?: string;
+  d: string;
+}
+
+/** The RFC 7638 thumbprint of an EC or OKP JWK: the Worker's `kid`. */
+export function thumbprint(jwk: PrivateJwk): string {
+  const members =
+    jwk.kty === "EC"
+      ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }
+      : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
+  return createHash("sha256").update(JSON.stringify(members)).digest("base64url");
+}
+
+/** A fresh private JWK for `alg` (ES256: P-256; EdDSA: Ed25519). */
+export function newPrivateJwk(alg: "ES256" | "EdDSA"): PrivateJwk {
+  const pair =
+    alg === "ES256"
+      ? generateKeyPairSync("ec", { namedCurve: "P-256" })
+      : generateKeyPairSync("ed25519");
+  return pair.privateKey.export({ format: "jwk" }) as PrivateJwk;
+}
+
+/** JWT_PRIVATE_JWKS for `keys`, each `[jwk, state]`. */
+export function jwksSecret(keys: [PrivateJwk, "active" | "standby" | "previous"][]): string {
+  return JSON.stringify({ keys: keys.map(([jwk, state]) => ({ ...jwk, state })) });
+}
+
+/** The key every spawned Worker signs with in an asymmetric run (one per test process). */
+export const TEST_KEY: PrivateJwk | null = ASYMMETRIC
+  ? newPrivateJwk(TEST_ALGORITHM as "ES256" | "EdDSA")
+  : null;
+
+/** A test about HS256 itself (its exact header, its kid-blind key): skipped, visibly, in the
+ * ES256 and EdDSA reruns, each of which has its own counterpart. */
+export const hs256Only = ASYMMETRIC ? test.skip : test;
+/** A test of the asymmetric run only: skipped, visibly, in the HS256 run. */
+export const asymmetricOnly = ASYMMETRIC ? test : test.skip;
+
+/** The bindings that select the algorithm under test. */
+function algorithmBindings(): Record<string, string> {
+  if (!TEST_KEY) return {};
+  return { ALGORITHM: TEST_ALGORITHM, JWT_PRIVATE_JWKS: jwksSecret([[TEST_KEY, "active"]]) };
+}
+
+/** Signs `signingInput` with a private JWK as a JWS does (ES256: raw r||s; EdDSA: Ed25519). */
+export function signWithJwk(jwk: PrivateJwk, signingInput: string): string {
+  const key = { key: jwk as any, format: "jwk" as const };
+  const signature =
+    jwk.kty === "EC"
+      ? cryptoSign("sha256", Buffer.from(signingInput), { ...key, dsaEncoding: "ieee-p1363" })
+      : cryptoSign(null, Buffer.from(signingInput), key);
+  return signature.toString("base64url");
+}
 const WEBHOOK = "http://mail.test/send";
 
 export interface Email {
@@ -228,6 +300,7 @@ export async function spawnApp(
     bindings: {
       ...DEV_VARS,
       SIGNING_KEY,
+      ...algorithmBindings(),
       EMAIL_BACKEND: "webhook",
       EMAIL_WEBHOOK_URL: WEBHOOK,
       // Cheap argon2 keeps the suite fast; the cost itself is covered by host tests and the bench.
@@ -305,16 +378,35 @@ export function newJti(): string {
 }
 
 /**
- * Signs a JWT with HS256. `header` and `payload` may be objects or raw JSON text (for duplicate
- * keys and other malformed cases); `key` defaults to the test SIGNING_KEY.
+ * Signs a JWT as the Worker under test would. `header` and `payload` may be objects or raw JSON
+ * text (for duplicate keys and other malformed cases). With HS256 (or a header naming another
+ * algorithm, or an explicit HMAC `key`) the signature is HMAC-SHA256 with `key`, by default the
+ * test SIGNING_KEY. In an asymmetric run the default header is `{alg, typ, kid}` of TEST_KEY and a
+ * header naming TEST_ALGORITHM is signed with TEST_KEY (or `jwk`), so a test's token means the
+ * same under every algorithm.
  */
 export function mintJwt(
   payload: object | string,
-  opts: { header?: object | string; key?: string } = {},
+  opts: { header?: object | string; key?: string; jwk?: PrivateJwk } = {},
 ): string {
-  const header = opts.header ?? { alg: "HS256", typ: "JWT" };
-  const h = b64url(typeof header === "string" ? header : JSON.stringify(header));
+  const signer = opts.jwk ?? TEST_KEY;
+  const header =
+    opts.header ??
+    (signer && opts.key === undefined
+      ? { alg: TEST_ALGORITHM, typ: "JWT", kid: thumbprint(signer) }
+      : { alg: "HS256", typ: "JWT" });
+  const headerText = typeof header === "string" ? header : JSON.stringify(header);
+  const h = b64url(headerText);
   const p = b64url(typeof payload === "string" ? payload : JSON.stringify(payload));
+  let alg: unknown;
+  try {
+    alg = JSON.parse(headerText)?.alg;
+  } catch {
+    alg = undefined;
+  }
+  if (signer && opts.key === undefined && (alg === "ES256" || alg === "EdDSA")) {
+    return `${h}.${p}.${signWithJwk(signer, `${h}.${p}`)}`;
+  }
   const sig = createHmac("sha256", opts.key ?? SIGNING_KEY).update(`${h}.${p}`).digest("base64url");
   return `${h}.${p}.${sig}`;
 }

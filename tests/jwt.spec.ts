@@ -3,8 +3,13 @@
 // attack cases are in security-jwt.spec.ts).
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
+  asymmetricOnly,
   b64url,
   claimsFor,
+  hs256Only,
+  TEST_ALGORITHM,
+  TEST_KEY,
+  thumbprint,
   decodeJwt,
   keys,
   mintJwt,
@@ -163,8 +168,12 @@ describe("jwt/create", () => {
       [access, "access", 300],
     ] as const) {
       const jwt = decodeJwt(token);
-      expect(token.split(".")[0]).toBe(b64url('{"alg":"HS256","typ":"JWT"}'));
-      expect(jwt.header).toEqual({ alg: "HS256", typ: "JWT" });
+      // HS256: PyJWT's header byte for byte; ES256/EdDSA add the signing key's thumbprint kid.
+      const header = TEST_KEY
+        ? `{"alg":"${TEST_ALGORITHM}","kid":"${thumbprint(TEST_KEY)}","typ":"JWT"}`
+        : '{"alg":"HS256","typ":"JWT"}';
+      expect(token.split(".")[0]).toBe(b64url(header));
+      expect(jwt.header).toEqual(JSON.parse(header));
       // simplejwt's claims, in its order, then the session id (the login's family).
       expect(Object.keys(jwt.payload)).toEqual(["token_type", "exp", "iat", "jti", "user_id", "sid"]);
       expect(jwt.payload.sid).toBe(decodeJwt(refresh).payload.jti.slice(0, 16));
@@ -438,11 +447,20 @@ describe("jwt/verify", () => {
     }
   });
 
-  test("verify_accepts_a_kid_header_but_never_uses_it_to_pick_a_key", async () => {
+  hs256Only("verify_accepts_a_kid_header_but_never_uses_it_to_pick_a_key", async () => {
     const token = mintJwt(claimsFor(1, "access"), { header: { alg: "HS256", typ: "JWT", kid: "other" } });
     const res = await app.post("/auth/jwt/verify/", { token });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ token_status: "valid" });
+  });
+
+  asymmetricOnly("verify_refuses_a_kid_that_names_no_configured_key_even_with_the_right_signature", async () => {
+    for (const kid of ["other", "", undefined]) {
+      const token = mintJwt(claimsFor(1, "access"), { header: { alg: TEST_ALGORITHM, typ: "JWT", kid } });
+      const res = await app.post("/auth/jwt/verify/", { token });
+      expect(res.status, String(kid)).toBe(401);
+      expect(res.body).toEqual(notValid("Token is invalid"));
+    }
   });
 
   test("verify_of_rotated_refresh_is_400_blacklisted", async () => {

@@ -9,7 +9,7 @@ use crate::domain::user::User;
 use crate::flows::{Cx, FlowError};
 use crate::storage::{AuthTokenStore, RefreshArbiter, UserLookup, UserStore};
 use crate::tokens::auth_token::{self, hex};
-use crate::tokens::jwt::{self, Claims, JwtError, JwtKey, TokenType};
+use crate::tokens::jwt::{self, Claims, JwtError, TokenType};
 
 /// The session id claim: the login's token family, in every refresh and access token of it.
 pub const SESSION_CLAIM: &str = "sid";
@@ -47,7 +47,7 @@ pub async fn user_for_access_token<S: UserStore + RefreshArbiter>(
     cx: &Cx<'_, S>,
     token: &str,
 ) -> Result<User, FlowError> {
-    let key = JwtKey::new(cx.secret()?);
+    let key = cx.jwt_keys()?;
     let invalid = |e| refused(AuthFailure::InvalidAccessToken(e));
     let claims = jwt::decode(&key, token, cx.now, cx.settings.leeway).map_err(invalid)?;
     jwt::check_claims(&claims, Some(TokenType::Access)).map_err(invalid)?;
@@ -161,6 +161,7 @@ mod tests {
     use crate::flows::testing::{cx, settings, NOW};
     use crate::storage::memory::{block_on, MemoryStore};
     use crate::storage::AuthTokenStore;
+    use crate::tokens::jwt::JwtKeys;
     use serde_json::json;
 
     #[test]
@@ -248,7 +249,7 @@ mod tests {
     }
 
     fn access_token(s: &crate::config::Settings, user_id: &str) -> String {
-        let key = JwtKey::new(s.signing_key.as_deref().unwrap());
+        let key = JwtKeys::hs256(s.signing_key.as_deref().unwrap());
         let refresh = jwt::new_claims(TokenType::Refresh, user_id, NOW, 60, "a".repeat(32));
         let access = jwt::access_from_refresh(&refresh, NOW, 60, "b".repeat(32));
         jwt::encode(&key, &access).unwrap()
@@ -270,7 +271,7 @@ mod tests {
     fn a_refresh_token_in_the_header_is_refused_as_the_wrong_type() {
         let s = settings();
         let store = MemoryStore::new();
-        let key = JwtKey::new(s.signing_key.as_deref().unwrap());
+        let key = JwtKeys::hs256(s.signing_key.as_deref().unwrap());
         let refresh = jwt::new_claims(TokenType::Refresh, "4", NOW, 60, "a".repeat(32));
         let token = jwt::encode(&key, &refresh).unwrap();
         assert_eq!(

@@ -22,6 +22,7 @@ use crate::domain::event::{Event, EventKind, Events};
 use crate::email::compose::Message;
 use crate::error::FieldErrors;
 use crate::storage::StorageError;
+use crate::tokens::jwt::JwtKeys;
 use crate::tokens::password_hash::{self, HashCost};
 
 /// What one request's flow works with.
@@ -100,12 +101,17 @@ impl<S> Cx<'_, S> {
         });
     }
 
-    /// SIGNING_KEY: the JWT key and the HMAC key of e-mailed tokens.
+    /// SIGNING_KEY: the HMAC key of e-mailed tokens (and of the JWTs with HS256).
     pub fn secret(&self) -> Result<&[u8], FlowError> {
         self.settings
             .signing_key
             .as_deref()
             .ok_or(FlowError::MissingSigningKey)
+    }
+
+    /// The JWT keys: ALGORITHM with SIGNING_KEY or JWT_PRIVATE_JWKS, and ISSUER / AUDIENCE.
+    pub fn jwt_keys(&self) -> Result<JwtKeys, FlowError> {
+        self.settings.jwt_keys().ok_or(FlowError::MissingSigningKey)
     }
 
     /// The configured argon2 cost.

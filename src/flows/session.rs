@@ -24,7 +24,7 @@ use crate::storage::{
     AuthTokenStore, RefreshArbiter, RefreshState, SessionIndex, Spend, ThrottleStore, UserLookup,
 };
 use crate::tokens::auth_token::{self, hex};
-use crate::tokens::jwt::{self, Claims, JwtError, JwtKey, TokenType};
+use crate::tokens::jwt::{self, Claims, JwtError, JwtKeys, TokenType};
 use crate::tokens::password_hash;
 
 /// The body field that names the account (djoser's LOGIN_FIELD).
@@ -182,11 +182,11 @@ pub fn is_reuse(spent_at: i64, now: i64, grace: i64) -> bool {
     now.saturating_sub(spent_at) >= grace
 }
 
-fn jwt_key<S>(cx: &Cx<'_, S>) -> Result<JwtKey, FlowError> {
-    Ok(JwtKey::new(cx.secret()?))
+fn jwt_key<S>(cx: &Cx<'_, S>) -> Result<JwtKeys, FlowError> {
+    cx.jwt_keys()
 }
 
-fn encode(key: &JwtKey, claims: &Claims) -> Result<String, FlowError> {
+fn encode(key: &JwtKeys, claims: &Claims) -> Result<String, FlowError> {
     jwt::encode(key, claims)
         .map_err(|e| FlowError::Internal(format!("jwt encode: {}", e.message())))
 }
@@ -262,7 +262,7 @@ struct Presented {
 /// token also ends REFRESH_TOKEN_LIFETIME after its `iat` as the setting is now: lowering the
 /// lifetime shortens tokens already out, so no spent or revoked row is ever purged while a
 /// token it governs is still accepted.
-fn decode<S>(cx: &Cx<'_, S>, key: &JwtKey, token: &str) -> Result<Claims, FlowError> {
+fn decode<S>(cx: &Cx<'_, S>, key: &JwtKeys, token: &str) -> Result<Claims, FlowError> {
     let claims = jwt::decode(key, token, cx.now, cx.settings.leeway).map_err(not_valid)?;
     let is_refresh = claims.token_type.as_deref() == Some(TokenType::Refresh.as_str());
     if let (true, Some(iat)) = (is_refresh, claims.iat) {
@@ -716,7 +716,7 @@ mod tests {
         let pair = signed_in(&s, &store);
         let later = cx_at(&s, &store, NOW + 1000);
         let next = block_on(jwt_refresh(&later, &pair.refresh)).unwrap();
-        let key = JwtKey::new(s.signing_key.as_deref().unwrap());
+        let key = JwtKeys::hs256(s.signing_key.as_deref().unwrap());
         let claims = jwt::decode(&key, &next.refresh.unwrap(), NOW + 1000, 0).unwrap();
         assert_eq!(claims.exp, Some(NOW + s.refresh_token_lifetime));
     }
@@ -805,7 +805,7 @@ mod tests {
         let store = MemoryStore::new();
         let pair = signed_in(&s, &store);
         block_on(jwt_blacklist(&cx(&s, &store), &pair.refresh)).unwrap();
-        let key = JwtKey::new(s.signing_key.as_deref().unwrap());
+        let key = JwtKeys::hs256(s.signing_key.as_deref().unwrap());
         let exp = jwt::decode(&key, &pair.refresh, NOW, 0)
             .unwrap()
             .exp
@@ -861,7 +861,7 @@ mod tests {
         block_on(jwt_create(&cx(&s, &store), "alice", "secret-pw-1")).unwrap();
         assert!(block_on(jwt_refresh(&cx(&s, &store), &first.refresh)).is_ok());
         let user = store.user(1).unwrap();
-        let key = JwtKey::new(s.signing_key.as_deref().unwrap());
+        let key = JwtKeys::hs256(s.signing_key.as_deref().unwrap());
         let access = jwt::decode(&key, &first.access, NOW, 0).unwrap();
         assert_eq!(
             crate::flows::authn::check_jwt_user(Some(user), &access).map(|u| u.id),
@@ -896,7 +896,7 @@ mod tests {
                 (EventKind::RefreshReuseDetected, 1),
             ]
         );
-        let key = JwtKey::new(s.signing_key.as_deref().unwrap());
+        let key = JwtKeys::hs256(s.signing_key.as_deref().unwrap());
         let jti = jwt::decode(&key, &pair.refresh, NOW, 0)
             .unwrap()
             .jti

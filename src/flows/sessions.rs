@@ -206,10 +206,10 @@ mod tests {
     use crate::flows::session::{jwt_create, jwt_refresh, token_login};
     use crate::flows::testing::{cx, cx_at, settings, user_with_password, NOW};
     use crate::storage::memory::{block_on, MemoryStore};
-    use crate::tokens::jwt::{self, JwtKey};
+    use crate::tokens::jwt::{self, JwtKeys};
 
     fn sid_of(s: &crate::config::Settings, token: &str) -> String {
-        let key = JwtKey::new(s.signing_key.as_deref().unwrap());
+        let key = JwtKeys::hs256(s.signing_key.as_deref().unwrap());
         // Read a minute later than NOW: some tokens here are issued a few seconds after it.
         let claims = jwt::decode(&key, token, NOW + 60, 0).unwrap();
         claims.extra[authn::SESSION_CLAIM]

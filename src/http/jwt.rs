@@ -2,7 +2,8 @@
 //! `jwt/blacklist/`, plus dj-rest-auth's `jwt/logout/`. These views never read the
 //! Authorization header. In cookie mode (`JWT_AUTH_COOKIE`) create and refresh also set the
 //! cookies, refresh and logout take the refresh token from the cookie when the body has none,
-//! and logout clears the cookies.
+//! and logout clears the cookies. The JWK Set (`jwks/`, `/.well-known/jwks.json`) is served
+//! here too.
 
 use serde_json::json;
 use worker::Response;
@@ -139,4 +140,12 @@ pub async fn logout(ctx: &Ctx) -> Result<Response, ApiError> {
         Err(e) => response::error(&e, ctx.settings).map_err(ApiError::internal)?,
     };
     response::with_cookies(answer, &cookies::cleared(mode), None)
+}
+
+// GET /auth/jwks/ and /.well-known/jwks.json: 200 {"keys":[…]}, public and cacheable
+/// The public keys that verify this service's tokens (every configured ES256 / EdDSA key, with
+/// `kid`, `alg`, `use`); `{"keys":[]}` with HS256, whose key is secret.
+pub async fn jwks(ctx: &Ctx) -> Result<Response, ApiError> {
+    let keys = ctx.settings.jwt_keys();
+    response::ok(&keys.map_or_else(|| json!({ "keys": [] }), |k| k.public_jwks()))
 }

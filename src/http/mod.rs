@@ -38,7 +38,7 @@ use crate::storage::EventStore;
 use body::Body;
 use cookies::{AccessFrom, CsrfRequest};
 use extract::Credentials;
-use routes::{Auth, Matched, Unmapped, Who};
+use routes::{Auth, Exposure, Matched, Unmapped, Who};
 
 /// Everything a handler needs about one request.
 pub struct Ctx {
@@ -191,15 +191,17 @@ impl Ctx {
         let settings = self.settings;
         let env = self.env.clone();
         self.worker.wait_until(async move {
-            for message in outbox {
-                if let Err(e) = mailer::deliver(settings, &env, &message).await {
+            // All at once: one slow message does not hold back the next.
+            let sends = outbox.iter().map(|message| async {
+                if let Err(e) = mailer::deliver(settings, &env, message).await {
                     worker::console_error!(
                         "e-mail {} to user {} not sent: {e}",
                         message.kind.name(),
                         message.user_id
                     );
                 }
-            }
+            });
+            futures_util::future::join_all(sends).await;
         });
     }
 }
@@ -217,6 +219,9 @@ pub async fn handle(
     let path = req.path();
     let matched = routes::resolve(&path);
     let allow = matched.as_ref().map(|m| m.route.allow());
+    let exposure = matched
+        .as_ref()
+        .map_or(Exposure::Private, |m| m.route.exposure);
     let result = match matched {
         Some(matched) => dispatch(&mut req, (env, worker), settings, matched, &method).await,
         None => Err(ApiError::not_found()),
@@ -230,7 +235,13 @@ pub async fn handle(
             response::error(&e, settings)?
         }
     };
-    let response = response::finish(response, allow.as_deref(), origin.as_deref(), settings)?;
+    let response = response::finish(
+        response,
+        allow.as_deref(),
+        origin.as_deref(),
+        settings,
+        exposure,
+    )?;
     if method == "HEAD" {
         response::without_body(response)
     } else {
@@ -258,7 +269,7 @@ async fn dispatch(
     };
     // Nearly every route signs or checks a token (JWTs, e-mailed links), so without a key the
     // service refuses work up front rather than failing half-way through a change.
-    if settings.signing_key.is_none() && !route.is_root() {
+    if settings.signing_key.is_none() && !route.needs_no_signing_key() {
         return Err(missing_signing_key());
     }
     let db = env.d1("DB").map_err(ApiError::internal)?;

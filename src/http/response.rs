@@ -7,7 +7,7 @@ use worker::{Headers, Request, Response};
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::http::cookies::CSRF_HEADER;
-use crate::http::routes::RouteDef;
+use crate::http::routes::{Exposure, RouteDef, PUBLIC_MAX_AGE};
 
 fn bytes_response(status: u16, body: Vec<u8>) -> worker::Result<Response> {
     let headers = Headers::new();
@@ -86,12 +86,19 @@ pub const SECURITY_HEADERS: [(&str, &str); 5] = [
 ];
 
 /// Adds the headers every response carries: Allow, Vary, security headers, no caching, CORS.
+///
+/// The one exception is a successful answer of a [`Exposure::Public`] route (the JWK Set):
+/// public data, cacheable for [`PUBLIC_MAX_AGE`] seconds and readable from any origin.
 pub fn finish(
     response: Response,
     allow: Option<&str>,
     origin: Option<&str>,
     settings: &Settings,
+    exposure: Exposure,
 ) -> worker::Result<Response> {
+    if exposure == Exposure::Public && response.status_code() == 200 {
+        return finish_public(response, allow);
+    }
     let headers = response.headers();
     if let Some(allow) = allow {
         let _ = headers.set("Allow", allow);
@@ -139,6 +146,24 @@ pub fn with_cookies(
             .set(CSRF_HEADER, token)
             .map_err(ApiError::internal)?;
     }
+    Ok(response)
+}
+
+/// The headers of a public answer: the security headers, a shared cache lifetime, any origin.
+fn finish_public(response: Response, allow: Option<&str>) -> worker::Result<Response> {
+    let headers = response.headers();
+    if let Some(allow) = allow {
+        let _ = headers.set("Allow", allow);
+    }
+    let _ = headers.set("Vary", "Accept");
+    for (name, value) in SECURITY_HEADERS {
+        let _ = headers.set(name, value);
+    }
+    let _ = headers.set(
+        "Cache-Control",
+        &format!("public, max-age={PUBLIC_MAX_AGE}"),
+    );
+    let _ = headers.set("Access-Control-Allow-Origin", "*");
     Ok(response)
 }
 

@@ -43,6 +43,20 @@ pub enum Unmapped {
     NotAllowed,
 }
 
+/// Who may keep and read an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    /// Tokens, user data, errors: `Cache-Control: no-store`, CORS only for CORS_ALLOWED_ORIGINS.
+    Private,
+    /// Public data (the JWK Set): a 200 is cacheable for [`PUBLIC_MAX_AGE`] seconds and readable
+    /// from any origin.
+    Public,
+}
+
+/// How long a public answer may be cached, in seconds: the time a new standby key must be
+/// published before it is promoted to active (README, Keys and rotation).
+pub const PUBLIC_MAX_AGE: u32 = 600;
+
 /// One method of a route.
 pub struct Endpoint {
     /// The method, upper case (HEAD is served by GET).
@@ -59,6 +73,7 @@ pub struct RouteDef {
     pub action: &'static str,
     /// Paths under `/auth/`, without slashes at either end; `{id}` is one segment without a
     /// dot, and a trailing `/*` also matches anything after (simplejwt's unanchored routes).
+    /// A path starting with `/` is a full path from the root instead (`/.well-known/…`).
     pub paths: &'static [&'static str],
     /// DRF's OPTIONS metadata: the view's name and description.
     pub name: &'static str,
@@ -70,6 +85,8 @@ pub struct RouteDef {
     pub unmapped: Unmapped,
     /// The methods it serves, in `Allow` order.
     pub endpoints: &'static [Endpoint],
+    /// Whether its answers are private (all but the JWK Set) or public.
+    pub exposure: Exposure,
 }
 
 /// Wraps an `async fn(&Ctx) -> Result<Response, ApiError>` as a table [`Handler`].
@@ -103,6 +120,7 @@ macro_rules! own_route {
             description: "",
             auth: Auth::Header,
             unmapped: Unmapped::AuthenticateFirst,
+            exposure: Exposure::Private,
             endpoints: &[$($ep),+],
         }
     };
@@ -119,6 +137,7 @@ macro_rules! user_route {
             auth: Auth::Header,
             unmapped: Unmapped::AuthenticateFirst,
             endpoints: &[$($ep),+],
+            exposure: Exposure::Private,
         }
     };
 }
@@ -134,6 +153,7 @@ pub static ROUTES: &[RouteDef] = &[
         auth: Auth::Header,
         unmapped: Unmapped::NotAllowed,
         endpoints: &[ep!("GET", Anyone, users::root)],
+        exposure: Exposure::Private,
     },
     user_route!(
         "users",
@@ -283,6 +303,7 @@ pub static ROUTES: &[RouteDef] = &[
         auth: Auth::Never,
         unmapped: Unmapped::NotAllowed,
         endpoints: &[ep!("POST", Anyone, jwt::create)],
+        exposure: Exposure::Private,
     },
     RouteDef {
         action: "jwt-refresh",
@@ -292,6 +313,7 @@ pub static ROUTES: &[RouteDef] = &[
         auth: Auth::Never,
         unmapped: Unmapped::NotAllowed,
         endpoints: &[ep!("POST", Anyone, jwt::refresh)],
+        exposure: Exposure::Private,
     },
     RouteDef {
         action: "jwt-verify",
@@ -301,6 +323,7 @@ pub static ROUTES: &[RouteDef] = &[
         auth: Auth::Never,
         unmapped: Unmapped::NotAllowed,
         endpoints: &[ep!("POST", Anyone, jwt::verify)],
+        exposure: Exposure::Private,
     },
     RouteDef {
         action: "jwt-blacklist",
@@ -310,6 +333,7 @@ pub static ROUTES: &[RouteDef] = &[
         auth: Auth::Never,
         unmapped: Unmapped::NotAllowed,
         endpoints: &[ep!("POST", Anyone, jwt::blacklist)],
+        exposure: Exposure::Private,
     },
     // dj-rest-auth's LogoutView for JWTs: ends the family and clears the cookies.
     RouteDef {
@@ -319,6 +343,7 @@ pub static ROUTES: &[RouteDef] = &[
         description: "Ends the session of a refresh token (from the body or the refresh cookie) and clears the authentication cookies.",
         auth: Auth::Never,
         unmapped: Unmapped::NotAllowed,
+        exposure: Exposure::Private,
         endpoints: &[ep!("POST", Anyone, jwt::logout)],
     },
     RouteDef {
@@ -329,6 +354,7 @@ pub static ROUTES: &[RouteDef] = &[
         auth: Auth::Header,
         unmapped: Unmapped::NotAllowed,
         endpoints: &[ep!("POST", Anyone, token::login)],
+        exposure: Exposure::Private,
     },
     RouteDef {
         action: "token-logout",
@@ -338,6 +364,18 @@ pub static ROUTES: &[RouteDef] = &[
         auth: Auth::Header,
         unmapped: Unmapped::AuthenticateFirst,
         endpoints: &[ep!("POST", User, token::logout)],
+        exposure: Exposure::Private,
+    },
+    // This service's own: the public keys of ES256 / EdDSA tokens (empty with HS256).
+    RouteDef {
+        action: "jwks",
+        paths: &["jwks", "/.well-known/jwks.json"],
+        name: "JSON Web Key Set",
+        description: "The public keys that verify this service's tokens.",
+        auth: Auth::Never,
+        unmapped: Unmapped::NotAllowed,
+        endpoints: &[ep!("GET", Anyone, jwt::jwks)],
+        exposure: Exposure::Public,
     },
 ];
 
@@ -381,22 +419,32 @@ fn match_pattern(pattern: &str, segments: &[&str]) -> Option<(Option<String>, Op
     Some((id, sid))
 }
 
-/// Maps a URL path to a route; `None` is a 404. The trailing slash is optional everywhere.
-pub fn resolve(path: &str) -> Option<Matched> {
-    let rest = path.strip_prefix("/auth")?;
-    if !(rest.is_empty() || rest.starts_with('/')) {
-        return None;
-    }
-    let rest = rest.trim_start_matches('/');
+/// A path's segments after its leading slashes, without one trailing slash.
+fn segments(path: &str) -> Vec<&str> {
+    let rest = path.trim_start_matches('/');
     let rest = rest.strip_suffix('/').unwrap_or(rest);
-    let segments: Vec<&str> = if rest.is_empty() {
+    if rest.is_empty() {
         Vec::new()
     } else {
         rest.split('/').collect()
-    };
+    }
+}
+
+/// Maps a URL path to a route; `None` is a 404. The trailing slash is optional everywhere.
+/// Table paths are under `/auth/`, except full paths (starting with `/`), matched from the root.
+pub fn resolve(path: &str) -> Option<Matched> {
+    let under_auth = path
+        .strip_prefix("/auth")
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+        .map(segments);
+    let from_root = segments(path);
     ROUTES.iter().find_map(|route| {
         route.paths.iter().find_map(|p| {
-            match_pattern(p, &segments).map(|(param, param2)| Matched {
+            let (param, param2) = match p.strip_prefix('/') {
+                Some(full) => match_pattern(full, &from_root)?,
+                None => match_pattern(p, under_auth.as_deref()?)?,
+            };
+            Some(Matched {
                 route,
                 param,
                 param2,
@@ -423,9 +471,10 @@ impl RouteDef {
         self.endpoints.iter().find(|e| e.method == method)
     }
 
-    /// True for the API root, the one route that neither signs nor checks a token.
-    pub fn is_root(&self) -> bool {
-        self.action == "api-root"
+    /// True for the API root and the JWK Set, the routes that neither sign nor check a token
+    /// nor an e-mailed link, and so work without SIGNING_KEY.
+    pub fn needs_no_signing_key(&self) -> bool {
+        matches!(self.action, "api-root" | "jwks")
     }
 }
 
@@ -476,6 +525,7 @@ mod tests {
                 "jwt-logout jwt/logout [POST, OPTIONS]",
                 "token-login token/login [POST, OPTIONS]",
                 "token-logout token/logout [POST, OPTIONS]",
+                "jwks jwks|/.well-known/jwks.json [GET, HEAD, OPTIONS]",
             ]
         );
     }
@@ -524,6 +574,14 @@ mod tests {
             ("/auth/jwt/logout", Some("jwt-logout")),
             ("/auth/token/login/", Some("token-login")),
             ("/auth/token/logout", Some("token-logout")),
+            ("/auth/jwks/", Some("jwks")),
+            ("/auth/jwks", Some("jwks")),
+            ("/.well-known/jwks.json", Some("jwks")),
+            ("/.well-known/jwks.json/", Some("jwks")),
+            ("/auth/.well-known/jwks.json", None),
+            ("/.well-known/jwks", None),
+            ("/.well-known/jwks.json/x", None),
+            ("/jwks", None),
             ("/auth/users/me.json", None),
             ("/auth/users/1/extra/", None),
             ("/auth/token/login/x", None),

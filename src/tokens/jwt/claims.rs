@@ -21,6 +21,8 @@ const NBF: &str = "nbf";
 const JTI: &str = "jti";
 const SUB: &str = "sub";
 const USER_ID: &str = "user_id";
+const ISS: &str = "iss";
+const AUD: &str = "aud";
 
 /// Claims that live in named [`Claims`] fields and therefore never in [`Claims::extra`].
 const NAMED_CLAIMS: [&str; 5] = [TOKEN_TYPE, EXP, IAT, JTI, USER_ID];
@@ -177,8 +179,9 @@ impl Serialize for OrderedClaims<'_> {
     }
 }
 
-/// PyJWT's `_validate_claims` as simplejwt configures it (no audience, no issuer), in its
-/// order, so a token that is both expired and malformed later on reports the same reason.
+/// PyJWT's `_validate_claims` as simplejwt configures it (`issuer=ISSUER`, `audience=AUDIENCE`,
+/// `verify_aud` only with an audience), in its order, so a token that is both expired and
+/// malformed later on reports the same reason.
 ///
 /// Comparisons run in `i128`, where `i64 ± i64` cannot overflow, so they are exact like
 /// Python's integers for every `now`, leeway and claim value.
@@ -186,6 +189,8 @@ pub(super) fn validate_registered_claims(
     payload: &Map<String, Value>,
     now: i64,
     leeway: i64,
+    issuer: Option<&str>,
+    audience: Option<&str>,
 ) -> Result<(), JwtError> {
     let not_after = i128::from(now) + i128::from(leeway);
     if let Some(iat) = payload.get(IAT) {
@@ -201,6 +206,27 @@ pub(super) fn validate_registered_claims(
     if let Some(exp) = payload.get(EXP) {
         if i128::from(integer_claim(exp)?) <= i128::from(now) - i128::from(leeway) {
             return Err(JwtError::Expired);
+        }
+    }
+    // PyJWT's `_validate_iss`: with an issuer, `iss` must be present and equal.
+    if let Some(issuer) = issuer {
+        if payload.get(ISS).and_then(Value::as_str) != Some(issuer) {
+            return Err(JwtError::Invalid);
+        }
+    }
+    // PyJWT's `_validate_aud`: with an audience, `aud` must be present, a string or a list of
+    // strings, and name it.
+    if let Some(audience) = audience {
+        let named = match payload.get(AUD) {
+            Some(Value::String(aud)) => aud == audience,
+            Some(Value::Array(auds)) => {
+                auds.iter().all(Value::is_string)
+                    && auds.iter().any(|aud| aud.as_str() == Some(audience))
+            }
+            _ => false,
+        };
+        if !named {
+            return Err(JwtError::Invalid);
         }
     }
     // PyJWT's `verify_sub` and `verify_jti` are on by default: strings if present.

@@ -8,12 +8,11 @@ use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwt_compact::Header;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 use super::claims::{claims_from_payload, validate_registered_claims, OrderedClaims};
-use super::{Claims, JwtError, JwtKey};
+use super::{Claims, JwtError, JwtKeys};
 
 /// Upper bound on an encoded token's length, checked before any parsing.
 ///
@@ -21,34 +20,60 @@ use super::{Claims, JwtError, JwtKey};
 /// hostile megabyte costs one length comparison.
 pub const MAX_TOKEN_LEN: usize = 4096;
 
-/// The `typ` header simplejwt (through PyJWT) writes.
-const HEADER_TYP: &str = "JWT";
-
-/// Signs `claims` with HS256. The header is exactly `{"alg":"HS256","typ":"JWT"}`, byte for
-/// byte what PyJWT writes, so a token built from the same claims is identical to simplejwt's
-/// (for ASCII claim values: Python escapes other characters as `\uXXXX`, serde_json writes
-/// UTF-8; both spell the same JSON).
-pub fn encode(key: &JwtKey, claims: &Claims) -> Result<String, JwtError> {
-    let header = Header::empty().with_token_type(HEADER_TYP);
-    // jwt-compact's own `exp`/`nbf`/`iat` stay unset: ours live in `OrderedClaims`, which
-    // keeps simplejwt's claim order (jwt-compact would put `exp` first).
-    let payload = jwt_compact::Claims::new(OrderedClaims(claims));
-    key.sign(&header, &payload)
+/// Signs `claims` with the configured algorithm. With HS256 the header is exactly
+/// `{"alg":"HS256","typ":"JWT"}`, byte for byte what PyJWT writes, so a token built from the same
+/// claims is identical to simplejwt's (for ASCII claim values: Python escapes other characters
+/// as `\uXXXX`, serde_json writes UTF-8; both spell the same JSON). ES256 and EdDSA headers add
+/// the signing key's `kid`.
+///
+/// With `AUDIENCE` / `ISSUER` set, `aud` and then `iss` are set as simplejwt's
+/// `TokenBackend.encode` does: a claim already present (a token derived from a decoded one)
+/// keeps its place and takes the configured value, a missing one is appended.
+pub fn encode(keys: &JwtKeys, claims: &Claims) -> Result<String, JwtError> {
+    if keys.issuer().is_none() && keys.audience().is_none() {
+        return sign(keys, claims);
+    }
+    let mut claims = claims.clone();
+    if let Some(audience) = keys.audience() {
+        claims
+            .extra
+            .insert(AUD.into(), Value::String(audience.into()));
+    }
+    if let Some(issuer) = keys.issuer() {
+        claims
+            .extra
+            .insert(ISS.into(), Value::String(issuer.into()));
+    }
+    sign(keys, &claims)
 }
 
-/// PyJWT-level decode (`jwt.decode(token, key, algorithms=["HS256"], leeway=...)`).
+fn sign(keys: &JwtKeys, claims: &Claims) -> Result<String, JwtError> {
+    // jwt-compact's own `exp`/`nbf`/`iat` stay unset: ours live in `OrderedClaims`, which
+    // keeps simplejwt's claim order (jwt-compact would put `exp` first).
+    keys.sign(&jwt_compact::Claims::new(OrderedClaims(claims)))
+}
+
+/// The audience claim.
+const AUD: &str = "aud";
+/// The issuer claim.
+const ISS: &str = "iss";
+
+/// PyJWT-level decode (`jwt.decode(token, key, algorithms=[ALGORITHM], audience=AUDIENCE,
+/// issuer=ISSUER, leeway=...)`).
 ///
 /// In order: the length bound; exactly three dot-separated, canonical, unpadded base64url
-/// parts; a JSON-object header without duplicate keys whose `alg` is exactly `"HS256"`, with
-/// no `crit`; the signature, verified with `key` before the payload is even base64-decoded;
-/// then the claims in PyJWT's order: `iat` (integer, not after `now + leeway`), `nbf` (same),
-/// `exp` (integer, `exp <= now - leeway` is [`JwtError::Expired`]), `sub` and `jti` (strings);
+/// parts; a JSON-object header without duplicate keys whose `alg` is exactly the configured
+/// algorithm, with no `crit`; the signature, verified with the configured key (for ES256 and
+/// EdDSA the one the header's `kid` names, among the configured ones only) before the payload
+/// is even base64-decoded; then the claims in PyJWT's order: `iat` (integer, not after
+/// `now + leeway`), `nbf` (same), `exp` (integer, `exp <= now - leeway` is
+/// [`JwtError::Expired`]), `iss` and `aud` when configured, `sub` and `jti` (strings);
 /// then our typed-claim rules: `exp` at most year 9999, `user_id` a string or an integer,
 /// `token_type` a string. Every other failure is [`JwtError::Invalid`].
 ///
 /// `exp` itself is optional here, as in PyJWT; [`check_claims`](super::check_claims)
 /// requires it.
-pub fn decode(key: &JwtKey, token: &str, now: i64, leeway_secs: i64) -> Result<Claims, JwtError> {
+pub fn decode(keys: &JwtKeys, token: &str, now: i64, leeway_secs: i64) -> Result<Claims, JwtError> {
     // Bound the work before looking at a single byte: a hostile megabyte costs one comparison.
     if token.len() > MAX_TOKEN_LEN {
         return Err(JwtError::Invalid);
@@ -61,18 +86,18 @@ pub fn decode(key: &JwtKey, token: &str, now: i64, leeway_secs: i64) -> Result<C
     };
 
     // The header has to be read before the signature check (it names the algorithm), so it
-    // is only compared against our pinned choice and never used to pick a key.
+    // is only compared against our pinned choice; its `kid` only picks among our own keys.
     let header = parse_object(&base64url_decode(header_b64)?)?;
-    check_header(&header, key.algorithm())?;
+    check_header(&header, keys.algorithm())?;
 
     let signing_input = token
         .get(..header_b64.len() + 1 + payload_b64.len())
         .ok_or(JwtError::Invalid)?;
-    key.verify(signing_input, &base64url_decode(signature_b64)?)?;
+    keys.verify(&header, signing_input, &base64url_decode(signature_b64)?)?;
 
     // Only now, with the integrity established, is the payload decoded and read.
     let payload = parse_object(&base64url_decode(payload_b64)?)?;
-    validate_registered_claims(&payload, now, leeway_secs)?;
+    validate_registered_claims(&payload, now, leeway_secs, keys.issuer(), keys.audience())?;
     claims_from_payload(payload)
 }
 
@@ -100,8 +125,8 @@ fn check_header(header: &Map<String, Value>, algorithm: &str) -> Result<(), JwtE
     if header.contains_key("crit") {
         return Err(JwtError::Invalid);
     }
-    // PyJWT rejects a non-string `kid`. A string `kid` (like `jku`, `x5u`, `jwk`) is ignored:
-    // the key is always the configured one.
+    // PyJWT rejects a non-string `kid`. A string `kid` only selects among the configured
+    // keys (ES256, EdDSA) or is ignored (HS256); `jku`, `x5u`, `jwk` are always ignored.
     if header.get("kid").is_some_and(|kid| !kid.is_string()) {
         return Err(JwtError::Invalid);
     }
@@ -600,6 +625,98 @@ mod tests {
             &format!("\t{}\r\n", payload(&[])),
         );
         assert!(decode_now(&token).is_ok());
+    }
+
+    // ---- ISSUER and AUDIENCE --------------------------------------------------------------
+
+    fn with_claims(issuer: Option<&str>, audience: Option<&str>) -> JwtKeys {
+        key().with_claims(issuer.map(Into::into), audience.map(Into::into))
+    }
+
+    fn payload_of(token: &str) -> String {
+        let body = token.split('.').nth(1).unwrap();
+        String::from_utf8(URL_SAFE_NO_PAD.decode(body).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn issuer_and_audience_are_appended_as_simplejwt_does_aud_then_iss() {
+        let keys = with_claims(Some("https://auth.example"), Some("web"));
+        let token = encode(&keys, &access_claims()).unwrap();
+        assert!(payload_of(&token)
+            .ends_with(r#""user_id":"1","aud":"web","iss":"https://auth.example"}"#));
+        let claims = decode(&keys, &token, NOW, 0).unwrap();
+        // Re-issued from its own claims (a rotation), the token names each once, in place.
+        let again = encode(&keys, &claims).unwrap();
+        assert_eq!(payload_of(&again), payload_of(&token));
+        assert_eq!(decode(&keys, &again, NOW, 0), Ok(claims));
+    }
+
+    #[test]
+    fn unset_issuer_and_audience_leave_tokens_byte_identical() {
+        let keys = with_claims(None, None);
+        assert_eq!(
+            encode(&keys, &access_claims()).unwrap(),
+            encode(&key(), &access_claims()).unwrap()
+        );
+        // And a token carrying them is not checked.
+        let token = signed(HS256_HEADER, &payload(&[("iss", "\"x\""), ("aud", "5")]));
+        assert!(decode(&keys, &token, NOW, 0).is_ok());
+    }
+
+    #[test]
+    fn a_missing_or_wrong_issuer_is_invalid() {
+        let keys = with_claims(Some("me"), None);
+        for iss in [
+            OMIT,
+            "\"other\"",
+            "\"Me\"",
+            "\"me \"",
+            "null",
+            "[\"me\"]",
+            "1",
+        ] {
+            let token = signed(HS256_HEADER, &payload(&[("iss", iss)]));
+            assert_eq!(
+                decode(&keys, &token, NOW, 0),
+                Err(JwtError::Invalid),
+                "{iss}"
+            );
+        }
+        let token = signed(HS256_HEADER, &payload(&[("iss", "\"me\"")]));
+        assert!(decode(&keys, &token, NOW, 0).is_ok());
+    }
+
+    #[test]
+    fn the_audience_must_be_named_by_a_string_or_a_list_of_strings() {
+        let keys = with_claims(None, Some("web"));
+        for aud in ["\"web\"", "[\"web\"]", "[\"app\",\"web\"]"] {
+            let token = signed(HS256_HEADER, &payload(&[("aud", aud)]));
+            assert!(decode(&keys, &token, NOW, 0).is_ok(), "{aud}");
+        }
+        for aud in [
+            OMIT,
+            "\"app\"",
+            "[]",
+            "[\"app\"]",
+            "[\"web\",1]",
+            "null",
+            "{\"web\":1}",
+            "\"WEB\"",
+        ] {
+            let token = signed(HS256_HEADER, &payload(&[("aud", aud)]));
+            assert_eq!(
+                decode(&keys, &token, NOW, 0),
+                Err(JwtError::Invalid),
+                "{aud}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_expired_token_is_expired_before_its_issuer_or_audience_is_looked_at() {
+        let keys = with_claims(Some("me"), Some("web"));
+        let token = signed(HS256_HEADER, &payload(&[("exp", &(NOW - 1).to_string())]));
+        assert_eq!(decode(&keys, &token, NOW, 0), Err(JwtError::Expired));
     }
 
     // ---- size -----------------------------------------------------------------------------

@@ -6,7 +6,9 @@ use base64::Engine as _;
 use jwt_compact::alg::{Hs256, Hs256Key};
 use jwt_compact::{Algorithm, AlgorithmSignature};
 
-use super::{decode, new_claims, Claims, JwtError, JwtKey, TokenType};
+use super::{
+    decode, new_claims, AsymmetricKeys, Claims, JwtAlgorithm, JwtError, JwtKeys, TokenType,
+};
 
 /// The reference server's `SECRET_KEY` (= simplejwt `SIGNING_KEY`).
 pub(super) const REF_SECRET: &[u8] =
@@ -23,8 +25,8 @@ pub(super) const NOW: i64 = 1_800_000_000;
 pub(super) const JTI: &str = "0123456789abcdef0123456789abcdef";
 pub(super) const OMIT: &str = "<omit>";
 
-pub(super) fn key() -> JwtKey {
-    JwtKey::new(REF_SECRET)
+pub(super) fn key() -> JwtKeys {
+    JwtKeys::hs256(REF_SECRET)
 }
 
 pub(super) fn b64(bytes: impl AsRef<[u8]>) -> String {
@@ -90,4 +92,78 @@ pub(super) fn valid_token() -> String {
 
 pub(super) fn access_claims() -> Claims {
     new_claims(TokenType::Access, "1", NOW, 300, JTI.to_owned())
+}
+
+/// A private ES256 JWK (from a fixed scalar) with `state`.
+pub(super) fn es256_jwk(seed: u8, state: &str) -> serde_json::Value {
+    let key = p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap();
+    with_state(
+        serde_json::to_value(jwt_compact::jwk::JsonWebKey::from(&key)).unwrap(),
+        state,
+    )
+}
+
+/// A private Ed25519 JWK (from a fixed seed) with `state`.
+pub(super) fn ed25519_jwk(seed: u8, state: &str) -> serde_json::Value {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+    with_state(
+        serde_json::to_value(jwt_compact::jwk::JsonWebKey::from(&key)).unwrap(),
+        state,
+    )
+}
+
+fn with_state(mut jwk: serde_json::Value, state: &str) -> serde_json::Value {
+    jwk["state"] = serde_json::Value::String(state.into());
+    jwk
+}
+
+/// `{"keys":[…]}` of `entries`, as the JWT_PRIVATE_JWKS secret holds it.
+pub(super) fn jwks_text(entries: &[serde_json::Value]) -> String {
+    serde_json::json!({ "keys": entries }).to_string()
+}
+
+/// The key set of `entries`, which must be valid.
+pub(super) fn key_set(algorithm: JwtAlgorithm, entries: &[serde_json::Value]) -> JwtKeys {
+    JwtKeys::asymmetric(std::sync::Arc::new(
+        AsymmetricKeys::from_json(algorithm, &jwks_text(entries)).unwrap(),
+    ))
+}
+
+/// The thumbprint `kid` of a JWK given as JSON.
+pub(super) fn kid_of(jwk: &serde_json::Value) -> String {
+    let mut public = jwk.clone();
+    if let Some(map) = public.as_object_mut() {
+        map.remove("state");
+    }
+    let jwk: jwt_compact::jwk::JsonWebKey<'_> = serde_json::from_value(public).unwrap();
+    super::thumbprint(&jwk)
+}
+
+/// A token with arbitrary header and payload, signed by the private JWK `jwk`.
+pub(super) fn forge_asymmetric(jwk: &serde_json::Value, header: &str, payload: &str) -> String {
+    use jwt_compact::alg::{Ed25519, Es256};
+    let signing_input = format!("{}.{}", b64(header), b64(payload));
+    let plain = {
+        let mut p = jwk.clone();
+        p.as_object_mut().unwrap().remove("state");
+        p
+    };
+    let parsed: jwt_compact::jwk::JsonWebKey<'_> = serde_json::from_value(plain).unwrap();
+    let signature = match jwk["kty"].as_str().unwrap() {
+        "EC" => {
+            let key = p256::ecdsa::SigningKey::try_from(&parsed).unwrap();
+            Es256
+                .sign(&key, signing_input.as_bytes())
+                .as_bytes()
+                .into_owned()
+        }
+        _ => {
+            let key = ed25519_dalek::SigningKey::try_from(&parsed).unwrap();
+            Ed25519
+                .sign(&key, signing_input.as_bytes())
+                .as_bytes()
+                .into_owned()
+        }
+    };
+    format!("{signing_input}.{}", b64(signature))
 }
