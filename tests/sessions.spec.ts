@@ -68,6 +68,17 @@ describe("ending sessions", () => {
     expect((await app.call("/auth/users/me/", { auth: laptop.auth })).status).toBe(200);
   });
 
+  test("hostile_session_ids_are_a_plain_404", async () => {
+    const me = await signedIn(app);
+    for (const id of ["x".repeat(600), "%00", "ü".repeat(300)]) {
+      const res = await app.call(`/auth/sessions/${encodeURIComponent(id)}/`, { method: "DELETE", auth: me.auth });
+      expect([404], id).toContain(res.status);
+      expect(res.body).toEqual({ detail: "Not found." });
+    }
+    const bad = await app.call("/auth/users/abc/sessions/", { auth: me.auth });
+    expect(bad.status).toBe(404);
+  });
+
   test("another_users_session_id_is_404", async () => {
     const owner = await signedIn(app);
     const other = await signedIn(app);

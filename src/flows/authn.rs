@@ -47,6 +47,15 @@ pub async fn user_for_access_token<S: UserStore + RefreshArbiter>(
     cx: &Cx<'_, S>,
     token: &str,
 ) -> Result<User, FlowError> {
+    Ok(access_token_session(cx, token).await?.0)
+}
+
+/// The user of an access token and the session (`sid`) it belongs to, read from the claims the
+/// verification decoded anyway.
+pub async fn access_token_session<S: UserStore + RefreshArbiter>(
+    cx: &Cx<'_, S>,
+    token: &str,
+) -> Result<(User, Option<String>), FlowError> {
     let key = cx.jwt_keys()?;
     let invalid = |e| refused(AuthFailure::InvalidAccessToken(e));
     let claims = jwt::decode(&key, token, cx.now, cx.settings.leeway).map_err(invalid)?;
@@ -66,19 +75,7 @@ pub async fn user_for_access_token<S: UserStore + RefreshArbiter>(
     if ended {
         return Err(refused(AuthFailure::SessionEnded));
     }
-    Ok(user)
-}
-
-/// The session id (`sid`) of an access token that [`user_for_access_token`] accepted. Reads the
-/// payload only: call it after the token was verified.
-pub fn session_of_access_token(token: &str) -> Option<String> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let claims: serde_json::Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
-    claims.get(SESSION_CLAIM)?.as_str().map(str::to_string)
+    Ok((user, sid.map(str::to_string)))
 }
 
 /// The checks simplejwt's JWTAuthentication.get_user makes once the user is loaded, plus this

@@ -21,12 +21,17 @@ pub struct Purged {
     pub complete: bool,
 }
 
-/// Deletes expired rows in chunks of [`PURGE_CHUNK`] per table, at most [`MAX_PURGE_CHUNKS`] of
-/// them; a chunk that deletes fewer rows than one full table chunk ends the run.
-pub async fn purge_expired<S: ExpiredRows>(store: &S, now: i64) -> Result<Purged, StorageError> {
+/// Runs `chunk` (which deletes at most [`PURGE_CHUNK`] rows per table and says how many went)
+/// at most [`MAX_PURGE_CHUNKS`] times; a chunk that deletes fewer than [`PURGE_CHUNK`] ends
+/// the run.
+async fn in_chunks<F, Fut>(mut chunk: F) -> Result<Purged, StorageError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, StorageError>>,
+{
     let mut rows = 0;
     for _ in 0..MAX_PURGE_CHUNKS {
-        let removed = store.purge_expired_chunk(now, PURGE_CHUNK).await?;
+        let removed = chunk().await?;
         rows += removed;
         if removed < PURGE_CHUNK {
             return Ok(Purged {
@@ -41,23 +46,14 @@ pub async fn purge_expired<S: ExpiredRows>(store: &S, now: i64) -> Result<Purged
     })
 }
 
+/// Deletes expired rows (spent jtis, revoked families, throttle counters) in bounded chunks.
+pub async fn purge_expired<S: ExpiredRows>(store: &S, now: i64) -> Result<Purged, StorageError> {
+    in_chunks(|| store.purge_expired_chunk(now, PURGE_CHUNK)).await
+}
+
 /// Deletes events older than `before` (unix seconds) in the same bounded chunks.
 pub async fn purge_events<S: EventStore>(store: &S, before: i64) -> Result<Purged, StorageError> {
-    let mut rows = 0;
-    for _ in 0..MAX_PURGE_CHUNKS {
-        let removed = store.purge_events(before, PURGE_CHUNK).await?;
-        rows += removed;
-        if removed < PURGE_CHUNK {
-            return Ok(Purged {
-                rows,
-                complete: true,
-            });
-        }
-    }
-    Ok(Purged {
-        rows,
-        complete: false,
-    })
+    in_chunks(|| store.purge_events(before, PURGE_CHUNK)).await
 }
 
 #[cfg(test)]

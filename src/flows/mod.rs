@@ -283,58 +283,17 @@ pub mod testing {
         }
     }
 
-    /// A context over `store` at `NOW`.
-    pub fn cx<'a>(settings: &'a Settings, store: &'a MemoryStore) -> Cx<'a, MemoryStore> {
-        Cx {
-            settings,
-            store,
-            now: NOW,
-            client: CLIENT,
-            warn: |_| {},
-            meta: RequestMeta {
-                ip: "203.0.113.0/24",
-                user_agent: "flow-tests",
-                country: Some("NL"),
-                city: Some("Amsterdam"),
-                colo: Some("AMS"),
-            },
-            events: Box::leak(Box::default()),
-        }
-    }
-
-    /// A context at another time.
-    pub fn cx_at<'a>(
+    /// A context over `store` at `now`, for `client`.
+    pub fn cx_full<'a>(
         settings: &'a Settings,
         store: &'a MemoryStore,
         now: i64,
-    ) -> Cx<'a, MemoryStore> {
-        Cx {
-            settings,
-            store,
-            now,
-            client: CLIENT,
-            warn: |_| {},
-            meta: RequestMeta {
-                ip: "203.0.113.0/24",
-                user_agent: "flow-tests",
-                country: Some("NL"),
-                city: Some("Amsterdam"),
-                colo: Some("AMS"),
-            },
-            events: Box::leak(Box::default()),
-        }
-    }
-
-    /// A context at `NOW` for another client address.
-    pub fn cx_from<'a>(
-        settings: &'a Settings,
-        store: &'a MemoryStore,
         client: &'a str,
     ) -> Cx<'a, MemoryStore> {
         Cx {
             settings,
             store,
-            now: NOW,
+            now,
             client,
             warn: |_| {},
             meta: RequestMeta {
@@ -344,8 +303,32 @@ pub mod testing {
                 city: Some("Amsterdam"),
                 colo: Some("AMS"),
             },
+            // Each test context records into its own log, kept for the test's lifetime.
             events: Box::leak(Box::default()),
         }
+    }
+
+    /// A context over `store` at `NOW`.
+    pub fn cx<'a>(settings: &'a Settings, store: &'a MemoryStore) -> Cx<'a, MemoryStore> {
+        cx_full(settings, store, NOW, CLIENT)
+    }
+
+    /// A context at another time.
+    pub fn cx_at<'a>(
+        settings: &'a Settings,
+        store: &'a MemoryStore,
+        now: i64,
+    ) -> Cx<'a, MemoryStore> {
+        cx_full(settings, store, now, CLIENT)
+    }
+
+    /// A context at `NOW` for another client address.
+    pub fn cx_from<'a>(
+        settings: &'a Settings,
+        store: &'a MemoryStore,
+        client: &'a str,
+    ) -> Cx<'a, MemoryStore> {
+        cx_full(settings, store, NOW, client)
     }
 
     /// The uid and token of a message's link.

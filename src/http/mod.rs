@@ -334,8 +334,8 @@ async fn dispatch(
             // A cookie rides along on every request, forged ones too: prove intent first.
             AccessFrom::Cookie(token) => {
                 ctx.check_csrf()?;
-                let user = authn::user_for_access_token(&ctx.flow(), token).await?;
-                Some((user, authn::session_of_access_token(token)))
+                let (user, session) = authn::access_token_session(&ctx.flow(), token).await?;
+                Some((user, session))
             }
         };
         if let Some((user, session)) = found {
@@ -411,10 +411,7 @@ async fn authenticate(
     let cx = ctx.flow();
     match extract::parse_authorization(header, &ctx.settings.auth_header_types)? {
         Credentials::None => Ok(None),
-        Credentials::Jwt(token) => {
-            let user = authn::user_for_access_token(&cx, &token).await?;
-            Ok(Some((user, authn::session_of_access_token(&token))))
-        }
+        Credentials::Jwt(token) => Ok(Some(authn::access_token_session(&cx, &token).await?)),
         Credentials::Token(key) => {
             let user = authn::user_for_token_key(&cx, &key).await?;
             Ok(Some((user, Some(token_session_id(&key)))))

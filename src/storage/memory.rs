@@ -109,15 +109,7 @@ impl MemoryStore {
                 state.users.values().find(|u| u.username == name).cloned()
             }
             UserLookup::Email(email) => {
-                let key = email_key(email);
-                if key.is_empty() {
-                    return None;
-                }
-                state
-                    .users
-                    .values()
-                    .find(|u| email_key(&u.email) == key)
-                    .cloned()
+                Self::email_owner(state, email).and_then(|id| state.users.get(&id).cloned())
             }
         }
     }
