@@ -122,6 +122,12 @@ pub struct Settings {
     /// EVENTS_RETENTION_DAYS (90, this service's own): how long the security event log keeps
     /// an event before the scheduled purge deletes it.
     pub events_retention_days: i64,
+    /// EVENTS_WEBHOOK_URL (unset, this service's own): each security event is also POSTed
+    /// there as JSON after the answer, signed with EVENTS_WEBHOOK_SECRET.
+    pub events_webhook_url: Option<String>,
+    /// EVENTS_WEBHOOK_SECRET (secret, at least 32 characters; required with the URL): the HMAC
+    /// key of the `X-Event-Signature` header.
+    pub events_webhook_secret: Option<String>,
     /// EMAIL_CHANGE_CONFIRMATION (True, this service's own): an e-mail change through users/me
     /// stays pending until the new address confirms it, the account stays active on the old
     /// one, and the old address gets a notice with a cancel link. False is djoser's behaviour:
@@ -276,6 +282,8 @@ impl Default for Settings {
             hide_users: true,
             email_change_confirmation: true,
             events_retention_days: 90,
+            events_webhook_url: None,
+            events_webhook_secret: None,
             email_change_confirm_url: "email/change/confirm/{uid}/{token}".into(),
             email_change_cancel_url: "email/change/cancel/{uid}/{token}".into(),
             login_field: LoginField::Username,
@@ -629,6 +637,22 @@ impl Settings {
                 )),
             }
         }
+        s.events_webhook_url = r.optional("EVENTS_WEBHOOK_URL");
+        s.events_webhook_secret = r.optional("EVENTS_WEBHOOK_SECRET");
+        match (&s.events_webhook_url, &s.events_webhook_secret) {
+            (Some(url), _) if !url.starts_with("https://") && !url.starts_with("http://") => {
+                r.problems.push(format!(
+                    "EVENTS_WEBHOOK_URL: expected an http(s) URL, got {url:?}"
+                ))
+            }
+            (Some(_), None) => r
+                .problems
+                .push("EVENTS_WEBHOOK_SECRET: required when EVENTS_WEBHOOK_URL is set".into()),
+            (_, Some(secret)) if secret.chars().count() < 32 => r
+                .problems
+                .push("EVENTS_WEBHOOK_SECRET: must be at least 32 characters".into()),
+            _ => {}
+        }
         s.email_webhook_url = r.optional("EMAIL_WEBHOOK_URL");
         s.email_webhook_secret = r.optional("EMAIL_WEBHOOK_SECRET");
         s.resend_api_key = r.optional("RESEND_API_KEY");
@@ -969,6 +993,44 @@ mod tests {
             "ACTIVATION_URL",
             "EMAIL_WEBHOOK_URL",
         ] {
+            assert!(text.contains(key), "{key} missing from {text}");
+        }
+    }
+
+    #[test]
+    fn the_events_webhook_needs_an_http_url_and_a_long_secret() {
+        let secret = "s".repeat(32);
+        let s = from(&[
+            ("EVENTS_WEBHOOK_URL", "https://hooks.example/events"),
+            ("EVENTS_WEBHOOK_SECRET", &secret),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.events_webhook_url.as_deref(),
+            Some("https://hooks.example/events")
+        );
+        assert_eq!(from(&[]).unwrap().events_webhook_url, None);
+        for (pairs, key) in [
+            (
+                vec![("EVENTS_WEBHOOK_URL", "https://hooks.example/events")],
+                "EVENTS_WEBHOOK_SECRET: required",
+            ),
+            (
+                vec![
+                    ("EVENTS_WEBHOOK_URL", "hooks.example"),
+                    ("EVENTS_WEBHOOK_SECRET", secret.as_str()),
+                ],
+                "EVENTS_WEBHOOK_URL",
+            ),
+            (
+                vec![
+                    ("EVENTS_WEBHOOK_URL", "https://hooks.example/events"),
+                    ("EVENTS_WEBHOOK_SECRET", "short"),
+                ],
+                "at least 32",
+            ),
+        ] {
+            let text = from(&pairs).err().unwrap().to_string();
             assert!(text.contains(key), "{key} missing from {text}");
         }
     }

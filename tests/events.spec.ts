@@ -1,6 +1,7 @@
 // The security event log: GET /auth/users/me/events/ (and users/{id}/events/ for staff).
 // Events are written right after the answer, so the reads below wait for them to appear.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createHmac } from "node:crypto";
 import { expectNoContent, signedIn, spawnApp, TestApp } from "./helpers";
 
 let app: TestApp;
@@ -104,5 +105,90 @@ describe("retention", () => {
     await (await app.mf.getWorker()).scheduled({ cron: "17 * * * *" });
     const left = await app.sql("SELECT kind FROM events WHERE user_id = 999999");
     expect(left).toEqual([{ kind: "login_failed" }]);
+  });
+});
+
+describe("throttled events", () => {
+  let limited: TestApp;
+  beforeAll(async () => {
+    limited = await spawnApp({ RATE_LIMITS: "on", RATE_LIMIT_LOGIN_ACCOUNT: "3/3600", RATE_LIMIT_LOGIN: "50/60" });
+  });
+  afterAll(async () => {
+    await limited.dispose();
+  });
+
+  test("an_account_guessed_at_from_many_addresses_records_one_throttled_event", async () => {
+    const me = await signedIn(limited);
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const res = await limited.post(
+        "/auth/jwt/create/",
+        { username: me.username, password: `wrong-${i}` },
+        { headers: { "CF-Connecting-IP": `198.51.100.${i + 1}` } },
+      );
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([401, 401, 401, ...Array(9).fill(429)]);
+    // The owner, from elsewhere, reads the log through the session opened before the attack.
+    const deadline = Date.now() + 3000;
+    let kinds: string[] = [];
+    while (Date.now() < deadline) {
+      const res = await limited.call("/auth/users/me/events/", { auth: me.auth });
+      kinds = res.body.results.map((e: any) => e.kind);
+      if (kinds.includes("throttled") && kinds.filter((k) => k === "login_failed").length === 3) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    // Let any straggling writes land, then count: one throttled event for nine refusals.
+    await new Promise((r) => setTimeout(r, 200));
+    const rows = await limited.sql("SELECT kind FROM events WHERE user_id = ? AND kind = 'throttled'", me.id);
+    expect(rows.length).toBe(1);
+    expect(kinds[0]).toBe("throttled");
+  });
+});
+
+describe("EVENTS_WEBHOOK_URL", () => {
+  const HOOK = "http://hooks.test/events";
+  const SECRET = "events-webhook-secret-0123456789abcdef";
+  let hooked: TestApp;
+  beforeAll(async () => {
+    hooked = await spawnApp({ EVENTS_WEBHOOK_URL: HOOK, EVENTS_WEBHOOK_SECRET: SECRET });
+    hooked.receivers.set(HOOK, 204);
+  });
+  afterAll(async () => {
+    await hooked.dispose();
+  });
+
+  test("each_stored_event_is_posted_after_the_answer_signed_over_time_and_body", async () => {
+    const me = await signedIn(hooked);
+    const bad = await hooked.post("/auth/jwt/create/", { username: me.username, password: "wrong-pw-1" });
+    expect(bad.status).toBe(401);
+    await hooked.settle();
+    const deliveries = hooked.outboundRequests.filter((r) => r.url === HOOK);
+    const stored = await hooked.sql("SELECT id, kind FROM events WHERE user_id = ? ORDER BY id", me.id);
+    expect(deliveries.map((d) => JSON.parse(d.body).kind)).toEqual(stored.map((e: any) => e.kind));
+    expect(stored.map((e: any) => e.kind)).toEqual(["account_activated", "login_succeeded", "login_failed"]);
+    for (const [i, d] of deliveries.entries()) {
+      const event = JSON.parse(d.body);
+      expect(event.id).toBe(stored[i].id);
+      expect(event.user_id).toBe(me.id);
+      const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(d.headers["x-event-signature"]);
+      expect(m, d.headers["x-event-signature"]).not.toBeNull();
+      expect(Math.abs(Number(m![1]) - Date.now() / 1000)).toBeLessThan(60);
+      const expected = createHmac("sha256", SECRET).update(`${m![1]}.${d.body}`).digest("hex");
+      expect(m![2]).toBe(expected);
+      expect(d.headers["content-type"]).toBe("application/json");
+    }
+  });
+
+  test("a_failing_receiver_is_logged_and_changes_no_answer", async () => {
+    hooked.receivers.set(HOOK, 500);
+    try {
+      const me = await signedIn(hooked);
+      await hooked.settle();
+      expect(me.access).toBeTruthy();
+      expect(hooked.logs.some((l) => l.includes("not delivered to the webhook") && l.includes("answered 500"))).toBe(true);
+    } finally {
+      hooked.receivers.set(HOOK, 204);
+    }
   });
 });

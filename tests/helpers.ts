@@ -163,6 +163,9 @@ export class TestApp {
   readonly outbound: string[] = [];
   /** Every outbound request with its headers and body, the mail webhook's included. */
   readonly outboundRequests: { url: string; headers: Record<string, string>; body: string }[] = [];
+  /** Outbound URLs other than the mail webhook that answer a status of their own (a test's
+   * receiver, e.g. the events webhook) instead of the 599 "no network" answer. */
+  readonly receivers = new Map<string, number>();
   /** Lines the Worker wrote to stdout/stderr (console_log!/console_error!), also echoed as usual. */
   readonly logs: string[] = [];
 
@@ -334,6 +337,8 @@ export async function spawnApp(
           app.emails.push(JSON.parse(body) as Email);
           return new Response("{}", { status: app.mailStatus });
         }
+        const status = app.receivers.get(req.url);
+        if (status !== undefined) return new Response(null, { status });
         app.outbound.push(req.url);
         return new Response("no network in tests", { status: 599 });
       } finally {

@@ -84,6 +84,22 @@ pub const MAX_USER_AGENT_CHARS: usize = 200;
 impl<S> Cx<'_, S> {
     /// Records an event about `user_id`'s account, in `session` if it has one.
     pub fn record(&self, kind: EventKind, user_id: i64, session: Option<&str>) {
+        self.push_event(kind, user_id, session, None);
+    }
+
+    /// Records `kind` for `user_id` unless the user already has an event of that kind at or
+    /// after `since` (decided by the store when it writes).
+    pub fn record_once(&self, kind: EventKind, user_id: i64, since: i64) {
+        self.push_event(kind, user_id, None, Some(since));
+    }
+
+    fn push_event(
+        &self,
+        kind: EventKind,
+        user_id: i64,
+        session: Option<&str>,
+        once_since: Option<i64>,
+    ) {
         self.events.push(Event {
             id: 0,
             kind,
@@ -98,6 +114,7 @@ impl<S> Cx<'_, S> {
                 .take(MAX_USER_AGENT_CHARS)
                 .collect(),
             country: self.meta.country.map(str::to_string),
+            once_since,
         });
     }
 

@@ -23,6 +23,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use sha2::{Digest, Sha256};
 
 use crate::config::{RateLimit, Settings};
+use crate::domain::event::EventKind;
 use crate::domain::user::{email_key, User};
 use crate::flows::{Cx, FlowError};
 use crate::storage::{
@@ -266,6 +267,53 @@ impl Plan {
             None => Ok(()),
         }
     }
+
+    /// Whether the account's own counters refuse the request: its subject counter (which a
+    /// client over its limit does not write), or one more failure on a failure counter of the
+    /// account (which only failed checks of that account fill).
+    fn account_over(&self, counts: &Counts) -> bool {
+        let limit = i64::from(self.limit.count);
+        let client_over = counts
+            .client
+            .is_none_or(|hits| hits > self.hit.client_limit);
+        let subject_over =
+            !client_over && counts.subjects.iter().flatten().any(|&hits| hits > limit);
+        let read_over = counts
+            .reads
+            .iter()
+            .zip(&self.read_limits)
+            .any(|(read, limit)| read.is_some_and(|n| n >= i64::from(limit.count)));
+        subject_over || read_over
+    }
+
+    /// [`Plan::verdict`] of a request about `user`: when the account's own counters refuse it
+    /// (an attack on the account, not one busy client), the refusal goes into the user's event
+    /// log, once per window of this limit (the store drops the repeats). A client refused on
+    /// its own count records nothing, so a client that sprays many accounts adds no rows.
+    fn verdict_for<S>(
+        &self,
+        cx: &Cx<'_, S>,
+        counts: &Counts,
+        user: Option<&User>,
+    ) -> Result<(), FlowError> {
+        self.verdict_about(cx, counts, user.map(|u| u.id))
+    }
+
+    /// [`Plan::verdict_for`] by user id.
+    fn verdict_about<S>(
+        &self,
+        cx: &Cx<'_, S>,
+        counts: &Counts,
+        user_id: Option<i64>,
+    ) -> Result<(), FlowError> {
+        let verdict = self.verdict(counts, cx.now);
+        if let (Err(FlowError::Throttled { .. }), Some(id)) = (&verdict, user_id) {
+            if self.account_over(counts) {
+                cx.record_once(EventKind::Throttled, id, self.window_start);
+            }
+        }
+        verdict
+    }
 }
 
 /// Counts this request against the client and `subject`; throttled when either is over.
@@ -293,7 +341,7 @@ pub async fn check_and_find_user<S: ThrottleStore>(
         return Ok(cx.store.find_user(lookup).await?);
     };
     let (counts, user) = cx.store.hit_and_find_user(&plan.hit, lookup).await?;
-    plan.verdict(&counts, cx.now)?;
+    plan.verdict_for(cx, &counts, user.as_ref())?;
     Ok(user)
 }
 
@@ -347,7 +395,11 @@ pub async fn password_check_and_find_user<S: ThrottleStore>(
         Some(lookup) => cx.store.hit_and_find_user(&plan.hit, lookup).await?,
         None => (cx.store.hit(&plan.hit).await?, None),
     };
-    plan.verdict(&counts, cx.now)?;
+    let about = match subject {
+        Subject::UserId(id) => Some(id),
+        _ => user.as_ref().map(|u| u.id),
+    };
+    plan.verdict_about(cx, &counts, about)?;
     let Plan { hit, .. } = plan;
     Ok((
         Attempt {
@@ -401,8 +453,11 @@ mod tests {
     use crate::flows::links;
     use crate::flows::password::check_current_password;
     use crate::flows::session;
-    use crate::flows::testing::{cx, cx_at, cx_from, settings, user_with_password, CLIENT, NOW};
+    use crate::flows::testing::{
+        cx, cx_at, cx_from, cx_full, settings, user_with_password, CLIENT, NOW,
+    };
     use crate::storage::memory::{block_on, MemoryStore};
+    use crate::storage::EventStore;
     use proptest::prelude::*;
 
     const LIMIT: RateLimit = RateLimit {
@@ -767,6 +822,96 @@ mod tests {
             assert!(matches!(login(i), Err(FlowError::Throttled { .. })));
         }
         assert_eq!(rows(), before);
+    }
+
+    /// The throttled events stored for user 1 after `attempts` failed logins for `login`, each
+    /// from the client `client(i)`, every request's events written as the edge writes them.
+    fn throttled_events(
+        s: &Settings,
+        store: &MemoryStore,
+        login: &str,
+        attempts: usize,
+        client: impl Fn(usize) -> String,
+        now: i64,
+    ) -> usize {
+        for i in 0..attempts {
+            let client = client(i);
+            let cx = cx_full(s, store, now, &client);
+            let _ = block_on(session::authenticate(&cx, login, "wrong-password"));
+            block_on(store.insert_events(&cx.events.take())).unwrap();
+        }
+        store
+            .snapshot()
+            .events
+            .iter()
+            .filter(|e| e.user_id == 1 && e.kind == EventKind::Throttled)
+            .count()
+    }
+
+    #[test]
+    fn an_account_under_attack_gets_one_throttled_event_per_window() {
+        let s = settings();
+        let store = MemoryStore::new();
+        user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
+        let spread = |i: usize| format!("198.51.{}.{}", i / 256, i % 256);
+        let cap = s.rate_limit_login_account.count as usize;
+        // Up to the cap nothing is refused, so nothing is recorded.
+        assert_eq!(throttled_events(&s, &store, "alice", cap, spread, NOW), 0);
+        // Then hundreds of refusals in the same window: one event.
+        let more = |i: usize| spread(cap + i);
+        assert_eq!(throttled_events(&s, &store, "alice", 300, more, NOW), 1);
+        // The next window refuses again (the failures of the last one still count), and
+        // records once more.
+        let window = s.rate_limit_login.window;
+        let next = NOW - NOW.rem_euclid(window) + window;
+        assert_eq!(throttled_events(&s, &store, "alice", 50, more, next), 2);
+    }
+
+    #[test]
+    fn one_client_guessing_one_account_records_it_once_too() {
+        let s = settings();
+        let store = MemoryStore::new();
+        user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
+        let one = |_: usize| "198.51.100.7".to_string();
+        assert_eq!(throttled_events(&s, &store, "alice", 40, one, NOW), 1);
+    }
+
+    #[test]
+    fn a_client_over_its_own_limit_records_nothing_on_the_accounts_it_names() {
+        let s = settings();
+        let store = MemoryStore::new();
+        user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
+        let cx = cx(&s, &store);
+        // The client spends its limit on other names...
+        for i in 0..s.rate_limit_login.count {
+            let _ = block_on(session::authenticate(&cx, &format!("n{i}"), "x"));
+        }
+        // ...then is refused on alice: that is about the client, not about alice.
+        assert!(matches!(
+            block_on(session::authenticate(&cx, "alice", "x")),
+            Err(FlowError::Throttled { .. })
+        ));
+        block_on(store.insert_events(&cx.events.take())).unwrap();
+        assert!(store.snapshot().events.is_empty());
+    }
+
+    #[test]
+    fn mail_requests_that_exhaust_an_address_record_it_on_its_account() {
+        let s = settings();
+        let store = MemoryStore::new();
+        store.put_user(User::for_tests(1, "alice", "a@example.com", "x"));
+        for i in 0..20 {
+            let client = format!("198.51.100.{i}");
+            let cx = cx_from(&s, &store, &client);
+            let _ = block_on(links::user_for_email(
+                &cx,
+                "A@example.com",
+                links::Wanted::Active,
+            ));
+            block_on(store.insert_events(&cx.events.take())).unwrap();
+        }
+        let kinds: Vec<_> = store.snapshot().events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EventKind::Throttled]);
     }
 
     #[test]

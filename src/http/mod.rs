@@ -25,7 +25,9 @@ use futures_util::StreamExt;
 use worker::{Context, Env, Headers, Request, Response};
 
 use crate::config::Settings;
-use crate::domain::event::Events;
+use crate::domain::event::{
+    webhook_body, webhook_signature, Event, Events, WEBHOOK_SIGNATURE_HEADER,
+};
 use crate::domain::user::User;
 use crate::email::compose::Message;
 use crate::email::mailer;
@@ -159,12 +161,14 @@ impl Ctx {
     }
 
     /// Writes the events the flows recorded, after the response (the log is append-only and
-    /// never decides anything, so it need not hold the answer back). A failed write is logged.
+    /// never decides anything, so it need not hold the answer back), then hands the ones
+    /// written to EVENTS_WEBHOOK_URL when it is set. A failed write or delivery is logged.
     fn write_events(&self) {
         let events = self.events.take();
         if events.is_empty() {
             return;
         }
+        let settings = self.settings;
         let env = self.env.clone();
         self.worker.wait_until(async move {
             let written = match env.d1("DB") {
@@ -174,8 +178,30 @@ impl Ctx {
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
-            if let Err(e) = written {
-                worker::console_error!("{} events not written: {e}", events.len());
+            match written {
+                Err(e) => worker::console_error!("{} events not written: {e}", events.len()),
+                Ok(written) => {
+                    if let (Some(url), Some(secret)) = (
+                        settings.events_webhook_url.as_deref(),
+                        settings.events_webhook_secret.as_deref(),
+                    ) {
+                        let deliveries = written
+                            .iter()
+                            .map(|event| deliver_event(url, secret.as_bytes(), event));
+                        for (event, result) in written
+                            .iter()
+                            .zip(futures_util::future::join_all(deliveries).await)
+                        {
+                            if let Err(e) = result {
+                                worker::console_error!(
+                                    "event {} {} not delivered to the webhook: {e}",
+                                    event.id,
+                                    event.kind.name()
+                                );
+                            }
+                        }
+                    }
+                }
             }
         });
     }
@@ -416,5 +442,28 @@ async fn authenticate(
             let user = authn::user_for_token_key(&cx, &key).await?;
             Ok(Some((user, Some(token_session_id(&key)))))
         }
+    }
+}
+
+/// POSTs one stored event to the events webhook, signed (see [`webhook_signature`]); one
+/// attempt, a non-2xx answer is an error.
+async fn deliver_event(url: &str, secret: &[u8], event: &Event) -> worker::Result<()> {
+    let body = webhook_body(event);
+    let now = (worker::Date::now().as_millis() / 1000) as i64;
+    let headers = worker::Headers::new();
+    headers.set("Content-Type", "application/json")?;
+    let signature = webhook_signature(secret, now, &body)
+        .ok_or_else(|| worker::Error::RustError("the webhook secret is not an HMAC key".into()))?;
+    headers.set(WEBHOOK_SIGNATURE_HEADER, &signature)?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
+    let request = worker::Request::new_with_init(url, &init)?;
+    let status = worker::Fetch::Request(request).send().await?.status_code();
+    if (200..300).contains(&status) {
+        Ok(())
+    } else {
+        Err(worker::Error::RustError(format!("answered {status}")))
     }
 }

@@ -644,30 +644,45 @@ impl ThrottleStore for Store {
 }
 
 impl EventStore for Store {
-    async fn insert_events(&self, events: &[Event]) -> Result<()> {
+    async fn insert_events(&self, events: &[Event]) -> Result<Vec<Event>> {
         if events.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let statements = events
             .iter()
             .map(|e| {
+                // The same row either way; a `once_since` event is inserted only when the user
+                // has none of its kind since then (one probe of events_user).
+                let values = [
+                    num(e.at),
+                    num(e.user_id),
+                    text(e.kind.name()),
+                    e.session.as_deref().map(text).unwrap_or(JsValue::NULL),
+                    text(&e.ip),
+                    text(&e.user_agent),
+                    e.country.as_deref().map(text).unwrap_or(JsValue::NULL),
+                    e.once_since.map(num).unwrap_or(JsValue::NULL),
+                ];
                 self.stmt(
                     "INSERT INTO events (at, user_id, kind, session, ip, user_agent, country) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    &[
-                        num(e.at),
-                        num(e.user_id),
-                        text(e.kind.name()),
-                        e.session.as_deref().map(text).unwrap_or(JsValue::NULL),
-                        text(&e.ip),
-                        text(&e.user_agent),
-                        e.country.as_deref().map(text).unwrap_or(JsValue::NULL),
-                    ],
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE ?8 IS NULL OR NOT EXISTS \
+                     (SELECT 1 FROM events WHERE user_id = ?2 AND kind = ?3 AND at >= ?8)",
+                    &values,
                 )
             })
             .collect::<Result<Vec<_>>>()?;
-        self.db.batch(statements).await?;
-        Ok(())
+        let results = self.db.batch(statements).await?;
+        let mut written = Vec::new();
+        for (event, result) in events.iter().zip(results) {
+            let meta = result.meta()?;
+            if meta.as_ref().and_then(|m| m.changes).unwrap_or(0) > 0 {
+                written.push(Event {
+                    id: meta.and_then(|m| m.last_row_id).unwrap_or(0),
+                    ..event.clone()
+                });
+            }
+        }
+        Ok(written)
     }
 
     async fn events(&self, user_id: i64, before: Option<i64>, limit: usize) -> Result<Vec<Event>> {
@@ -707,6 +722,7 @@ impl EventStore for Store {
                     ip: r.ip,
                     user_agent: r.user_agent,
                     country: r.country,
+                    once_since: None,
                 })
             })
             .collect())

@@ -591,17 +591,30 @@ impl ExpiredRows for MemoryStore {
 }
 
 impl EventStore for MemoryStore {
-    async fn insert_events(&self, events: &[Event]) -> Result<()> {
+    async fn insert_events(&self, events: &[Event]) -> Result<Vec<Event>> {
         self.enter().await?;
         let mut state = self.state.borrow_mut();
+        let mut written = Vec::new();
         for event in events {
-            let id = state.events.last().map_or(1, |e| e.id + 1);
-            state.events.push(Event {
-                id,
-                ..event.clone()
+            let repeat = event.once_since.is_some_and(|since| {
+                state
+                    .events
+                    .iter()
+                    .any(|e| e.user_id == event.user_id && e.kind == event.kind && e.at >= since)
             });
+            if repeat {
+                continue;
+            }
+            let id = state.events.last().map_or(1, |e| e.id + 1);
+            let stored = Event {
+                id,
+                once_since: None,
+                ..event.clone()
+            };
+            state.events.push(stored.clone());
+            written.push(stored);
         }
-        Ok(())
+        Ok(written)
     }
 
     async fn events(&self, user_id: i64, before: Option<i64>, limit: usize) -> Result<Vec<Event>> {

@@ -184,8 +184,9 @@ pub trait SessionIndex {
 
 /// The security event log.
 pub trait EventStore {
-    /// Appends events (ids are assigned by the store).
-    async fn insert_events(&self, events: &[Event]) -> Result<()>;
+    /// Appends events (ids are assigned by the store), each with a `once_since` only when the
+    /// user has no event of its kind since then; returns the events written, in order.
+    async fn insert_events(&self, events: &[Event]) -> Result<Vec<Event>>;
     /// `user_id`'s events, newest first, with ids below `before` (all when `None`), at most
     /// `limit`.
     async fn events(&self, user_id: i64, before: Option<i64>, limit: usize) -> Result<Vec<Event>>;
