@@ -4,7 +4,10 @@
 # serves the service, the bare Worker and the real djoser (from bench/djoser/, whose run.sh makes
 # its own virtualenv on first use) on 127.0.0.1, loads them in interleaved rounds and prints one
 # markdown table (also written to bench/out/latest.md).
-# Knobs: BENCH_DURATION (s per run, 5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (10), BENCH_DJOSER=off.
+# Then bench/algorithms.mjs prints what each ALGORITHM (HS256, ES256, EdDSA) costs on jwt/verify,
+# users/me and jwt/refresh (appended to bench/out/latest.md too).
+# Knobs: BENCH_DURATION (s per run, 5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (10), BENCH_DJOSER=off,
+# BENCH_ALGORITHMS=off.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/bootstrap.sh"
@@ -69,4 +72,10 @@ set +e
 wait "$BENCH_PID"
 STATUS=$?
 set -e
-exit "$STATUS"
+[ "$STATUS" -eq 0 ] || exit "$STATUS"
+
+if [ "${BENCH_ALGORITHMS:-on}" != "off" ]; then
+  say "what each ALGORITHM costs per request (bench/algorithms.mjs)"
+  mkdir -p "$ROOT/bench/out"
+  { echo; echo "### Per algorithm"; echo; node "$ROOT/bench/algorithms.mjs"; } | tee -a "$ROOT/bench/out/latest.md"
+fi
