@@ -183,6 +183,12 @@ pub struct Settings {
     /// SIGNING_KEY (secret, ≥ 32 bytes): HS256 key of the JWTs and HMAC key of the e-mail tokens.
     /// `None` when missing or too short: token work then answers a configuration error.
     pub signing_key: Option<Vec<u8>>,
+    /// MFA_ENCRYPTION_KEY (secret, unset; this service's own): the key TOTP secrets are sealed
+    /// with at rest (and backup codes keyed with). Unset, a key derived from SIGNING_KEY is
+    /// used; set it before ever rotating SIGNING_KEY, or enrolled authenticators stop working.
+    pub mfa_encryption_key: Option<Vec<u8>>,
+    /// MFA_ISSUER (SITE_NAME): the issuer an authenticator app shows beside the account.
+    pub mfa_issuer: Option<String>,
     /// ALGORITHM ("HS256"): `HS256` signs JWTs with SIGNING_KEY; `ES256` or `EdDSA` with the
     /// active key of JWT_PRIVATE_JWKS.
     pub algorithm: JwtAlgorithm,
@@ -305,6 +311,8 @@ impl Default for Settings {
             leeway: 0,
             auth_header_types: vec!["Bearer".into(), "JWT".into()],
             signing_key: None,
+            mfa_encryption_key: None,
+            mfa_issuer: None,
             algorithm: JwtAlgorithm::Hs256,
             jwt_private_jwks: None,
             issuer: None,
@@ -706,6 +714,18 @@ impl Settings {
                 s.signing_key = Some(key.into_bytes());
             }
         }
+
+        if let Some(key) = r.optional("MFA_ENCRYPTION_KEY") {
+            if key.len() < MIN_SIGNING_KEY_BYTES {
+                r.problems.push(format!(
+                    "MFA_ENCRYPTION_KEY: must be at least {MIN_SIGNING_KEY_BYTES} bytes of random data, got {}",
+                    key.len()
+                ));
+            } else {
+                s.mfa_encryption_key = Some(key.into_bytes());
+            }
+        }
+        s.mfa_issuer = r.optional("MFA_ISSUER");
 
         if let Some(v) = r.raw("ALGORITHM") {
             match JwtAlgorithm::parse(&v) {

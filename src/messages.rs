@@ -100,3 +100,14 @@ pub const CSRF_TOKEN_INCORRECT: &str = "CSRF token incorrect.";
 pub const NO_REFRESH_TOKEN: &str = "No valid refresh token found.";
 /// dj-rest-auth LogoutView's answer.
 pub const LOGGED_OUT: &str = "Successfully logged out.";
+
+/// mfa/totp/activate/ (and confirm) while a second factor is already on.
+pub const MFA_ALREADY_ENABLED: &str = "Two-factor authentication is already enabled.";
+/// mfa/totp/deactivate/ and backup_codes/regenerate/ without a second factor.
+pub const MFA_NOT_ENABLED: &str = "Two-factor authentication is not enabled.";
+/// mfa/totp/activate/confirm/ before mfa/totp/activate/.
+pub const MFA_NOT_STARTED: &str = "Two-factor authentication has not been activated.";
+/// A TOTP or backup code that is wrong, expired or already used.
+pub const MFA_INVALID_CODE: &str = "Invalid or expired code.";
+/// An ephemeral token that is forged, expired, used, or out of tries.
+pub const MFA_INVALID_TOKEN: &str = "Invalid or expired token.";

@@ -34,11 +34,21 @@ pub enum EventKind {
     /// The throttle refused a sign-in or e-mail request about the account (recorded once per
     /// window of the limit that refused, however many requests it refuses).
     Throttled,
+    /// A second factor (TOTP) was enabled.
+    MfaEnabled,
+    /// The second factor was turned off.
+    MfaDisabled,
+    /// A wrong second-factor code (at sign-in, or for deactivation or regeneration).
+    MfaFailed,
+    /// A backup code was used.
+    BackupCodeUsed,
+    /// The backup codes were replaced by a new set.
+    BackupCodesRegenerated,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
         EventKind::RefreshReuseDetected,
@@ -51,6 +61,11 @@ impl EventKind {
         EventKind::AccountActivated,
         EventKind::AccountDeleted,
         EventKind::Throttled,
+        EventKind::MfaEnabled,
+        EventKind::MfaDisabled,
+        EventKind::MfaFailed,
+        EventKind::BackupCodeUsed,
+        EventKind::BackupCodesRegenerated,
     ];
 
     /// The kind stored under `name`.
@@ -73,6 +88,11 @@ impl EventKind {
             EventKind::AccountActivated => "account_activated",
             EventKind::AccountDeleted => "account_deleted",
             EventKind::Throttled => "throttled",
+            EventKind::MfaEnabled => "mfa_enabled",
+            EventKind::MfaDisabled => "mfa_disabled",
+            EventKind::MfaFailed => "mfa_failed",
+            EventKind::BackupCodeUsed => "backup_code_used",
+            EventKind::BackupCodesRegenerated => "backup_codes_regenerated",
         }
     }
 }

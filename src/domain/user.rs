@@ -31,6 +31,8 @@ pub struct User {
     pub last_login: Option<i64>,
     /// Refresh tokens and access tokens issued before this unix second are refused.
     pub tokens_valid_after: i64,
+    /// A second factor (TOTP) is enabled: a correct password alone opens no session.
+    pub mfa_enabled: bool,
 }
 
 impl User {
@@ -55,6 +57,7 @@ impl User {
             last_name: String::new(),
             last_login: None,
             tokens_valid_after: 0,
+            mfa_enabled: false,
         }
     }
 

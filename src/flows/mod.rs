@@ -10,6 +10,7 @@ pub mod account;
 pub mod authn;
 pub mod links;
 pub mod maintenance;
+pub mod mfa;
 pub mod password;
 pub mod registration;
 pub mod session;

@@ -16,12 +16,13 @@ use crate::flows::authn::{
     bound_to_ended_sessions, issued_before_revocation, session_binding, SESSION_BINDING_CLAIM,
     SESSION_CLAIM,
 };
-use crate::flows::sessions;
 use crate::flows::throttle::{self, Subject};
+use crate::flows::{mfa, sessions};
 use crate::flows::{random, Cx, FlowError};
 use crate::messages as msg;
 use crate::storage::{
-    AuthTokenStore, RefreshArbiter, RefreshState, SessionIndex, Spend, ThrottleStore, UserLookup,
+    AuthTokenStore, MfaStore, RefreshArbiter, RefreshState, SessionIndex, Spend, ThrottleStore,
+    UserLookup, UserStore,
 };
 use crate::tokens::auth_token::{self, hex};
 use crate::tokens::jwt::{self, Claims, JwtError, JwtKeys, TokenType};
@@ -89,13 +90,36 @@ pub async fn authenticate<S: ThrottleStore>(
     Ok(Some(user))
 }
 
+/// What a correct password opens: the session itself, or (for a user with a second factor) a
+/// challenge that `mfa/login` completes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignIn<T> {
+    /// Signed in: the tokens of the new session.
+    Open(T),
+    /// The password was right and a second factor is due: the ephemeral token to send back
+    /// with the code.
+    SecondFactor(String),
+}
+
+#[cfg(test)]
+impl<T: std::fmt::Debug> SignIn<T> {
+    /// The tokens of an opened session (tests of users without a second factor).
+    #[allow(clippy::panic)]
+    pub fn open(self) -> T {
+        match self {
+            SignIn::Open(tokens) => tokens,
+            other => panic!("expected a session, got {other:?}"),
+        }
+    }
+}
+
 /// POST token/login/: the user's DRF token key, created on first login; last_login moves.
 /// `None` inputs are missing fields: djoser treats them as bad credentials.
-pub async fn token_login<S: ThrottleStore + AuthTokenStore + SessionIndex>(
+pub async fn token_login<S: ThrottleStore + AuthTokenStore + SessionIndex + MfaStore>(
     cx: &Cx<'_, S>,
     login: Option<&str>,
     password: Option<&str>,
-) -> Result<String, FlowError> {
+) -> Result<SignIn<String>, FlowError> {
     let invalid = || FlowError::non_field(msg::INVALID_CREDENTIALS);
     let (Some(login), Some(password)) = (login, password) else {
         return Err(invalid());
@@ -107,6 +131,19 @@ pub async fn token_login<S: ThrottleStore + AuthTokenStore + SessionIndex>(
     let Some(user) = user.filter(|u| u.is_active) else {
         return Err(invalid());
     };
+    if user.mfa_enabled {
+        let token = mfa::challenge(cx, &user, mfa::Purpose::Token).await?;
+        return Ok(SignIn::SecondFactor(token));
+    }
+    Ok(SignIn::Open(open_token_session(cx, &user).await?))
+}
+
+/// The DRF token session of a user whose credentials are checked (by password, and second
+/// factor when due): the key (created on first login), its session record, last_login.
+pub async fn open_token_session<S: UserStore + AuthTokenStore + SessionIndex>(
+    cx: &Cx<'_, S>,
+    user: &User,
+) -> Result<String, FlowError> {
     let fresh = auth_token::key_from_bytes(&random::<20>()?);
     let key = cx.store.token_for_user(user.id, &fresh, cx.now).await?;
     let sid = sessions::token_session_id(&key);
@@ -182,7 +219,7 @@ pub fn is_reuse(spent_at: i64, now: i64, grace: i64) -> bool {
     now.saturating_sub(spent_at) >= grace
 }
 
-fn jwt_key<S>(cx: &Cx<'_, S>) -> Result<JwtKeys, FlowError> {
+pub(crate) fn jwt_key<S>(cx: &Cx<'_, S>) -> Result<JwtKeys, FlowError> {
     cx.jwt_keys()
 }
 
@@ -204,17 +241,32 @@ pub struct TokenPair {
     pub access: String,
 }
 
-/// POST jwt/create/: logs in with the LOGIN_FIELD and password; a new pair of a new family.
-pub async fn jwt_create<S: ThrottleStore + SessionIndex>(
+/// POST jwt/create/: logs in with the LOGIN_FIELD and password; a new pair of a new family (or,
+/// with a second factor due, the challenge for it).
+pub async fn jwt_create<S: ThrottleStore + SessionIndex + MfaStore>(
     cx: &Cx<'_, S>,
     login: &str,
     password: &str,
-) -> Result<TokenPair, FlowError> {
+) -> Result<SignIn<TokenPair>, FlowError> {
     let key = jwt_key(cx)?;
     let user = authenticate(cx, login, password).await?;
     let Some(user) = user.filter(|u| u.is_active) else {
         return Err(FlowError::NoActiveAccount);
     };
+    if user.mfa_enabled {
+        let token = mfa::challenge(cx, &user, mfa::Purpose::Jwt).await?;
+        return Ok(SignIn::SecondFactor(token));
+    }
+    Ok(SignIn::Open(open_jwt_session(cx, &key, &user).await?))
+}
+
+/// The JWT session of a user whose credentials are checked (by password, and second factor
+/// when due): a new pair of a new family, its session record, last_login.
+pub async fn open_jwt_session<S: UserStore + SessionIndex>(
+    cx: &Cx<'_, S>,
+    key: &JwtKeys,
+    user: &User,
+) -> Result<TokenPair, FlowError> {
     let s = cx.settings;
     let family = new_family()?;
     let mut refresh = jwt::new_claims(
@@ -233,19 +285,19 @@ pub async fn jwt_create<S: ThrottleStore + SessionIndex>(
         // token copies it.
         refresh
             .extra
-            .insert(SESSION_BINDING_CLAIM.into(), json!(session_binding(&user)));
+            .insert(SESSION_BINDING_CLAIM.into(), json!(session_binding(user)));
     }
     let access = jwt::access_from_refresh(&refresh, cx.now, s.access_token_lifetime, new_jti()?);
     let record = sessions::jwt_record(cx, &user.id.to_string(), &family, None, refresh.exp);
     sessions::remember(cx, &record).await;
-    let refresh_token = encode(&key, &refresh)?;
+    let refresh_token = encode(key, &refresh)?;
     if s.update_last_login {
         cx.store.set_last_login(user.id, cx.now).await?;
     }
     cx.record(EventKind::LoginSucceeded, user.id, Some(&family));
     Ok(TokenPair {
         refresh: refresh_token,
-        access: encode(&key, &access)?,
+        access: encode(key, &access)?,
     })
 }
 
@@ -558,7 +610,9 @@ mod tests {
 
     fn signed_in(s: &Settings, store: &MemoryStore) -> TokenPair {
         user_with_password(store, s, 1, "alice", "a@example.com", "secret-pw-1");
-        block_on(jwt_create(&cx(s, store), "alice", "secret-pw-1")).unwrap()
+        block_on(jwt_create(&cx(s, store), "alice", "secret-pw-1"))
+            .unwrap()
+            .open()
     }
 
     #[test]
@@ -856,9 +910,13 @@ mod tests {
         };
         let store = MemoryStore::new();
         user_with_password(&store, &old, 1, "alice", "", "secret-pw-1");
-        let first = block_on(jwt_create(&cx(&old, &store), "alice", "secret-pw-1")).unwrap();
+        let first = block_on(jwt_create(&cx(&old, &store), "alice", "secret-pw-1"))
+            .unwrap()
+            .open();
         // The next login is at a new cost: the stored hash changes, the password does not.
-        block_on(jwt_create(&cx(&s, &store), "alice", "secret-pw-1")).unwrap();
+        block_on(jwt_create(&cx(&s, &store), "alice", "secret-pw-1"))
+            .unwrap()
+            .open();
         assert!(block_on(jwt_refresh(&cx(&s, &store), &first.refresh)).is_ok());
         let user = store.user(1).unwrap();
         let key = JwtKeys::hs256(s.signing_key.as_deref().unwrap());
@@ -875,13 +933,17 @@ mod tests {
         let store = MemoryStore::new();
         user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
         let cx = cx(&s, &store);
-        let pair = block_on(jwt_create(&cx, "alice", "secret-pw-1")).unwrap();
+        let pair = block_on(jwt_create(&cx, "alice", "secret-pw-1"))
+            .unwrap()
+            .open();
         let _ = block_on(jwt_create(&cx, "alice", "wrong"));
         let _ = block_on(jwt_create(&cx, "nobody", "wrong"));
         block_on(jwt_refresh(&cx, &pair.refresh)).unwrap();
         let late = cx_at(&s, &store, NOW + s.refresh_reuse_grace);
         let _ = block_on(jwt_refresh(&late, &pair.refresh));
-        let again = block_on(jwt_create(&cx, "alice", "secret-pw-1")).unwrap();
+        let again = block_on(jwt_create(&cx, "alice", "secret-pw-1"))
+            .unwrap()
+            .open();
         block_on(jwt_blacklist(&cx, &again.refresh)).unwrap();
         let mut events = cx.events.take();
         events.extend(late.events.take());
@@ -944,10 +1006,14 @@ mod tests {
         let store = MemoryStore::new();
         user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
         let cx = cx(&s, &store);
-        let a = block_on(token_login(&cx, Some("alice"), Some("secret-pw-1"))).unwrap();
+        let a = block_on(token_login(&cx, Some("alice"), Some("secret-pw-1")))
+            .unwrap()
+            .open();
         assert_eq!(store.user(1).unwrap().last_login, Some(NOW));
         // A second login in the same second still moves last_login, so it spends links too.
-        let b = block_on(token_login(&cx, Some("alice"), Some("secret-pw-1"))).unwrap();
+        let b = block_on(token_login(&cx, Some("alice"), Some("secret-pw-1")))
+            .unwrap()
+            .open();
         assert_eq!(a, b);
         assert_eq!(store.user(1).unwrap().last_login, Some(NOW + 1));
         assert_eq!(

@@ -223,9 +223,13 @@ mod tests {
         let s = settings();
         let store = MemoryStore::new();
         let me = user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
-        let first = block_on(jwt_create(&cx(&s, &store), "alice", "secret-pw-1")).unwrap();
+        let first = block_on(jwt_create(&cx(&s, &store), "alice", "secret-pw-1"))
+            .unwrap()
+            .open();
         let later = cx_at(&s, &store, NOW + 5);
-        let second = block_on(jwt_create(&later, "alice", "secret-pw-1")).unwrap();
+        let second = block_on(jwt_create(&later, "alice", "secret-pw-1"))
+            .unwrap()
+            .open();
         block_on(token_login(
             &cx_at(&s, &store, NOW + 9),
             Some("alice"),
@@ -248,7 +252,9 @@ mod tests {
         let s = settings();
         let store = MemoryStore::new();
         let me = user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
-        let pair = block_on(jwt_create(&cx(&s, &store), "alice", "secret-pw-1")).unwrap();
+        let pair = block_on(jwt_create(&cx(&s, &store), "alice", "secret-pw-1"))
+            .unwrap()
+            .open();
         let next = block_on(jwt_refresh(&cx_at(&s, &store, NOW + 30), &pair.refresh)).unwrap();
         assert_eq!(sid_of(&s, &next.access), sid_of(&s, &pair.access));
         let listed = block_on(list(&cx(&s, &store), &me, None)).unwrap();
@@ -265,8 +271,12 @@ mod tests {
         let store = MemoryStore::new();
         let me = user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
         let cx = cx(&s, &store);
-        let pair = block_on(jwt_create(&cx, "alice", "secret-pw-1")).unwrap();
-        let other = block_on(jwt_create(&cx, "alice", "secret-pw-1")).unwrap();
+        let pair = block_on(jwt_create(&cx, "alice", "secret-pw-1"))
+            .unwrap()
+            .open();
+        let other = block_on(jwt_create(&cx, "alice", "secret-pw-1"))
+            .unwrap()
+            .open();
         block_on(end(&cx, &me, &sid_of(&s, &pair.access))).unwrap();
         assert_eq!(
             block_on(authn::user_for_access_token(&cx, &pair.access)),
@@ -283,9 +293,15 @@ mod tests {
         let store = MemoryStore::new();
         let me = user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
         let cx = cx(&s, &store);
-        let mine = block_on(jwt_create(&cx, "alice", "secret-pw-1")).unwrap();
-        let theirs = block_on(jwt_create(&cx, "alice", "secret-pw-1")).unwrap();
-        let key = block_on(token_login(&cx, Some("alice"), Some("secret-pw-1"))).unwrap();
+        let mine = block_on(jwt_create(&cx, "alice", "secret-pw-1"))
+            .unwrap()
+            .open();
+        let theirs = block_on(jwt_create(&cx, "alice", "secret-pw-1"))
+            .unwrap()
+            .open();
+        let key = block_on(token_login(&cx, Some("alice"), Some("secret-pw-1")))
+            .unwrap()
+            .open();
         block_on(end_others(&cx, &me, Some(&sid_of(&s, &mine.access)))).unwrap();
         assert!(block_on(authn::user_for_access_token(&cx, &mine.access)).is_ok());
         assert!(block_on(authn::user_for_access_token(&cx, &theirs.access)).is_err());
@@ -302,7 +318,9 @@ mod tests {
         let store = MemoryStore::new();
         user_with_password(&store, &s, 1, "alice", "", "secret-pw-1");
         let cx = cx(&s, &store);
-        let pair = block_on(jwt_create(&cx, "alice", "secret-pw-1")).unwrap();
+        let pair = block_on(jwt_create(&cx, "alice", "secret-pw-1"))
+            .unwrap()
+            .open();
         let before = store.calls.get();
         block_on(authn::user_for_access_token(&cx, &pair.access)).unwrap();
         assert_eq!(store.calls.get() - before, 1);

@@ -30,7 +30,25 @@ pub async fn create(ctx: &Ctx) -> Result<Response, ApiError> {
     let (Ok(login), Ok(password)) = (login, password) else {
         return Err(ApiError::internal("validated fields missing"));
     };
-    let pair = session::jwt_create(&ctx.flow(), &login, &password).await?;
+    match session::jwt_create(&ctx.flow(), &login, &password).await? {
+        session::SignIn::Open(pair) => signed_in(ctx, &pair),
+        session::SignIn::SecondFactor(token) => second_factor_due(&token),
+    }
+}
+
+/// The answer of a password that is right when a second factor is due (jwt/create and
+/// token/login alike): no tokens, no cookies, the ephemeral token for `mfa/login/`.
+pub fn second_factor_due(ephemeral_token: &str) -> Result<Response, ApiError> {
+    response::ok(&json!({
+        "mfa_required": true,
+        "ephemeral_token": ephemeral_token,
+        "methods": ["totp", "backup_code"],
+    }))
+}
+
+/// The answer of a JWT sign-in (jwt/create, or mfa/login after it): the pair, and in cookie
+/// mode its cookies and a new CSRF token.
+pub fn signed_in(ctx: &Ctx, pair: &session::TokenPair) -> Result<Response, ApiError> {
     let Some(mode) = ctx.settings.cookies.as_ref() else {
         return response::ok(&json!({ "refresh": pair.refresh, "access": pair.access }));
     };

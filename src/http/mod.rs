@@ -13,6 +13,7 @@ pub mod body;
 pub mod cookies;
 pub mod extract;
 pub mod jwt;
+pub mod mfa;
 pub mod password;
 pub mod response;
 pub mod routes;

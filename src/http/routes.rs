@@ -7,7 +7,7 @@ use std::pin::Pin;
 use worker::Response;
 
 use crate::error::ApiError;
-use crate::http::{activation, jwt, password, sessions, token, username, users, Ctx};
+use crate::http::{activation, jwt, mfa, password, sessions, token, username, users, Ctx};
 
 /// A handler's future.
 pub type Handled<'a> = Pin<Box<dyn Future<Output = Result<Response, ApiError>> + 'a>>;
@@ -294,6 +294,43 @@ pub static ROUTES: &[RouteDef] = &[
         ["sessions/{id}"],
         [ep!("DELETE", User, sessions::end)]
     ),
+    // This service's own: two-factor sign-in (TOTP and backup codes).
+    own_route!("mfa", "Two-factor", ["mfa"], [ep!("GET", User, mfa::status)]),
+    own_route!(
+        "mfa-totp-activate",
+        "Two-factor",
+        ["mfa/totp/activate"],
+        [ep!("POST", User, mfa::activate)]
+    ),
+    own_route!(
+        "mfa-totp-activate-confirm",
+        "Two-factor",
+        ["mfa/totp/activate/confirm"],
+        [ep!("POST", User, mfa::confirm)]
+    ),
+    own_route!(
+        "mfa-totp-deactivate",
+        "Two-factor",
+        ["mfa/totp/deactivate"],
+        [ep!("POST", User, mfa::deactivate)]
+    ),
+    own_route!(
+        "mfa-backup-codes-regenerate",
+        "Two-factor",
+        ["mfa/backup_codes/regenerate"],
+        [ep!("POST", User, mfa::regenerate)]
+    ),
+    // The second step of a sign-in: like jwt/create, it never reads the Authorization header.
+    RouteDef {
+        action: "mfa-login",
+        paths: &["mfa/login"],
+        name: "Two-factor Login",
+        description: "",
+        auth: Auth::Never,
+        unmapped: Unmapped::NotAllowed,
+        endpoints: &[ep!("POST", Anyone, mfa::login)],
+        exposure: Exposure::Private,
+    },
     // djoser-compat: simplejwt's routes are unanchored, so anything after them still matches.
     RouteDef {
         action: "jwt-create",
@@ -518,6 +555,12 @@ mod tests {
                 "sessions-revoke-others sessions/revoke_others [POST, OPTIONS]",
                 "sessions-revoke-all sessions/revoke_all [POST, OPTIONS]",
                 "session sessions/{id} [DELETE, OPTIONS]",
+                "mfa mfa [GET, HEAD, OPTIONS]",
+                "mfa-totp-activate mfa/totp/activate [POST, OPTIONS]",
+                "mfa-totp-activate-confirm mfa/totp/activate/confirm [POST, OPTIONS]",
+                "mfa-totp-deactivate mfa/totp/deactivate [POST, OPTIONS]",
+                "mfa-backup-codes-regenerate mfa/backup_codes/regenerate [POST, OPTIONS]",
+                "mfa-login mfa/login [POST, OPTIONS]",
                 "jwt-create jwt/create/* [POST, OPTIONS]",
                 "jwt-refresh jwt/refresh/* [POST, OPTIONS]",
                 "jwt-verify jwt/verify/* [POST, OPTIONS]",

@@ -11,9 +11,9 @@ use crate::domain::event::{Event, EventKind};
 use crate::domain::user::{email_key, NewUser, User};
 use crate::storage::kv::RefreshStore;
 use crate::storage::{
-    AuthTokenStore, Conflicts, Counter, Counts, EventStore, ExpiredRows, Hit, PasswordChange,
-    RefreshArbiter, RefreshState, Result, SessionIndex, SessionRecord, Spend, StorageError,
-    ThrottleStore, UserLookup, UserStore,
+    AuthTokenStore, Challenge, Conflicts, Counter, Counts, EventStore, ExpiredRows, Hit, MfaStore,
+    PasswordChange, RefreshArbiter, RefreshState, Result, SessionIndex, SessionRecord, Spend,
+    StorageError, ThrottleStore, TotpRecord, UserLookup, UserStore,
 };
 
 // Every write of last_login moves it strictly forward (at least one second past the stored
@@ -48,6 +48,7 @@ struct UserRow {
     last_name: String,
     last_login: Option<i64>,
     tokens_valid_after: i64,
+    mfa_enabled: i64,
 }
 
 impl From<UserRow> for User {
@@ -65,13 +66,14 @@ impl From<UserRow> for User {
             last_name: r.last_name,
             last_login: r.last_login,
             tokens_valid_after: r.tokens_valid_after,
+            mfa_enabled: r.mfa_enabled != 0,
         }
     }
 }
 
 const USER_COLUMNS: &str = "id, username, email, password, is_active, activation_pending, \
                             pending_email, is_staff, first_name, last_name, last_login, \
-                            tokens_valid_after";
+                            tokens_valid_after, mfa_enabled";
 
 fn num(n: i64) -> JsValue {
     // D1 takes JS numbers; ids and unix seconds are far below 2^53.
@@ -251,18 +253,23 @@ impl ExpiredRows for Store {
     async fn purge_expired_chunk(&self, now: i64, limit: usize) -> Result<usize> {
         // Bounded deletes: each statement finds its rows through the expires_at index and
         // removes at most `limit`, so no run holds the database for long.
-        let statements = ["refresh_spent", "revoked_families", "throttle"]
-            .iter()
-            .map(|table| {
-                self.stmt(
-                    &format!(
-                        "DELETE FROM {table} WHERE rowid IN \
+        let statements = [
+            "refresh_spent",
+            "revoked_families",
+            "throttle",
+            "mfa_challenges",
+        ]
+        .iter()
+        .map(|table| {
+            self.stmt(
+                &format!(
+                    "DELETE FROM {table} WHERE rowid IN \
                          (SELECT rowid FROM {table} WHERE expires_at < ?1 LIMIT ?2)"
-                    ),
-                    &[num(now), num(i64::try_from(limit).unwrap_or(i64::MAX))],
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
+                ),
+                &[num(now), num(i64::try_from(limit).unwrap_or(i64::MAX))],
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
         let mut removed = 0;
         for result in self.db.batch(statements).await? {
             removed += result.meta()?.and_then(|m| m.changes).unwrap_or(0);
@@ -817,4 +824,198 @@ fn counts_of(hit: &Hit, results: &[worker::D1Result]) -> Result<Counts> {
             .map(hits)
             .collect::<Result<_>>()?,
     })
+}
+
+/// 16 random bytes: the mark a conditional batch writes to know that its own update won.
+fn random_mark() -> Result<[u8; 16]> {
+    let mut mark = [0u8; 16];
+    getrandom::fill(&mut mark).map_err(|e| StorageError::Backend(format!("getrandom: {e}")))?;
+    Ok(mark)
+}
+
+impl MfaStore for Store {
+    async fn totp(&self, user_id: i64) -> Result<Option<TotpRecord>> {
+        #[derive(Deserialize)]
+        struct Row {
+            secret: String,
+            enabled: i64,
+            last_step: i64,
+            codes: i64,
+        }
+        let row: Option<Row> = self
+            .stmt(
+                "SELECT secret, enabled, last_step, \
+                 (SELECT COUNT(*) FROM mfa_backup_codes c WHERE c.user_id = t.user_id) AS codes \
+                 FROM mfa_totp t WHERE user_id = ?1",
+                &[num(user_id)],
+            )?
+            .first(None)
+            .await?;
+        Ok(row.map(|r| TotpRecord {
+            sealed_secret: r.secret,
+            enabled: r.enabled != 0,
+            last_step: r.last_step,
+            backup_codes_left: usize::try_from(r.codes).unwrap_or(0),
+        }))
+    }
+
+    async fn begin_totp(&self, user_id: i64, sealed_secret: &str, now: i64) -> Result<bool> {
+        let stmt = self.stmt(
+            "INSERT INTO mfa_totp (user_id, secret, enabled, last_step, created) \
+             VALUES (?1, ?2, 0, 0, ?3) \
+             ON CONFLICT(user_id) DO UPDATE SET secret = excluded.secret, created = excluded.created \
+             WHERE mfa_totp.enabled = 0",
+            &[num(user_id), text(sealed_secret), num(now)],
+        )?;
+        Ok(self.changes(stmt).await? > 0)
+    }
+
+    async fn enable_totp(
+        &self,
+        user_id: i64,
+        sealed_secret: &str,
+        step: i64,
+        code_hashes: &[String],
+    ) -> Result<bool> {
+        // The enabling update decides, and marks the row with this request's random mark; the
+        // codes and the user's flag follow in the same batch only where the mark is this one,
+        // so a concurrent confirm that lost adds nothing.
+        let mark = crate::tokens::auth_token::hex(&random_mark()?);
+        let mut statements = vec![self.stmt(
+            "UPDATE mfa_totp SET enabled = 1, last_step = ?3, enabled_by = ?4 \
+             WHERE user_id = ?1 AND secret = ?2 AND enabled = 0",
+            &[num(user_id), text(sealed_secret), num(step), text(&mark)],
+        )?];
+        for hash in code_hashes {
+            statements.push(self.stmt(
+                "INSERT INTO mfa_backup_codes (user_id, code_hash) SELECT ?1, ?2 WHERE EXISTS \
+                 (SELECT 1 FROM mfa_totp WHERE user_id = ?1 AND enabled_by = ?3) \
+                 ON CONFLICT DO NOTHING",
+                &[num(user_id), text(hash), text(&mark)],
+            )?);
+        }
+        statements.push(self.stmt(
+            "UPDATE users SET mfa_enabled = 1 WHERE id = ?1 AND EXISTS \
+             (SELECT 1 FROM mfa_totp WHERE user_id = ?1 AND enabled_by = ?2)",
+            &[num(user_id), text(&mark)],
+        )?);
+        let results = self.db.batch(statements).await?;
+        let won = match results.first() {
+            Some(r) => r.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0,
+            None => false,
+        };
+        Ok(won)
+    }
+
+    async fn use_totp_step(&self, user_id: i64, step: i64) -> Result<bool> {
+        let stmt = self.stmt(
+            "UPDATE mfa_totp SET last_step = ?2 WHERE user_id = ?1 AND enabled = 1 AND last_step < ?2",
+            &[num(user_id), num(step)],
+        )?;
+        Ok(self.changes(stmt).await? > 0)
+    }
+
+    async fn use_backup_code(&self, user_id: i64, code_hash: &str) -> Result<bool> {
+        let stmt = self.stmt(
+            "DELETE FROM mfa_backup_codes WHERE user_id = ?1 AND code_hash = ?2",
+            &[num(user_id), text(code_hash)],
+        )?;
+        Ok(self.changes(stmt).await? > 0)
+    }
+
+    async fn replace_backup_codes(&self, user_id: i64, code_hashes: &[String]) -> Result<()> {
+        let mut statements = vec![self.stmt(
+            "DELETE FROM mfa_backup_codes WHERE user_id = ?1",
+            &[num(user_id)],
+        )?];
+        for hash in code_hashes {
+            statements.push(self.stmt(
+                "INSERT INTO mfa_backup_codes (user_id, code_hash) VALUES (?1, ?2) \
+                 ON CONFLICT DO NOTHING",
+                &[num(user_id), text(hash)],
+            )?);
+        }
+        self.db.batch(statements).await?;
+        Ok(())
+    }
+
+    async fn disable_totp(&self, user_id: i64) -> Result<()> {
+        let id = [num(user_id)];
+        self.db
+            .batch(vec![
+                self.stmt("DELETE FROM mfa_backup_codes WHERE user_id = ?1", &id)?,
+                self.stmt("DELETE FROM mfa_challenges WHERE user_id = ?1", &id)?,
+                self.stmt("DELETE FROM mfa_totp WHERE user_id = ?1", &id)?,
+                self.stmt("UPDATE users SET mfa_enabled = 0 WHERE id = ?1", &id)?,
+            ])
+            .await?;
+        Ok(())
+    }
+
+    async fn create_challenge(&self, c: &Challenge) -> Result<()> {
+        self.stmt(
+            "INSERT INTO mfa_challenges (id, user_id, purpose, binding, failures, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &[
+                text(&c.id),
+                num(c.user_id),
+                text(&c.purpose),
+                text(&c.binding),
+                num(c.failures),
+                num(c.expires_at),
+            ],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    async fn challenge(&self, id: &str, now: i64) -> Result<Option<Challenge>> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+            user_id: i64,
+            purpose: String,
+            binding: String,
+            failures: i64,
+            expires_at: i64,
+        }
+        let row: Option<Row> = self
+            .stmt(
+                "SELECT id, user_id, purpose, binding, failures, expires_at FROM mfa_challenges \
+                 WHERE id = ?1 AND expires_at > ?2",
+                &[text(id), num(now)],
+            )?
+            .first(None)
+            .await?;
+        Ok(row.map(|r| Challenge {
+            id: r.id,
+            user_id: r.user_id,
+            purpose: r.purpose,
+            binding: r.binding,
+            failures: r.failures,
+            expires_at: r.expires_at,
+        }))
+    }
+
+    async fn fail_challenge(&self, id: &str, max: i64) -> Result<()> {
+        self.db
+            .batch(vec![
+                self.stmt(
+                    "UPDATE mfa_challenges SET failures = failures + 1 WHERE id = ?1",
+                    &[text(id)],
+                )?,
+                self.stmt(
+                    "DELETE FROM mfa_challenges WHERE id = ?1 AND failures >= ?2",
+                    &[text(id), num(max)],
+                )?,
+            ])
+            .await?;
+        Ok(())
+    }
+
+    async fn consume_challenge(&self, id: &str) -> Result<bool> {
+        let stmt = self.stmt("DELETE FROM mfa_challenges WHERE id = ?1", &[text(id)])?;
+        Ok(self.changes(stmt).await? > 0)
+    }
 }

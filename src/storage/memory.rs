@@ -6,7 +6,7 @@
 //! polled together by [`both`] read before either writes, as two isolates can.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -14,9 +14,9 @@ use std::task::{Context, Poll, Waker};
 use crate::domain::event::Event;
 use crate::domain::user::{email_key, NewUser, User};
 use crate::storage::{
-    AuthTokenStore, Conflicts, Counter, Counts, EventStore, ExpiredRows, Hit, PasswordChange,
-    RefreshArbiter, RefreshState, Result, SessionIndex, SessionRecord, Spend, StorageError,
-    ThrottleStore, UserLookup, UserStore,
+    AuthTokenStore, Challenge, Conflicts, Counter, Counts, EventStore, ExpiredRows, Hit, MfaStore,
+    PasswordChange, RefreshArbiter, RefreshState, Result, SessionIndex, SessionRecord, Spend,
+    StorageError, ThrottleStore, TotpRecord, UserLookup, UserStore,
 };
 
 /// One throttle counter row.
@@ -47,6 +47,12 @@ pub struct State {
     pub sessions: BTreeMap<(String, String), SessionRecord>,
     /// The event log, oldest first.
     pub events: Vec<Event>,
+    /// TOTP records by user id (`backup_codes_left` unused: the codes are below).
+    pub totp: BTreeMap<i64, TotpRecord>,
+    /// Unused backup-code hashes by user id.
+    pub backup_codes: BTreeMap<i64, BTreeSet<String>>,
+    /// Open second-factor challenges by id.
+    pub challenges: BTreeMap<String, Challenge>,
     next_id: i64,
 }
 
@@ -187,6 +193,7 @@ impl UserStore for MemoryStore {
             last_name: String::new(),
             last_login: None,
             tokens_valid_after: 0,
+            mfa_enabled: false,
         };
         state.users.insert(user.id, user.clone());
         Ok(user)
@@ -333,6 +340,10 @@ impl UserStore for MemoryStore {
         let mut state = self.state.borrow_mut();
         state.users.remove(&id);
         state.tokens.retain(|_, (owner, _)| *owner != id);
+        // The foreign keys' ON DELETE CASCADE.
+        state.totp.remove(&id);
+        state.backup_codes.remove(&id);
+        state.challenges.retain(|_, c| c.user_id != id);
         Ok(())
     }
 }
@@ -576,7 +587,17 @@ impl ExpiredRows for MemoryStore {
             .map(|(key, _)| key.clone())
             .take(limit)
             .collect();
-        let removed = spent.len() + revoked.len() + throttle.len();
+        let challenges: Vec<_> = state
+            .challenges
+            .iter()
+            .filter(|(_, c)| c.expires_at < now)
+            .map(|(id, _)| id.clone())
+            .take(limit)
+            .collect();
+        let removed = spent.len() + revoked.len() + throttle.len() + challenges.len();
+        for id in challenges {
+            state.challenges.remove(&id);
+        }
         for jti in spent {
             state.spent.remove(&jti);
         }
@@ -742,5 +763,142 @@ pub fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     match (out_a, out_b) {
         (Some(a), Some(b)) => (a, b),
         _ => unreachable!("the loop ends only when both are ready"),
+    }
+}
+
+impl MfaStore for MemoryStore {
+    async fn totp(&self, user_id: i64) -> Result<Option<TotpRecord>> {
+        self.enter().await?;
+        let state = self.state.borrow();
+        Ok(state.totp.get(&user_id).map(|t| TotpRecord {
+            backup_codes_left: state.backup_codes.get(&user_id).map_or(0, BTreeSet::len),
+            ..t.clone()
+        }))
+    }
+
+    async fn begin_totp(&self, user_id: i64, sealed_secret: &str, _now: i64) -> Result<bool> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        if state.totp.get(&user_id).is_some_and(|t| t.enabled) {
+            return Ok(false);
+        }
+        state.totp.insert(
+            user_id,
+            TotpRecord {
+                sealed_secret: sealed_secret.into(),
+                enabled: false,
+                last_step: 0,
+                backup_codes_left: 0,
+            },
+        );
+        Ok(true)
+    }
+
+    async fn enable_totp(
+        &self,
+        user_id: i64,
+        sealed_secret: &str,
+        step: i64,
+        code_hashes: &[String],
+    ) -> Result<bool> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        match state.totp.get_mut(&user_id) {
+            Some(t) if !t.enabled && t.sealed_secret == sealed_secret => {
+                t.enabled = true;
+                t.last_step = step;
+            }
+            _ => return Ok(false),
+        }
+        state
+            .backup_codes
+            .insert(user_id, code_hashes.iter().cloned().collect());
+        if let Some(user) = state.users.get_mut(&user_id) {
+            user.mfa_enabled = true;
+        }
+        Ok(true)
+    }
+
+    async fn use_totp_step(&self, user_id: i64, step: i64) -> Result<bool> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        match state.totp.get_mut(&user_id) {
+            Some(t) if t.enabled && t.last_step < step => {
+                t.last_step = step;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn use_backup_code(&self, user_id: i64, code_hash: &str) -> Result<bool> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        Ok(state
+            .backup_codes
+            .get_mut(&user_id)
+            .is_some_and(|codes| codes.remove(code_hash)))
+    }
+
+    async fn replace_backup_codes(&self, user_id: i64, code_hashes: &[String]) -> Result<()> {
+        self.enter().await?;
+        self.state
+            .borrow_mut()
+            .backup_codes
+            .insert(user_id, code_hashes.iter().cloned().collect());
+        Ok(())
+    }
+
+    async fn disable_totp(&self, user_id: i64) -> Result<()> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        state.totp.remove(&user_id);
+        state.backup_codes.remove(&user_id);
+        state.challenges.retain(|_, c| c.user_id != user_id);
+        if let Some(user) = state.users.get_mut(&user_id) {
+            user.mfa_enabled = false;
+        }
+        Ok(())
+    }
+
+    async fn create_challenge(&self, challenge: &Challenge) -> Result<()> {
+        self.enter().await?;
+        self.state
+            .borrow_mut()
+            .challenges
+            .insert(challenge.id.clone(), challenge.clone());
+        Ok(())
+    }
+
+    async fn challenge(&self, id: &str, now: i64) -> Result<Option<Challenge>> {
+        self.enter().await?;
+        Ok(self
+            .state
+            .borrow()
+            .challenges
+            .get(id)
+            .filter(|c| c.expires_at > now)
+            .cloned())
+    }
+
+    async fn fail_challenge(&self, id: &str, max: i64) -> Result<()> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        let dead = match state.challenges.get_mut(id) {
+            Some(c) => {
+                c.failures += 1;
+                c.failures >= max
+            }
+            None => false,
+        };
+        if dead {
+            state.challenges.remove(id);
+        }
+        Ok(())
+    }
+
+    async fn consume_challenge(&self, id: &str) -> Result<bool> {
+        self.enter().await?;
+        Ok(self.state.borrow_mut().challenges.remove(id).is_some())
     }
 }

@@ -193,3 +193,42 @@ pub trait EventStore {
     /// Deletes up to `limit` events older than `before` (unix seconds); returns how many.
     async fn purge_events(&self, before: i64, limit: usize) -> Result<usize>;
 }
+
+/// Two-factor state: TOTP secrets, backup codes and the challenges between a password check and
+/// its second factor. The conditional writes decide races: a time step, a backup code and a
+/// challenge are each used once.
+pub trait MfaStore {
+    /// The user's TOTP record (pending or enabled), if any.
+    async fn totp(&self, user_id: i64) -> Result<Option<TotpRecord>>;
+    /// Stores a pending secret, replacing a pending one; false (nothing written) when TOTP is
+    /// already enabled.
+    async fn begin_totp(&self, user_id: i64, sealed_secret: &str, now: i64) -> Result<bool>;
+    /// Enables the pending secret `sealed_secret` with `step` used and `code_hashes` as the
+    /// backup codes, and marks the user; false when it is no longer the pending one (confirmed
+    /// or replaced meanwhile).
+    async fn enable_totp(
+        &self,
+        user_id: i64,
+        sealed_secret: &str,
+        step: i64,
+        code_hashes: &[String],
+    ) -> Result<bool>;
+    /// Records `step` as used, only if TOTP is enabled and `step` is newer than the last one
+    /// used; false when another request used it (or a later one) first.
+    async fn use_totp_step(&self, user_id: i64, step: i64) -> Result<bool>;
+    /// Spends a backup code; false when it is not one of the user's unused codes.
+    async fn use_backup_code(&self, user_id: i64, code_hash: &str) -> Result<bool>;
+    /// Replaces every backup code of the user.
+    async fn replace_backup_codes(&self, user_id: i64, code_hashes: &[String]) -> Result<()>;
+    /// Turns TOTP off: the secret, the codes and the open challenges go, and the user is
+    /// unmarked.
+    async fn disable_totp(&self, user_id: i64) -> Result<()>;
+    /// Stores a new challenge.
+    async fn create_challenge(&self, challenge: &Challenge) -> Result<()>;
+    /// The challenge `id` if it exists and has not expired at `now`.
+    async fn challenge(&self, id: &str, now: i64) -> Result<Option<Challenge>>;
+    /// Counts one wrong code against the challenge, deleting it once it has `max` failures.
+    async fn fail_challenge(&self, id: &str, max: i64) -> Result<()>;
+    /// Deletes the challenge only if it is still there: false when another request used it.
+    async fn consume_challenge(&self, id: &str) -> Result<bool>;
+}

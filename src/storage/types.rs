@@ -139,3 +139,33 @@ pub struct Counts {
     /// Each read counter's hits in its window (0 when it has none there).
     pub reads: Vec<Option<i64>>,
 }
+
+/// A user's TOTP state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    /// The secret, sealed (`tokens::seal`); never stored in the clear.
+    pub sealed_secret: String,
+    /// Confirmed with a code: sign-ins need a second factor.
+    pub enabled: bool,
+    /// The newest time step used; codes of it and earlier steps are dead.
+    pub last_step: i64,
+    /// Backup codes not yet used.
+    pub backup_codes_left: usize,
+}
+
+/// A password check waiting for its second factor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// The SHA-256 (hex) of the ephemeral token's random part.
+    pub id: String,
+    /// Whose password was checked.
+    pub user_id: i64,
+    /// What the sign-in answers once the second factor is in: `jwt` or `token`.
+    pub purpose: String,
+    /// A digest of the password hash that was checked: a password changed in between voids it.
+    pub binding: String,
+    /// Wrong codes so far.
+    pub failures: i64,
+    /// Unix seconds after which it is dead.
+    pub expires_at: i64,
+}

@@ -4,3 +4,4 @@ pub mod auth_token;
 pub mod jwt;
 pub mod one_time;
 pub mod password_hash;
+pub mod seal;
