@@ -189,6 +189,9 @@ pub struct Settings {
     pub mfa_encryption_key: Option<Vec<u8>>,
     /// MFA_ISSUER (SITE_NAME): the issuer an authenticator app shows beside the account.
     pub mfa_issuer: Option<String>,
+    /// SQL_TRACE (False, this service's own, for tests): every distinct D1 statement is logged
+    /// once per isolate, so the query-plan test can check them all. Never in production.
+    pub sql_trace: bool,
     /// ALGORITHM ("HS256"): `HS256` signs JWTs with SIGNING_KEY; `ES256` or `EdDSA` with the
     /// active key of JWT_PRIVATE_JWKS.
     pub algorithm: JwtAlgorithm,
@@ -313,6 +316,7 @@ impl Default for Settings {
             signing_key: None,
             mfa_encryption_key: None,
             mfa_issuer: None,
+            sql_trace: false,
             algorithm: JwtAlgorithm::Hs256,
             jwt_private_jwks: None,
             issuer: None,
@@ -726,6 +730,7 @@ impl Settings {
             }
         }
         s.mfa_issuer = r.optional("MFA_ISSUER");
+        r.bool("SQL_TRACE", &mut s.sql_trace);
 
         if let Some(v) = r.raw("ALGORITHM") {
             match JwtAlgorithm::parse(&v) {
@@ -803,6 +808,12 @@ impl Settings {
                 "PROTOCOL={:?}: e-mailed links are not https; use it for local development only",
                 self.protocol
             ));
+        }
+        if self.sql_trace {
+            out.push(
+                "SQL_TRACE=true logs every distinct D1 statement: for the query-plan test only"
+                    .to_string(),
+            );
         }
         out
     }

@@ -34,6 +34,7 @@ fn settings(env: &Env) -> &'static Result<Settings, ConfigError> {
         });
         // Once per isolate, loudly: values that are only safe on a developer's machine.
         if let Ok(s) = &settings {
+            storage::d1::TRACE.store(s.sql_trace, std::sync::atomic::Ordering::Relaxed);
             for warning in s.warnings() {
                 worker::console_warn!("WARNING: {warning}");
             }

@@ -1,38 +1,8 @@
 // Two-factor sign-in: TOTP enrolment, the two-step jwt/create and token/login, backup codes,
 // deactivation, throttling; codes are computed here from the secret with Node's crypto (RFC 6238:
 // HMAC-SHA-1, 6 digits, 30 s steps), independently of the Worker's implementation.
-import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { expectNoContent, keys, signedIn, SignedInUser, spawnApp, TestApp } from "./helpers";
-
-const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-function base32Decode(text: string): Buffer {
-  let bits = 0;
-  let value = 0;
-  const out: number[] = [];
-  for (const ch of text.replace(/=+$/, "")) {
-    const i = ALPHABET.indexOf(ch);
-    if (i < 0) throw new Error(`not base32: ${ch}`);
-    value = (value << 5) | i;
-    bits += 5;
-    if (bits >= 8) {
-      out.push((value >>> (bits - 8)) & 255);
-      bits -= 8;
-    }
-  }
-  return Buffer.from(out);
-}
-
-/** The TOTP code of `secret` (base32) for the step `offset` steps from now. */
-function totp(secret: string, offset = 0): string {
-  const step = Math.floor(Date.now() / 1000 / 30) + offset;
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(step));
-  const mac = createHmac("sha1", base32Decode(secret)).update(counter).digest();
-  const at = mac[19] & 15;
-  const value = (mac.readUInt32BE(at) & 0x7fffffff) % 1_000_000;
-  return String(value).padStart(6, "0");
-}
+import { base32Decode, expectNoContent, keys, signedIn, SignedInUser, spawnApp, TestApp, totp } from "./helpers";
 
 interface Enrolled extends SignedInUser {
   secret: string;

@@ -97,6 +97,28 @@ const UPSERT_HIT: &str = "ON CONFLICT(key) DO UPDATE SET \
      RETURNING hits";
 
 /// The D1 database of users, DRF tokens, spent refresh tokens and throttle counters, with the
+/// SQL_TRACE: log each distinct statement once per isolate (the query-plan test reads them).
+pub static TRACE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+thread_local! {
+    static TRACED: std::cell::RefCell<std::collections::HashSet<String>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
+}
+
+/// Logs `sql` the first time this isolate prepares it, when SQL_TRACE is on.
+fn trace(sql: &str) {
+    if !TRACE.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let first = TRACED.with(|seen| seen.borrow_mut().insert(sql.to_string()));
+    if first {
+        worker::console_log!(
+            "sql-trace: {}",
+            sql.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+    }
+}
+
 /// KV refresh-token records beside it (the flows see one store).
 pub struct Store {
     db: D1Database,
@@ -117,6 +139,7 @@ impl Store {
     }
 
     fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement> {
+        trace(sql);
         Ok(self.db.prepare(sql).bind(args)?)
     }
 
@@ -128,18 +151,20 @@ impl Store {
     /// The statement that finds the user `lookup` names; `None` when it can name nobody (an
     /// empty e-mail).
     fn user_stmt(&self, lookup: UserLookup<'_>) -> Result<Option<D1PreparedStatement>> {
-        let (column, arg) = match lookup {
-            UserLookup::Id(id) => ("id", num(id)),
-            UserLookup::Username(name) => ("username", text(name)),
+        // The e-mail index is partial (`WHERE email_key <> ''`): SQLite uses it only when the
+        // query repeats that term, and scans the whole table otherwise.
+        let (condition, arg) = match lookup {
+            UserLookup::Id(id) => ("id = ?1", num(id)),
+            UserLookup::Username(name) => ("username = ?1", text(name)),
             UserLookup::Email(email) => {
                 let key = email_key(email);
                 if key.is_empty() {
                     return Ok(None);
                 }
-                ("email_key", text(&key))
+                ("email_key = ?1 AND email_key <> ''", text(&key))
             }
         };
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {column} = ?1");
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {condition}");
         Ok(Some(self.stmt(&sql, &[arg])?))
     }
 
@@ -151,7 +176,7 @@ impl Store {
         let key = email.map(email_key).filter(|k| !k.is_empty());
         self.stmt(
             "SELECT EXISTS (SELECT 1 FROM users WHERE username = ?1) AS name_taken, \
-             (SELECT id FROM users WHERE email_key = ?2) AS email_owner",
+             (SELECT id FROM users WHERE email_key = ?2 AND email_key <> '') AS email_owner",
             &[
                 username.map(text).unwrap_or(JsValue::NULL),
                 key.as_deref().map(text).unwrap_or(JsValue::NULL),
@@ -290,7 +315,11 @@ impl UserStore for Store {
     async fn all_users(&self) -> Result<Vec<User>> {
         let rows: Vec<UserRow> = self
             .db
-            .prepare(format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))
+            .prepare({
+                let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
+                trace(&sql);
+                sql
+            })
             .all()
             .await?
             .results()?;
