@@ -7,13 +7,9 @@
 // `POST /auth/jwt/verify/` calls (no hash). It prints the medians and their difference, about the
 // hash's time on this machine; Cloudflare's machines differ, so treat them as relative.
 // Run: `npm run bench:argon2` (after a build).
-import { Miniflare } from "miniflare";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { startWorker } from "./worker.mjs";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const ROUNDS = Number(process.env.ROUNDS ?? 30);
 const SETTINGS = [
   [19456, 2],
@@ -25,38 +21,14 @@ const SETTINGS = [
   [2048, 1],
 ];
 
-function migrations() {
-  const out = [];
-  for (const file of readdirSync(join(ROOT, "migrations")).filter((f) => f.endsWith(".sql")).sort()) {
-    const sql = readFileSync(join(ROOT, "migrations", file), "utf8")
-      .split("\n")
-      .map((l) => l.replace(/--.*$/, ""))
-      .join("\n");
-    for (const stmt of sql.split(";")) if (stmt.trim()) out.push(stmt.trim());
-  }
-  return out;
-}
-
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 };
 
 async function measure(memory, iterations) {
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath: join(ROOT, "build/index.js"),
-    modulesRoot: join(ROOT, "build"),
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
-    compatibilityDate: "2026-04-01",
-    d1Databases: ["DB"],
-    kvNamespaces: ["AUTH_KV"],
-    d1Persist: false,
-    kvPersist: false,
-    bindings: {
+  const mf = await startWorker(
+    {
       SIGNING_KEY: randomBytes(48).toString("base64url"),
       EMAIL_BACKEND: "webhook",
       EMAIL_WEBHOOK_URL: "http://mail.bench/send",
@@ -65,11 +37,9 @@ async function measure(memory, iterations) {
       ARGON2_MEMORY_KIB: String(memory),
       ARGON2_ITERATIONS: String(iterations),
     },
-    outboundService: async () => new Response("{}", { status: 200 }),
-  });
+    { outboundService: async () => new Response("{}", { status: 200 }), handleRuntimeStdio: () => {} },
+  );
   try {
-    const db = await mf.getD1Database("DB");
-    for (const stmt of migrations()) await db.prepare(stmt).run();
     const post = async (path, json) => {
       const started = performance.now();
       const res = await mf.dispatchFetch(`http://localhost${path}`, {
