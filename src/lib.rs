@@ -88,6 +88,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
                 json!({
                     "request_id": req.headers().get("cf-ray").ok().flatten(),
                     "method": req.inner().method(),
+                    "route": http::routes::resolve(&req.path()).map(|m| m.log_route()),
                     "status": 500,
                     "problems": problem.problems,
                 }),
