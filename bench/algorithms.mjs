@@ -1,13 +1,9 @@
 // What each ALGORITHM costs per request: the built Worker under Miniflare (local workerd, D1 and
 // KV in memory), one Worker per algorithm, sequential requests (one at a time, so the mean is the
 // cost of one request), interleaved rounds. `node bench/algorithms.mjs` after `npm run build`.
-import { Miniflare } from "miniflare";
 import { generateKeyPairSync } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { startWorker } from "./worker.mjs";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const N = Number(process.env.N ?? 300);
 
@@ -20,18 +16,8 @@ function jwks(alg) {
 }
 
 async function start(alg) {
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath: join(ROOT, "build/index.js"),
-    modulesRoot: join(ROOT, "build"),
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
-    compatibilityDate: "2026-04-01",
-    d1Databases: ["DB"],
-    kvNamespaces: ["AUTH_KV"],
-    bindings: {
+  const mf = await startWorker(
+    {
       SIGNING_KEY: "bench-signing-key-0123456789abcdef0123456789abcdef",
       SEND_ACTIVATION_EMAIL: "false",
       SEND_CONFIRMATION_EMAIL: "false",
@@ -41,13 +27,8 @@ async function start(alg) {
       ARGON2_ITERATIONS: "1",
       ...jwks(alg),
     },
-    handleRuntimeStdio: () => {},
-  });
-  const db = await mf.getD1Database("DB");
-  for (const file of readdirSync(join(ROOT, "migrations")).filter((f) => f.endsWith(".sql")).sort()) {
-    const sql = readFileSync(join(ROOT, "migrations", file), "utf8").replace(/--.*$/gm, "");
-    for (const stmt of sql.split(";")) if (stmt.trim()) await db.prepare(stmt).run();
-  }
+    { handleRuntimeStdio: () => {} },
+  );
   const call = async (method, path, json, auth) => {
     const res = await mf.dispatchFetch(`http://localhost${path}`, {
       method,

@@ -5,57 +5,29 @@
 // takes MAIL_DELAY_MS (default 300) to answer, and the production argon2 cost. For each pair of
 // cases it sends ROUNDS (default 40) requests of each, interleaved, one at a time, and prints the
 // median answer time of both and their difference. Run: `npm run bench:timing` (after a build).
-import { Miniflare } from "miniflare";
 import { pbkdf2Sync, randomBytes } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { startWorker } from "./worker.mjs";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const ROUNDS = Number(process.env.ROUNDS ?? 40);
 const MAIL_DELAY_MS = Number(process.env.MAIL_DELAY_MS ?? 300);
 const WEBHOOK = "http://mail.bench/send";
 
-function migrations() {
-  const out = [];
-  for (const file of readdirSync(join(ROOT, "migrations")).filter((f) => f.endsWith(".sql")).sort()) {
-    const sql = readFileSync(join(ROOT, "migrations", file), "utf8")
-      .split("\n")
-      .map((l) => l.replace(/--.*$/, ""))
-      .join("\n");
-    for (const stmt of sql.split(";")) if (stmt.trim()) out.push(stmt.trim());
-  }
-  return out;
-}
-
-const mf = new Miniflare({
-  modules: true,
-  scriptPath: join(ROOT, "build/index.js"),
-  modulesRoot: join(ROOT, "build"),
-  modulesRules: [
-    { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-    { type: "CompiledWasm", include: ["**/*.wasm"] },
-  ],
-  compatibilityDate: "2026-04-01",
-  d1Databases: ["DB"],
-  kvNamespaces: ["AUTH_KV"],
-  d1Persist: false,
-  kvPersist: false,
-  bindings: {
+const mf = await startWorker(
+  {
     SIGNING_KEY: randomBytes(48).toString("base64url"),
     EMAIL_BACKEND: "webhook",
     EMAIL_WEBHOOK_URL: WEBHOOK,
     PROTOCOL: "https",
     RATE_LIMITS: "off",
   },
-  outboundService: async () => {
-    await new Promise((r) => setTimeout(r, MAIL_DELAY_MS));
-    return new Response("{}", { status: 200 });
+  {
+    outboundService: async () => {
+      await new Promise((r) => setTimeout(r, MAIL_DELAY_MS));
+      return new Response("{}", { status: 200 });
+    },
   },
-});
-
+);
 const db = await mf.getD1Database("DB");
-for (const stmt of migrations()) await db.prepare(stmt).run();
 
 async function post(path, json) {
   const started = performance.now();

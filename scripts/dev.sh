@@ -9,7 +9,7 @@ if ! grep -qs '^SIGNING_KEY=' .dev.vars; then
   echo "SIGNING_KEY=$(node -e 'console.log(require("crypto").randomBytes(48).toString("base64url"))')" >> .dev.vars
 fi
 # Local development values; wrangler.toml ships production ones.
-for pair in EMAIL_BACKEND=console PROTOCOL=http DOMAIN=localhost:3000; do
+for pair in EMAIL_BACKEND=console PROTOCOL=http DOMAIN=localhost:3000 DEBUG=true; do
   if ! grep -qs "^${pair%%=*}=" .dev.vars; then echo "$pair" >> .dev.vars; fi
 done
 bash "$ROOT/scripts/build.sh"

@@ -192,6 +192,10 @@ pub struct Settings {
     /// SQL_TRACE (False, this service's own, for tests): every distinct D1 statement is logged
     /// once per isolate, so the query-plan test can check them all. Never in production.
     pub sql_trace: bool,
+    /// SIGNING_KEY_FALLBACKS (secret, unset; Django's SECRET_KEY_FALLBACKS): earlier signing
+    /// keys, comma- or whitespace-separated, each ≥ 32 bytes. They still verify HS256 JWTs and
+    /// e-mailed one-time tokens; only SIGNING_KEY signs (docs/operations.md, "Rotating").
+    pub signing_key_fallbacks: Vec<Vec<u8>>,
     /// ALGORITHM ("HS256"): `HS256` signs JWTs with SIGNING_KEY; `ES256` or `EdDSA` with the
     /// active key of JWT_PRIVATE_JWKS.
     pub algorithm: JwtAlgorithm,
@@ -235,6 +239,11 @@ pub struct Settings {
     /// RATE_LIMIT_REFRESH ("60/60"): jwt/refresh calls with a validly signed token per client IP.
     pub rate_limit_refresh: RateLimit,
 
+    /// DEBUG (False, this service's own): a local development Worker. A configuration error's
+    /// details then reach the client too (always the log); `npm run dev` writes it to
+    /// .dev.vars and `npm run check` refuses it for production.
+    pub debug: bool,
+
     // ---- dj-rest-auth ----
     /// Browser cookie mode: `None` (the default, djoser's behaviour) unless JWT_AUTH_COOKIE is set.
     pub cookies: Option<CookieSettings>,
@@ -266,6 +275,99 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// Every key `Settings::from_lookup` reads, one a line: `npm run check` flags any other key of
+/// `[vars]` or `.dev.vars` as unknown (with the nearest of these). A new setting is one more
+/// line here; the test `every_key_read_is_known_and_every_known_key_is_read` fails until it is.
+pub const KNOWN_KEYS: &[&str] = &[
+    // djoser
+    "SEND_ACTIVATION_EMAIL",
+    "SEND_CONFIRMATION_EMAIL",
+    "PASSWORD_CHANGED_EMAIL_CONFIRMATION",
+    "USERNAME_CHANGED_EMAIL_CONFIRMATION",
+    "ACTIVATION_URL",
+    "PASSWORD_RESET_CONFIRM_URL",
+    "USERNAME_RESET_CONFIRM_URL",
+    "USER_CREATE_PASSWORD_RETYPE",
+    "SET_PASSWORD_RETYPE",
+    "PASSWORD_RESET_CONFIRM_RETYPE",
+    "SET_USERNAME_RETYPE",
+    "USERNAME_RESET_CONFIRM_RETYPE",
+    "LOGOUT_ON_PASSWORD_CHANGE",
+    "PASSWORD_RESET_SHOW_EMAIL_NOT_FOUND",
+    "USERNAME_RESET_SHOW_EMAIL_NOT_FOUND",
+    "HIDE_USERS",
+    "EMAIL_CHANGE_CONFIRMATION",
+    "EMAIL_CHANGE_CONFIRM_URL",
+    "EMAIL_CHANGE_CANCEL_URL",
+    "LOGIN_FIELD",
+    "DOMAIN",
+    "SITE_NAME",
+    "PROTOCOL",
+    "PASSWORD_RESET_TIMEOUT",
+    "DEFAULT_FROM_EMAIL",
+    "EMAIL_BACKEND",
+    "EMAIL_WEBHOOK_URL",
+    "EMAIL_WEBHOOK_SECRET",
+    "RESEND_API_KEY",
+    // simplejwt
+    "ACCESS_TOKEN_LIFETIME",
+    "REFRESH_TOKEN_LIFETIME",
+    "ROTATE_REFRESH_TOKENS",
+    "BLACKLIST_AFTER_ROTATION",
+    "REFRESH_TOKEN_SLIDING",
+    "UPDATE_LAST_LOGIN",
+    "LEEWAY",
+    "AUTH_HEADER_TYPES",
+    "SIGNING_KEY",
+    "SIGNING_KEY_FALLBACKS",
+    "ALGORITHM",
+    "JWT_PRIVATE_JWKS",
+    "ISSUER",
+    "AUDIENCE",
+    // this service
+    "REFRESH_REUSE_GRACE",
+    "ARGON2_MEMORY_KIB",
+    "ARGON2_ITERATIONS",
+    "ARGON2_PARALLELISM",
+    "MAX_BODY_BYTES",
+    "CORS_ALLOWED_ORIGINS",
+    "RATE_LIMITS",
+    "RATE_LIMIT_LOGIN",
+    "RATE_LIMIT_LOGIN_ACCOUNT",
+    "RATE_LIMIT_REGISTER",
+    "RATE_LIMIT_EMAIL",
+    "RATE_LIMIT_CONFIRM",
+    "RATE_LIMIT_REFRESH",
+    "DEBUG",
+    "EVENTS_RETENTION_DAYS",
+    "EVENTS_WEBHOOK_URL",
+    "EVENTS_WEBHOOK_SECRET",
+    "MFA_ENCRYPTION_KEY",
+    "MFA_ISSUER",
+    "SQL_TRACE",
+    // dj-rest-auth
+    "JWT_AUTH_COOKIE",
+    "JWT_AUTH_REFRESH_COOKIE",
+    "JWT_AUTH_REFRESH_COOKIE_PATH",
+    "JWT_AUTH_SECURE",
+    "JWT_AUTH_HTTPONLY",
+    "JWT_AUTH_SAMESITE",
+    "JWT_AUTH_COOKIE_DOMAIN",
+    "JWT_AUTH_COOKIE_USE_CSRF",
+];
+
+/// The keys that are secrets: set with `wrangler secret put` (and `.dev.vars` locally), never
+/// in wrangler.toml `[vars]`, which is committed.
+pub const SECRET_KEYS: &[&str] = &[
+    "SIGNING_KEY",
+    "SIGNING_KEY_FALLBACKS",
+    "JWT_PRIVATE_JWKS",
+    "EMAIL_WEBHOOK_SECRET",
+    "RESEND_API_KEY",
+    "EVENTS_WEBHOOK_SECRET",
+    "MFA_ENCRYPTION_KEY",
+];
 
 /// Shortest SIGNING_KEY accepted: 256 bits (RFC 7518 3.2 for HS256).
 pub const MIN_SIGNING_KEY_BYTES: usize = 32;
@@ -317,6 +419,7 @@ impl Default for Settings {
             mfa_encryption_key: None,
             mfa_issuer: None,
             sql_trace: false,
+            signing_key_fallbacks: Vec::new(),
             algorithm: JwtAlgorithm::Hs256,
             jwt_private_jwks: None,
             issuer: None,
@@ -352,8 +455,18 @@ impl Default for Settings {
                 count: 60,
                 window: 60,
             },
+            debug: false,
             cookies: None,
         }
+    }
+}
+
+/// A boolean setting as every key reads it: true/1/yes/on or false/0/no/off, any case.
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
     }
 }
 
@@ -370,10 +483,9 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
 
     fn bool(&mut self, key: &str, slot: &mut bool) {
         if let Some(v) = self.raw(key) {
-            match v.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => *slot = true,
-                "false" | "0" | "no" | "off" => *slot = false,
-                _ => self
+            match parse_bool(&v) {
+                Some(b) => *slot = b,
+                None => self
                     .problems
                     .push(format!("{key}: expected true or false, got {v:?}")),
             }
@@ -649,6 +761,12 @@ impl Settings {
                 )),
             }
         }
+        r.int(
+            "EVENTS_RETENTION_DAYS",
+            &mut s.events_retention_days,
+            1,
+            36_500,
+        );
         s.events_webhook_url = r.optional("EVENTS_WEBHOOK_URL");
         s.events_webhook_secret = r.optional("EVENTS_WEBHOOK_SECRET");
         match (&s.events_webhook_url, &s.events_webhook_secret) {
@@ -718,6 +836,23 @@ impl Settings {
                 s.signing_key = Some(key.into_bytes());
             }
         }
+        if let Some(v) = r.optional("SIGNING_KEY_FALLBACKS") {
+            for (i, key) in v
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|k| !k.is_empty())
+                .enumerate()
+            {
+                if key.len() < MIN_SIGNING_KEY_BYTES {
+                    // Neither the key nor its length: this text reaches the log.
+                    r.problems.push(format!(
+                        "SIGNING_KEY_FALLBACKS: key {} is shorter than {MIN_SIGNING_KEY_BYTES} bytes",
+                        i + 1
+                    ));
+                } else {
+                    s.signing_key_fallbacks.push(key.as_bytes().to_vec());
+                }
+            }
+        }
 
         if let Some(key) = r.optional("MFA_ENCRYPTION_KEY") {
             if key.len() < MIN_SIGNING_KEY_BYTES {
@@ -775,6 +910,7 @@ impl Settings {
         r.rate("RATE_LIMIT_EMAIL", &mut s.rate_limit_email);
         r.rate("RATE_LIMIT_CONFIRM", &mut s.rate_limit_confirm);
         r.rate("RATE_LIMIT_REFRESH", &mut s.rate_limit_refresh);
+        r.bool("DEBUG", &mut s.debug);
         s.cookies = r.cookies();
         if s.cookies.is_some() && s.cors_allowed_origins.iter().any(|o| o == "*") {
             r.problems.push(
@@ -791,6 +927,32 @@ impl Settings {
                 problems: r.problems,
             })
         }
+    }
+
+    /// Problems that leave the Worker unable to do its work although every value parsed: logged
+    /// at isolate start with the parse errors, and errors for `npm run check`.
+    pub fn missing(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.signing_key.is_none() {
+            out.push(
+                "SIGNING_KEY: not set; set it with `wrangler secret put SIGNING_KEY` (32+ random \
+                 bytes): every token endpoint answers 500 without it"
+                    .to_string(),
+            );
+        }
+        out
+    }
+
+    /// The secrets this configuration needs, by name (`npm run check -- --secrets` for production).
+    pub fn required_secrets(&self) -> Vec<&'static str> {
+        let mut out = vec!["SIGNING_KEY"];
+        if self.algorithm != JwtAlgorithm::Hs256 {
+            out.push("JWT_PRIVATE_JWKS");
+        }
+        if self.email_backend == EmailBackend::Resend {
+            out.push("RESEND_API_KEY");
+        }
+        out
     }
 
     /// Settings that work but are unsafe outside local development, each as a line for the log.
@@ -815,6 +977,13 @@ impl Settings {
                     .to_string(),
             );
         }
+        if self.debug {
+            out.push(
+                "DEBUG=true shows configuration errors to every client: use it for local \
+                 development only"
+                    .to_string(),
+            );
+        }
         out
     }
 
@@ -822,7 +991,8 @@ impl Settings {
     /// HS256 has no SIGNING_KEY.
     pub fn jwt_keys(&self) -> Option<JwtKeys> {
         let keys = match (&self.jwt_private_jwks, self.algorithm) {
-            (_, JwtAlgorithm::Hs256) => JwtKeys::hs256(self.signing_key.as_deref()?),
+            (_, JwtAlgorithm::Hs256) => JwtKeys::hs256(self.signing_key.as_deref()?)
+                .with_fallbacks(&self.signing_key_fallbacks),
             (Some(set), _) => JwtKeys::asymmetric(Arc::clone(set)),
             (None, _) => return None,
         };
@@ -870,6 +1040,64 @@ mod tests {
             vars.insert(key.trim().to_string(), value.to_string());
         }
         vars
+    }
+
+    #[test]
+    fn every_key_read_is_known_and_every_known_key_is_read() {
+        use std::cell::RefCell;
+        let asked = RefCell::new(std::collections::BTreeSet::new());
+        // Two runs: the defaults, and cookie mode (its keys are read only when it is on).
+        for cookie in [None, Some("access")] {
+            let _ = Settings::from_lookup(|key| {
+                asked.borrow_mut().insert(key.to_string());
+                (key == "JWT_AUTH_COOKIE").then(|| cookie.map(str::to_string))?
+            });
+        }
+        let asked = asked.into_inner();
+        let unknown: Vec<&String> = asked
+            .iter()
+            .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "read but not in KNOWN_KEYS: {unknown:?}"
+        );
+        let unread: Vec<&&str> = KNOWN_KEYS.iter().filter(|k| !asked.contains(**k)).collect();
+        assert!(
+            unread.is_empty(),
+            "in KNOWN_KEYS but never read: {unread:?}"
+        );
+        assert!(SECRET_KEYS.iter().all(|k| KNOWN_KEYS.contains(k)));
+    }
+
+    #[test]
+    fn signing_key_fallbacks_split_like_djangos_list_and_refuse_short_keys() {
+        let a = "a".repeat(MIN_SIGNING_KEY_BYTES);
+        let b = "b".repeat(40);
+        let s = from(&[("SIGNING_KEY_FALLBACKS", &format!(" {a},\n{b}  ,"))]).unwrap();
+        assert_eq!(
+            s.signing_key_fallbacks,
+            vec![a.as_bytes().to_vec(), b.as_bytes().to_vec()]
+        );
+        assert!(from(&[]).unwrap().signing_key_fallbacks.is_empty());
+        let e = from(&[("SIGNING_KEY_FALLBACKS", &format!("{a} hunter2"))])
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.problems,
+            ["SIGNING_KEY_FALLBACKS: key 2 is shorter than 32 bytes"]
+        );
+    }
+
+    #[test]
+    fn a_missing_signing_key_is_reported_and_debug_is_a_warning() {
+        let s = from(&[]).unwrap();
+        assert!(s.missing()[0].starts_with("SIGNING_KEY: not set"));
+        assert!(!s.debug);
+        let s = from(&[("SIGNING_KEY", &"k".repeat(32)), ("DEBUG", "true")]).unwrap();
+        assert!(s.missing().is_empty());
+        assert!(s.warnings().iter().any(|w| w.starts_with("DEBUG=true")));
+        assert_eq!(s.required_secrets(), ["SIGNING_KEY"]);
     }
 
     #[test]

@@ -4,18 +4,22 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod check;
 pub mod config;
 pub mod domain;
 pub mod email;
 pub mod error;
 pub mod flows;
 pub mod http;
+pub mod log;
 pub mod messages;
 pub mod storage;
 pub mod tokens;
 
 use std::sync::OnceLock;
 
+use serde_json::json;
 use worker::{event, Context, Env, Request, Response};
 
 use config::{ConfigError, Settings};
@@ -32,15 +36,33 @@ fn settings(env: &Env) -> &'static Result<Settings, ConfigError> {
                 .or_else(|_| env.secret(key).map(|v| v.to_string()))
                 .ok()
         });
-        // Once per isolate, loudly: values that are only safe on a developer's machine.
         if let Ok(s) = &settings {
             storage::d1::TRACE.store(s.sql_trace, std::sync::atomic::Ordering::Relaxed);
-            for warning in s.warnings() {
-                worker::console_warn!("WARNING: {warning}");
-            }
         }
+        log_configuration(&settings);
         settings
     })
+}
+
+/// Once per isolate, loudly: every problem of a bad configuration (a missing SIGNING_KEY
+/// included) as one `config_invalid` line, and each value that is only safe on a developer's
+/// machine as a `config_warning` line.
+fn log_configuration(settings: &Result<Settings, ConfigError>) {
+    let problems = match settings {
+        Ok(s) => {
+            for warning in s.warnings() {
+                log::warn("config_warning", json!({ "message": warning }));
+            }
+            s.missing()
+        }
+        Err(e) => e.problems.clone(),
+    };
+    if !problems.is_empty() {
+        log::error(
+            "config_invalid",
+            json!({ "at": "isolate_start", "problems": problems }),
+        );
+    }
 }
 
 #[event(start)]
@@ -53,9 +75,27 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     match settings(&env) {
         Ok(settings) => http::handle(req, env, ctx, settings).await,
         Err(problem) => {
-            worker::console_error!("{problem}");
             let error = ApiError::Config(problem.problems.join("; "));
-            let fallback = Settings::default();
+            // DEBUG read on its own: the rest of the configuration is what failed.
+            let debug = env
+                .var("DEBUG")
+                .ok()
+                .and_then(|v| config::parse_bool(&v.to_string()))
+                .unwrap_or(false);
+            let fallback = Settings {
+                debug,
+                ..Settings::default()
+            };
+            log::error(
+                "request",
+                json!({
+                    "request_id": req.headers().get("cf-ray").ok().flatten(),
+                    "method": req.inner().method(),
+                    "route": http::routes::resolve(&req.path()).map(|m| m.log_route()),
+                    "status": 500,
+                    "problems": problem.problems,
+                }),
+            );
             // Still an answer of this API: the same security headers as every other one.
             let response = http::response::error(&error, &fallback)?;
             http::response::finish(
@@ -85,21 +125,27 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
         Ok(db) => {
             let store = storage::d1::Store::new(db, Err("not needed".into()));
             match flows::maintenance::purge_expired(&store, now.saturating_sub(leeway)).await {
-                Ok(done) if done.complete => {
-                    worker::console_log!("purged {} expired rows", done.rows)
-                }
-                Ok(done) => worker::console_log!(
-                    "purged {} expired rows; more remain for the next run",
-                    done.rows
+                Ok(done) => log::info(
+                    "purge",
+                    json!({ "what": "expired", "rows": done.rows, "complete": done.complete }),
                 ),
-                Err(e) => worker::console_error!("purge failed: {e}"),
+                Err(e) => log::error(
+                    "purge_failed",
+                    json!({ "what": "expired", "error": e.to_string() }),
+                ),
             }
             let cutoff = now.saturating_sub(retention_days.saturating_mul(86_400));
             match flows::maintenance::purge_events(&store, cutoff).await {
-                Ok(done) => worker::console_log!("purged {} old events", done.rows),
-                Err(e) => worker::console_error!("event purge failed: {e}"),
+                Ok(done) => log::info("purge", json!({ "what": "events", "rows": done.rows })),
+                Err(e) => log::error(
+                    "purge_failed",
+                    json!({ "what": "events", "error": e.to_string() }),
+                ),
             }
         }
-        Err(e) => worker::console_error!("purge: no DB binding: {e}"),
+        Err(e) => log::error(
+            "purge_failed",
+            json!({ "what": "all", "error": format!("no DB binding: {e}") }),
+        ),
     }
 }

@@ -186,7 +186,8 @@ describe("EVENTS_WEBHOOK_URL", () => {
       const me = await signedIn(hooked);
       await hooked.settle();
       expect(me.access).toBeTruthy();
-      expect(hooked.logs.some((l) => l.includes("not delivered to the webhook") && l.includes("answered 500"))).toBe(true);
+      const failures = hooked.logs.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+      expect(failures.some((f) => f.event === "event_webhook_failed" && /answered 500/.test(f.error))).toBe(true);
     } finally {
       hooked.receivers.set(HOOK, 204);
     }

@@ -129,6 +129,8 @@ const DEV_VARS: Record<string, string> = {
   DOMAIN: "localhost:3000",
   SITE_NAME: "Djoser Reference",
   PROTOCOL: "http",
+  // `npm run dev` marks the Worker local: configuration errors are shown to the client too.
+  DEBUG: "true",
 };
 
 function migrationStatements(): string[] {

@@ -29,15 +29,9 @@ const SCANS_ALLOWED: [RegExp, string][] = [
 function traced(): string[] {
   const out = new Set<string>();
   for (const line of app.logs) {
-    let text = line;
-    try {
-      const parsed = JSON.parse(line);
-      if (typeof parsed.sql === "string") text = `sql-trace: ${parsed.sql}`;
-    } catch {
-      // a plain line
-    }
-    const m = /sql-trace: (.*)$/.exec(text);
-    if (m) out.add(m[1].trim());
+    if (!line.startsWith("{")) continue;
+    const parsed = JSON.parse(line);
+    if (parsed.event === "sql_trace") out.add(parsed.sql);
   }
   return [...out];
 }

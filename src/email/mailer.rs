@@ -15,13 +15,22 @@ use crate::email::compose::Message;
 pub async fn deliver(settings: &Settings, env: &Env, mail: &Message) -> Result<(), String> {
     match settings.email_backend {
         EmailBackend::Console => {
-            worker::console_log!(
-                "From: {}\nTo: {}\nSubject: {}\nX-Djoser-Kind: {}\n\n{}",
-                mail.from,
-                mail.to,
-                mail.rendered.subject,
-                mail.kind.name(),
-                mail.rendered.text
+            // The one log line that carries a live link: the console backend exists to print
+            // it on a developer's machine (`npm run check` refuses it for production).
+            crate::log::info(
+                "email_console",
+                json!({
+                    "kind": mail.kind.name(),
+                    "user_id": mail.user_id,
+                    "message": format!(
+                        "From: {}\nTo: {}\nSubject: {}\nX-Djoser-Kind: {}\n\n{}",
+                        mail.from,
+                        mail.to,
+                        mail.rendered.subject,
+                        mail.kind.name(),
+                        mail.rendered.text
+                    ),
+                }),
             );
             Ok(())
         }

@@ -164,13 +164,15 @@ pub fn token_valid<S>(
         return Ok(false);
     };
     state.extra = extra.as_deref();
-    Ok(one_time::check_token(
-        cx.secret()?,
-        &state,
-        token,
-        cx.now,
-        cx.settings.password_reset_timeout,
-    ))
+    Ok(cx.verification_secrets()?.into_iter().any(|secret| {
+        one_time::check_token(
+            secret,
+            &state,
+            token,
+            cx.now,
+            cx.settings.password_reset_timeout,
+        )
+    }))
 }
 
 /// Which accounts an e-mail look-up is for.
@@ -248,6 +250,46 @@ mod tests {
         assert_eq!(found.map(|u| u.id), Ok(5));
         assert_eq!(
             block_on(confirm(&cx, &uid, &token, Purpose::PasswordReset)),
+            Err(FlowError::field("token", msg::INVALID_TOKEN))
+        );
+    }
+
+    #[test]
+    fn a_link_mailed_before_a_rotation_works_while_its_key_is_a_fallback() {
+        let before = settings();
+        let store = MemoryStore::new();
+        let user = User::for_tests(5, "eve", "e@example.com", "hash");
+        store.put_user(user.clone());
+        let message = mail(&cx(&before, &store), &user, EmailKind::PasswordReset)
+            .unwrap()
+            .unwrap();
+        let (uid, token) = link_parts(&message);
+        let old_key = before.signing_key.clone().unwrap();
+        let new_key = b"rotated-key-0123456789abcdef0123456789abcdef".to_vec();
+        let rotated = Settings {
+            signing_key: Some(new_key.clone()),
+            signing_key_fallbacks: vec![old_key],
+            ..before.clone()
+        };
+        let found = block_on(confirm(
+            &cx(&rotated, &store),
+            &uid,
+            &token,
+            Purpose::PasswordReset,
+        ));
+        assert_eq!(found.map(|u| u.id), Ok(5));
+        let removed = Settings {
+            signing_key: Some(new_key),
+            signing_key_fallbacks: Vec::new(),
+            ..before
+        };
+        assert_eq!(
+            block_on(confirm(
+                &cx(&removed, &store),
+                &uid,
+                &token,
+                Purpose::PasswordReset
+            )),
             Err(FlowError::field("token", msg::INVALID_TOKEN))
         );
     }

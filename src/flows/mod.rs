@@ -127,6 +127,19 @@ impl<S> Cx<'_, S> {
             .ok_or(FlowError::MissingSigningKey)
     }
 
+    /// The keys an e-mailed token may have been made with: SIGNING_KEY, then
+    /// SIGNING_KEY_FALLBACKS (a link mailed before a rotation still works until it expires).
+    pub fn verification_secrets(&self) -> Result<Vec<&[u8]>, FlowError> {
+        let mut keys = vec![self.secret()?];
+        keys.extend(
+            self.settings
+                .signing_key_fallbacks
+                .iter()
+                .map(Vec::as_slice),
+        );
+        Ok(keys)
+    }
+
     /// The JWT keys: ALGORITHM with SIGNING_KEY or JWT_PRIVATE_JWKS, and ISSUER / AUDIENCE.
     pub fn jwt_keys(&self) -> Result<JwtKeys, FlowError> {
         self.settings.jwt_keys().ok_or(FlowError::MissingSigningKey)

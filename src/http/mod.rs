@@ -23,11 +23,12 @@ pub mod username;
 pub mod users;
 
 use futures_util::StreamExt;
+use serde_json::json;
 use worker::{Context, Env, Headers, Request, Response};
 
 use crate::config::Settings;
 use crate::domain::event::{
-    webhook_body, webhook_signature, Event, Events, WEBHOOK_SIGNATURE_HEADER,
+    webhook_body, webhook_signature, Event, EventKind, Events, WEBHOOK_SIGNATURE_HEADER,
 };
 use crate::domain::user::User;
 use crate::email::compose::Message;
@@ -35,6 +36,7 @@ use crate::email::mailer;
 use crate::error::{missing_signing_key, ApiError};
 use crate::flows::sessions::token_session_id;
 use crate::flows::{authn, coarse_ip, Cx, RequestMeta, MAX_USER_AGENT_CHARS};
+use crate::log;
 use crate::storage::d1::Store;
 use crate::storage::kv::RefreshStore;
 use crate::storage::EventStore;
@@ -91,7 +93,7 @@ struct ClientInfo {
 
 /// Security warnings from the flows go to the Worker log.
 fn warn(line: &str) {
-    worker::console_warn!("{line}");
+    log::warn("flow_warning", json!({ "message": line }));
 }
 
 impl Ctx {
@@ -169,6 +171,19 @@ impl Ctx {
         if events.is_empty() {
             return;
         }
+        // Each security event is also a log line named after its kind, so the ones to watch
+        // (refresh_reuse_detected, login_failed) can be searched and alerted on without D1.
+        for event in &events {
+            let level = match event.kind {
+                EventKind::RefreshReuseDetected => log::Level::Warn,
+                _ => log::Level::Info,
+            };
+            log::emit(
+                level,
+                event.kind.name(),
+                json!({ "user_id": event.user_id, "country": event.country }),
+            );
+        }
         let settings = self.settings;
         let env = self.env.clone();
         self.worker.wait_until(async move {
@@ -180,7 +195,10 @@ impl Ctx {
                 Err(e) => Err(e.to_string()),
             };
             match written {
-                Err(e) => worker::console_error!("{} events not written: {e}", events.len()),
+                Err(e) => log::error(
+                    "events_not_written",
+                    json!({ "count": events.len(), "error": e }),
+                ),
                 Ok(written) => {
                     if let (Some(url), Some(secret)) = (
                         settings.events_webhook_url.as_deref(),
@@ -194,10 +212,13 @@ impl Ctx {
                             .zip(futures_util::future::join_all(deliveries).await)
                         {
                             if let Err(e) = result {
-                                worker::console_error!(
-                                    "event {} {} not delivered to the webhook: {e}",
-                                    event.id,
-                                    event.kind.name()
+                                log::error(
+                                    "event_webhook_failed",
+                                    json!({
+                                        "event_id": event.id,
+                                        "kind": event.kind.name(),
+                                        "error": e.to_string(),
+                                    }),
                                 );
                             }
                         }
@@ -221,10 +242,18 @@ impl Ctx {
             // All at once: one slow message does not hold back the next.
             let sends = outbox.iter().map(|message| async {
                 if let Err(e) = mailer::deliver(settings, &env, message).await {
-                    worker::console_error!(
-                        "e-mail {} to user {} not sent: {e}",
-                        message.kind.name(),
-                        message.user_id
+                    log::error(
+                        "email_failed",
+                        json!({
+                            "message": format!(
+                                "e-mail {} to user {} not sent",
+                                message.kind.name(),
+                                message.user_id
+                            ),
+                            "kind": message.kind.name(),
+                            "user_id": message.user_id,
+                            "error": e,
+                        }),
                     );
                 }
             });
@@ -233,31 +262,52 @@ impl Ctx {
     }
 }
 
-/// Handles one request from start to end; every `ApiError` becomes a response here.
+/// Handles one request from start to end; every `ApiError` becomes a response here, and every
+/// request ends with one `request` log line.
 pub async fn handle(
     mut req: Request,
     env: Env,
     worker: Context,
     settings: &'static Settings,
 ) -> worker::Result<Response> {
+    let started = worker::Date::now().as_millis();
     // worker's Method maps methods it does not know to GET; the raw name keeps PROPFIND a 405.
     let method = req.inner().method().to_ascii_uppercase();
     let origin = req.headers().get("Origin").ok().flatten();
-    let path = req.path();
-    let matched = routes::resolve(&path);
+    let request_id = req.headers().get("cf-ray").ok().flatten();
+    let matched = routes::resolve(&req.path());
+    let route = matched.as_ref().map(Matched::log_route);
     let allow = matched.as_ref().map(|m| m.route.allow());
     let exposure = matched
         .as_ref()
         .map_or(Exposure::Private, |m| m.route.exposure);
+    let mut user_id = None;
     let result = match matched {
-        Some(matched) => dispatch(&mut req, (env, worker), settings, matched, &method).await,
+        Some(matched) => {
+            let io = (env, worker);
+            dispatch(&mut req, io, settings, matched, &method, &mut user_id).await
+        }
         None => Err(ApiError::not_found()),
     };
     let response = match result {
         Ok(r) => r,
         Err(e) => {
-            if let ApiError::Internal(cause) = &e {
-                worker::console_error!("{method} {path}: {cause}");
+            match &e {
+                ApiError::Internal(cause) => log::error(
+                    "internal_error",
+                    json!({ "request_id": request_id, "method": method, "route": route,
+                            "cause": cause }),
+                ),
+                ApiError::Config(problem) => log::error(
+                    "config_invalid",
+                    json!({ "request_id": request_id, "route": route, "problems": [problem] }),
+                ),
+                ApiError::Throttled { wait } => log::warn(
+                    "throttled",
+                    json!({ "request_id": request_id, "method": method, "route": route,
+                            "user_id": user_id, "retry_after": wait }),
+                ),
+                _ => {}
             }
             response::error(&e, settings)?
         }
@@ -269,6 +319,23 @@ pub async fn handle(
         settings,
         exposure,
     )?;
+    let status = response.status_code();
+    log::emit(
+        if status >= 500 {
+            log::Level::Error
+        } else {
+            log::Level::Info
+        },
+        "request",
+        json!({
+            "request_id": request_id,
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": worker::Date::now().as_millis().saturating_sub(started),
+            "user_id": user_id,
+        }),
+    );
     if method == "HEAD" {
         response::without_body(response)
     } else {
@@ -282,6 +349,7 @@ async fn dispatch(
     settings: &'static Settings,
     matched: Matched,
     method: &str,
+    user_id: &mut Option<i64>,
 ) -> Result<Response, ApiError> {
     let route = matched.route;
     if method == "OPTIONS" {
@@ -366,6 +434,7 @@ async fn dispatch(
             }
         };
         if let Some((user, session)) = found {
+            *user_id = Some(user.id);
             ctx.user = Some(user);
             ctx.session = session;
         }

@@ -45,7 +45,13 @@ pub fn error(e: &ApiError, settings: &Settings) -> worker::Result<Response> {
     if let ApiError::EmptyBadRequest = e {
         return Ok(Response::empty()?.with_status(e.status()));
     }
-    let body = serde_json::to_vec(&e.body())?;
+    // A configuration error names keys and values: the log always has it (`config_invalid`),
+    // a client only on a DEBUG (local) Worker; anyone else gets the opaque 500.
+    let shown = match e {
+        ApiError::Config(_) if !settings.debug => &ApiError::Internal(String::new()),
+        other => other,
+    };
+    let body = serde_json::to_vec(&shown.body())?;
     let response = bytes_response(e.status(), body)?;
     let headers = response.headers();
     if e.status() == 401 {

@@ -424,6 +424,23 @@ pub struct Matched {
     pub param: Option<String>,
     /// The `{sid}` segment, where the route has one.
     pub param2: Option<String>,
+    /// The table path that matched (`users/{id}`), for logs: never the raw path.
+    pub pattern: &'static str,
+}
+
+impl Matched {
+    /// The matched pattern as a URL path (`/auth/users/{id}/`), the `route` of log lines.
+    /// simplejwt's unanchored `/*` tail is left out: its route is the endpoint's.
+    pub fn log_route(&self) -> String {
+        let pattern = self.pattern.strip_suffix("/*").unwrap_or(self.pattern);
+        if pattern.starts_with('/') {
+            pattern.to_string()
+        } else if pattern.is_empty() {
+            "/auth/".to_string()
+        } else {
+            format!("/auth/{pattern}/")
+        }
+    }
 }
 
 /// Matches `pattern` against the path's segments; `Some((id, sid))` on a match.
@@ -485,6 +502,7 @@ pub fn resolve(path: &str) -> Option<Matched> {
                 route,
                 param,
                 param2,
+                pattern: p,
             })
         })
     })
@@ -521,6 +539,24 @@ mod tests {
 
     fn action(path: &str) -> Option<(&'static str, Option<String>)> {
         resolve(path).map(|m| (m.route.action, m.param))
+    }
+
+    #[test]
+    fn the_log_route_is_the_table_pattern_never_the_raw_path() {
+        let route = |path: &str| resolve(path).map(|m| m.log_route());
+        assert_eq!(
+            route("/auth/users/12345/").as_deref(),
+            Some("/auth/users/{id}/")
+        );
+        assert_eq!(
+            route("/auth/jwt/create/extra").as_deref(),
+            Some("/auth/jwt/create/")
+        );
+        assert_eq!(route("/auth").as_deref(), Some("/auth/"));
+        assert_eq!(
+            route("/.well-known/jwks.json").as_deref(),
+            Some("/.well-known/jwks.json")
+        );
     }
 
     #[test]

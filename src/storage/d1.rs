@@ -112,10 +112,8 @@ fn trace(sql: &str) {
     }
     let first = TRACED.with(|seen| seen.borrow_mut().insert(sql.to_string()));
     if first {
-        worker::console_log!(
-            "sql-trace: {}",
-            sql.split_whitespace().collect::<Vec<_>>().join(" ")
-        );
+        let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        crate::log::info("sql_trace", serde_json::json!({ "sql": sql }));
     }
 }
 

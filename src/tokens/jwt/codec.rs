@@ -266,6 +266,30 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_fallback_key_still_verifies_and_only_the_current_key_signs() {
+        let old = b"old-signing-key-0123456789abcdef0123456789".to_vec();
+        let new = b"new-signing-key-0123456789abcdef0123456789";
+        let issued_before = encode(&JwtKeys::hs256(&old), &access_claims()).unwrap();
+        let rotated = JwtKeys::hs256(new).with_fallbacks(std::slice::from_ref(&old));
+        assert_eq!(
+            decode(&rotated, &issued_before, NOW, 0),
+            Ok(access_claims())
+        );
+        // Signing uses the new key: the old key alone no longer verifies what it signs.
+        let issued_after = encode(&rotated, &access_claims()).unwrap();
+        assert_eq!(
+            decode(&JwtKeys::hs256(&old), &issued_after, NOW, 0),
+            Err(JwtError::Invalid)
+        );
+        assert!(decode(&JwtKeys::hs256(new), &issued_after, NOW, 0).is_ok());
+        // Once the fallback is removed, the old token is refused.
+        assert_eq!(
+            decode(&JwtKeys::hs256(new), &issued_before, NOW, 0),
+            Err(JwtError::Invalid)
+        );
+    }
+
     // ---- cross-compatibility with the real reference server -----------------------------
 
     #[test]

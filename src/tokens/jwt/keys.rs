@@ -343,7 +343,8 @@ fn key_description(jwk: &JsonWebKey<'_>) -> String {
 /// Where the keys come from.
 #[derive(Clone)]
 enum Source {
-    Hmac(Hs256Key),
+    /// The signing key, then the fallbacks that only verify (SIGNING_KEY_FALLBACKS).
+    Hmac(Hs256Key, Vec<Hs256Key>),
     Asymmetric(Arc<AsymmetricKeys>),
 }
 
@@ -361,10 +362,19 @@ impl JwtKeys {
     /// where the settings are loaded, not here.
     pub fn hs256(secret: &[u8]) -> Self {
         JwtKeys {
-            source: Source::Hmac(Hs256Key::new(secret)),
+            source: Source::Hmac(Hs256Key::new(secret), Vec::new()),
             issuer: None,
             audience: None,
         }
+    }
+
+    /// Earlier HS256 keys (SIGNING_KEY_FALLBACKS) that still verify, tried after the signing
+    /// key, in order; no effect on ES256 and EdDSA, whose key set has its own `previous` state.
+    pub fn with_fallbacks(mut self, fallbacks: &[Vec<u8>]) -> Self {
+        if let Source::Hmac(_, old) = &mut self.source {
+            old.extend(fallbacks.iter().map(Hs256Key::new));
+        }
+        self
     }
 
     /// The ES256 or EdDSA key set.
@@ -389,7 +399,7 @@ impl JwtKeys {
     /// algorithm.
     pub(super) fn algorithm(&self) -> &'static str {
         match &self.source {
-            Source::Hmac(_) => JwtAlgorithm::Hs256.name(),
+            Source::Hmac(..) => JwtAlgorithm::Hs256.name(),
             Source::Asymmetric(keys) => keys.algorithm.name(),
         }
     }
@@ -408,7 +418,7 @@ impl JwtKeys {
     /// with HS256, whose key is secret.
     pub fn public_jwks(&self) -> Value {
         let keys: Vec<Value> = match &self.source {
-            Source::Hmac(_) => Vec::new(),
+            Source::Hmac(..) => Vec::new(),
             Source::Asymmetric(set) => set.keys.iter().map(|k| k.public_jwk.clone()).collect(),
         };
         json!({ "keys": keys })
@@ -423,7 +433,7 @@ impl JwtKeys {
     pub(super) fn sign<T: Serialize>(&self, claims: &PayloadClaims<T>) -> Result<String, JwtError> {
         let header = Header::empty().with_token_type(HEADER_TYP);
         let token = match &self.source {
-            Source::Hmac(key) => Hs256.token(&header, claims, key),
+            Source::Hmac(key, _) => Hs256.token(&header, claims, key),
             Source::Asymmetric(set) => {
                 let header = header.with_key_id(set.active_kid());
                 match &set.signing {
@@ -447,7 +457,18 @@ impl JwtKeys {
         signature: &[u8],
     ) -> Result<(), JwtError> {
         match &self.source {
-            Source::Hmac(key) => verify_with(Hs256, key, signing_input, signature),
+            // The current key first: with no rotation under way it is the only one tried.
+            Source::Hmac(key, fallbacks) => {
+                let verifies = |k: &Hs256Key| verify_with(Hs256, k, signing_input, signature);
+                if std::iter::once(key)
+                    .chain(fallbacks)
+                    .any(|k| verifies(k).is_ok())
+                {
+                    Ok(())
+                } else {
+                    Err(JwtError::Invalid)
+                }
+            }
             Source::Asymmetric(set) => {
                 let kid = header
                     .get("kid")
