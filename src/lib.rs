@@ -11,6 +11,8 @@ pub mod error;
 pub mod flows;
 pub mod http;
 pub mod messages;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod ops;
 pub mod storage;
 pub mod tokens;
 

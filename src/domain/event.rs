@@ -31,11 +31,13 @@ pub enum EventKind {
     AccountActivated,
     /// The account was deleted.
     AccountDeleted,
+    /// An operator disabled the account (`npm run admin -- disable`).
+    AccountDisabled,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
         EventKind::RefreshReuseDetected,
@@ -47,6 +49,7 @@ impl EventKind {
         EventKind::UsernameChanged,
         EventKind::AccountActivated,
         EventKind::AccountDeleted,
+        EventKind::AccountDisabled,
     ];
 
     /// The kind stored under `name`.
@@ -68,6 +71,7 @@ impl EventKind {
             EventKind::UsernameChanged => "username_changed",
             EventKind::AccountActivated => "account_activated",
             EventKind::AccountDeleted => "account_deleted",
+            EventKind::AccountDisabled => "account_disabled",
         }
     }
 }
