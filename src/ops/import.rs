@@ -764,3 +764,239 @@ pub fn summary(plan: &Plan) -> Value {
         })).collect::<Vec<_>>(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURE: &str = include_str!("../../tests/fixtures/django/dump.json");
+    const NOW: i64 = 1_800_000_000;
+
+    fn user(pk: i64, username: &str, email: &str, password: &str) -> Value {
+        json!({"model": "auth.user", "pk": pk, "fields": {
+            "password": password, "last_login": null, "is_superuser": false,
+            "username": username, "first_name": "", "last_name": "", "email": email,
+            "is_staff": false, "is_active": true, "date_joined": "2024-01-02T03:04:05Z",
+            "groups": [], "user_permissions": []}})
+    }
+
+    fn run(
+        rows: &[Value],
+        existing: &Existing,
+        duplicates: DuplicateEmails,
+    ) -> Result<Plan, ImportError> {
+        plan(
+            &Value::Array(rows.to_vec()).to_string(),
+            existing,
+            duplicates,
+            NOW,
+        )
+    }
+
+    fn existing_after(plan: &Plan) -> Existing {
+        Existing {
+            users: plan
+                .users
+                .iter()
+                .map(|u| ExistingUser {
+                    id: u.id,
+                    username: u.username.clone(),
+                    email_key: email_key(&u.email),
+                })
+                .collect(),
+            tokens: plan
+                .tokens
+                .iter()
+                .map(|t| (t.key.clone(), t.user_id))
+                .collect(),
+            families: plan.revoked.iter().map(|r| r.family.clone()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_django_fixture_maps_every_row_and_a_second_run_finds_nothing_new() {
+        let first = plan(FIXTURE, &Existing::default(), DuplicateEmails::Refuse, NOW).unwrap();
+        assert_eq!(first.users.len(), 8);
+        assert_eq!(first.tokens.len(), 2);
+        assert_eq!(first.revoked.len(), 1);
+        assert_eq!(first.outstanding_live, 1);
+        let alice = &first.users[0];
+        assert_eq!((alice.id, alice.username.as_str()), (1, "alice"));
+        assert_eq!(alice.last_login, Some(1_741_964_966));
+        assert_eq!(alice.date_joined, 1_704_164_645);
+        let root = first.users.iter().find(|u| u.username == "root").unwrap();
+        assert!(root.is_staff);
+        let erin = first.users.iter().find(|u| u.username == "erin").unwrap();
+        assert!(!erin.is_active && !erin.activation_pending);
+        let unusable: Vec<_> = first.unusable.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(unusable, ["dave", "frank"]);
+        // The blacklisted token's family is what the Worker derives from its jti.
+        assert_eq!(
+            first.revoked[0].family,
+            family_of("668899c784e1466c998b39f4f90da33d")
+        );
+        assert_eq!(first.revoked[0].user_id, "1");
+
+        let second = plan(
+            FIXTURE,
+            &existing_after(&first),
+            DuplicateEmails::Refuse,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                second.users.len(),
+                second.tokens.len(),
+                second.revoked.len()
+            ),
+            (0, 0, 0)
+        );
+        assert_eq!(
+            (
+                second.users_present,
+                second.tokens_present,
+                second.revoked_present
+            ),
+            (8, 2, 1)
+        );
+        assert!(statements(&second).is_empty());
+    }
+
+    #[test]
+    fn every_statement_is_idempotent_and_quoted() {
+        let rows = [user(1, "o'hara", "", "pbkdf2_sha256$1$s$h")];
+        let plan = run(&rows, &Existing::default(), DuplicateEmails::Refuse).unwrap();
+        let sql = statements(&plan);
+        assert_eq!(sql.len(), 1);
+        assert!(sql[0].contains("'o''hara'"), "{}", sql[0]);
+        assert!(sql[0].ends_with("ON CONFLICT DO NOTHING;"));
+    }
+
+    #[test]
+    fn duplicate_emails_are_refused_or_cleared_on_request_never_dropped() {
+        let rows = [
+            user(1, "a", "Same@Example.com", "!x"),
+            user(2, "b", "same@example.COM", "!x"),
+            user(3, "c", "other@example.com", "!x"),
+        ];
+        let err = run(&rows, &Existing::default(), DuplicateEmails::Refuse).unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert!(err.0[0].contains("\"same@example.com\""), "{err}");
+        assert!(err.0[0].contains("1 (\"a\"), 2 (\"b\")"), "{err}");
+        let kept = run(
+            &rows,
+            &Existing::default(),
+            DuplicateEmails::KeepFirstClearOthers,
+        )
+        .unwrap();
+        assert_eq!(kept.users.len(), 3);
+        assert_eq!(kept.users[0].email, "Same@Example.com");
+        assert_eq!(kept.users[1].email, "");
+        assert_eq!(
+            kept.cleared_emails,
+            [(2, "b".into(), "same@example.COM".into())]
+        );
+    }
+
+    #[test]
+    fn rows_that_clash_with_d1_are_errors_naming_them() {
+        let existing = Existing {
+            users: vec![
+                ExistingUser {
+                    id: 1,
+                    username: "zed".into(),
+                    email_key: "z@example.com".into(),
+                },
+                ExistingUser {
+                    id: 9,
+                    username: "b".into(),
+                    email_key: String::new(),
+                },
+            ],
+            ..Existing::default()
+        };
+        let rows = [
+            user(1, "a", "", "!x"),
+            user(2, "b", "", "!x"),
+            user(3, "c", "Z@example.com", "!x"),
+        ];
+        let err = run(&rows, &existing, DuplicateEmails::Refuse).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("auth.user pk 1 (\"a\"): id 1 belongs to another user in D1 (\"zed\")"),
+            "{text}"
+        );
+        assert!(
+            text.contains("auth.user pk 2: username \"b\" belongs to user 9 in D1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("3 (\"c\")") && text.contains("1 (\"zed\", in D1)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn broken_rows_are_all_listed_with_model_and_pk() {
+        let mut no_bool = user(4, "d", "", "!x");
+        no_bool["fields"]["is_active"] = json!("yes");
+        let mut long_name = user(5, "e", "", "!x");
+        long_name["fields"]["first_name"] = json!("n".repeat(151));
+        let rows = [
+            user(-1, "neg", "", "!x"),
+            no_bool,
+            long_name,
+            user(6, "", "", "!x"),
+            json!({"model": "authtoken.token", "pk": "NOTHEX", "fields": {"user": 1, "created": "2024-01-01T00:00:00Z"}}),
+            json!({"model": "token_blacklist.blacklistedtoken", "pk": 1, "fields": {"token": 7, "blacklisted_at": "2024-01-01T00:00:00Z"}}),
+            json!({"model": "sessions.session", "pk": "k", "fields": {}}),
+            json!("not an object"),
+        ];
+        let err = run(&rows, &Existing::default(), DuplicateEmails::Refuse).unwrap_err();
+        let text = err.to_string();
+        for expected in [
+            "auth.user pk -1: pk should be a positive integer",
+            "auth.user pk 4: field \"is_active\" should be true or false, is \"yes\"",
+            "auth.user pk 5: field \"first_name\" is longer than 150 characters",
+            "auth.user pk 6: the username is empty",
+            "authtoken.token pk NOTHEX: the key should be 40 lowercase hex characters",
+            "token_blacklist.blacklistedtoken pk 1: its token 7 is not in the dump",
+            "sessions.session pk k: not a model this import reads",
+            "record 8 is not a dumpdata object",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in {text}");
+        }
+        assert!(text.starts_with("the dump cannot be imported; nothing was written"));
+    }
+
+    #[test]
+    fn expired_blacklist_rows_and_superseded_tokens_are_counted_not_written() {
+        let key = "a".repeat(40);
+        let rows = [
+            user(1, "a", "", "!x"),
+            json!({"model": "authtoken.token", "pk": key, "fields": {"user": 1, "created": "2024-01-01T00:00:00Z"}}),
+            json!({"model": "token_blacklist.outstandingtoken", "pk": 1, "fields": {"user": 1, "jti": "x", "token": "t", "created_at": null, "expires_at": "2020-01-01T00:00:00Z"}}),
+            json!({"model": "token_blacklist.blacklistedtoken", "pk": 1, "fields": {"token": 1, "blacklisted_at": "2019-12-31T00:00:00Z"}}),
+        ];
+        let existing = Existing {
+            tokens: [("b".repeat(40), 1)].into_iter().collect(),
+            ..Existing::default()
+        };
+        let plan = run(&rows, &existing, DuplicateEmails::Refuse).unwrap();
+        assert_eq!(plan.revoked_expired, 1);
+        assert!(plan.revoked.is_empty());
+        assert_eq!(plan.tokens_superseded, [key]);
+        assert!(plan.tokens.is_empty());
+    }
+
+    #[test]
+    fn batches_stay_under_the_byte_bound_and_keep_order() {
+        let statements: Vec<String> = (0..100).map(|i| format!("SELECT {i:04};")).collect();
+        let files = batches(&statements, 1_000);
+        assert!(files.len() > 1);
+        assert!(files.iter().all(|f| f.len() <= 1_000));
+        assert_eq!(files.concat().lines().count(), 100);
+        assert!(files[0].starts_with("SELECT 0000;"));
+    }
+}
