@@ -147,12 +147,7 @@ pub fn createsuperuser_sql(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const CHEAP: HashCost = HashCost {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
+    use crate::tokens::password_hash::CHEAP;
 
     #[test]
     fn verbs_name_the_user_by_a_quoted_username_and_look_it_up_first() {

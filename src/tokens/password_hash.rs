@@ -162,15 +162,17 @@ pub fn dummy_verify(password: &str, cost: HashCost) {
     let _ = hash_password(password, cost, &[0x5a; 16]);
 }
 
+/// The cheapest argon2 cost, for unit tests anywhere in the crate.
+#[cfg(test)]
+pub(crate) const CHEAP: HashCost = HashCost {
+    memory_kib: 64,
+    iterations: 1,
+    parallelism: 1,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const CHEAP: HashCost = HashCost {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
 
     #[test]
     fn hash_is_argon2id_phc_and_verifies() {
