@@ -14,6 +14,8 @@ pub mod flows;
 pub mod http;
 pub mod log;
 pub mod messages;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod ops;
 pub mod storage;
 pub mod tokens;
 

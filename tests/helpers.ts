@@ -285,15 +285,23 @@ export class TestApp {
   }
 }
 
-/** Starts the built Worker with the shipped configuration plus `vars`. */
+/** The database id of wrangler.toml's DB binding: wrangler's local D1 files are named after it. */
+export const WRANGLER_DB_ID = "00000000-0000-0000-0000-000000000000";
+
+/**
+ * Starts the built Worker with the shipped configuration plus `vars`. With `localD1: DIR` its D1
+ * is the one `wrangler d1 execute --local --persist-to DIR` writes (migrated only when `migrate`
+ * says so) instead of a fresh one in memory.
+ */
 export async function spawnApp(
   vars: Record<string, string> = {},
   /** Extra Miniflare options (e.g. a send_email binding). */
-  options: Record<string, unknown> = {},
+  options: Record<string, unknown> & { localD1?: string; migrate?: boolean } = {},
 ): Promise<TestApp> {
   let app: TestApp;
+  const { localD1, migrate, ...extra } = options;
   const mf = new Miniflare({
-    ...(options as object),
+    ...(extra as object),
     modules: true,
     scriptPath: join(ROOT, "build/index.js"),
     modulesRoot: join(ROOT, "build"),
@@ -302,10 +310,10 @@ export async function spawnApp(
       { type: "CompiledWasm", include: ["**/*.wasm"] },
     ],
     compatibilityDate: "2026-04-01",
-    d1Databases: ["DB"],
+    d1Databases: localD1 ? { DB: WRANGLER_DB_ID } : ["DB"],
     // TEST_NO_KV=1 leaves the AUTH_KV binding out, to test a KV outage (security-faults).
     kvNamespaces: vars.TEST_NO_KV ? [] : ["AUTH_KV"],
-    d1Persist: false,
+    d1Persist: localD1 ? join(localD1, "v3", "d1") : false,
     kvPersist: false,
     cf: false,
     bindings: {
@@ -350,9 +358,11 @@ export async function spawnApp(
     },
   });
   app = new TestApp(mf);
-  const db = await mf.getD1Database("DB");
-  for (const stmt of migrationStatements()) {
-    await db.prepare(stmt).run();
+  if (migrate ?? !localD1) {
+    const db = await mf.getD1Database("DB");
+    for (const stmt of migrationStatements()) {
+      await db.prepare(stmt).run();
+    }
   }
   return app;
 }

@@ -44,11 +44,13 @@ pub enum EventKind {
     BackupCodeUsed,
     /// The backup codes were replaced by a new set.
     BackupCodesRegenerated,
+    /// An operator disabled the account (`npm run admin -- disable`).
+    AccountDisabled,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
         EventKind::RefreshReuseDetected,
@@ -66,6 +68,7 @@ impl EventKind {
         EventKind::MfaFailed,
         EventKind::BackupCodeUsed,
         EventKind::BackupCodesRegenerated,
+        EventKind::AccountDisabled,
     ];
 
     /// The kind stored under `name`.
@@ -93,6 +96,7 @@ impl EventKind {
             EventKind::MfaFailed => "mfa_failed",
             EventKind::BackupCodeUsed => "backup_code_used",
             EventKind::BackupCodesRegenerated => "backup_codes_regenerated",
+            EventKind::AccountDisabled => "account_disabled",
         }
     }
 }

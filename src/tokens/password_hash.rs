@@ -1,12 +1,15 @@
 //! Password hashing: argon2id PHC strings for new hashes; verification of argon2 hashes with the
-//! parameters stored in them, and of Django's `pbkdf2_sha256$…` hashes so that a user table moved
-//! over from a djoser deployment keeps working (those hashes are upgraded at the next login).
+//! parameters stored in them, and of the hashes a djoser deployment's Django made, so that a user
+//! table moved over keeps working (they are upgraded to argon2id at the next login):
+//! `pbkdf2_sha256$…` (Django's default), `argon2$argon2id$…` (`django[argon2]`) and
+//! `bcrypt_sha256$$2b$…` (`django[bcrypt]`).
 //!
 //! Pure and synchronous: the caller supplies the salt (from getrandom) and decides when to re-hash.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
+use sha2::Digest;
 use subtle::ConstantTimeEq;
 
 /// The cost of new argon2id hashes (from Settings).
@@ -55,9 +58,63 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
             .is_ok()
     } else if let Some(rest) = stored.strip_prefix("pbkdf2_sha256$") {
         verify_django_pbkdf2(password, rest)
+    } else if let Some(phc) = stored.strip_prefix("argon2") {
+        verify_django_argon2(password, phc)
+    } else if let Some(bcrypt_hash) = stored.strip_prefix("bcrypt_sha256$") {
+        verify_django_bcrypt_sha256(password, bcrypt_hash)
     } else {
         false
     }
+}
+
+/// The hash formats [`verify_password`] knows, by their Django algorithm name: what an import
+/// keeps usable. Anything else (md5, sha1, crypt, plain bcrypt without SHA-256, ...) cannot be
+/// verified here.
+pub fn is_verifiable_format(stored: &str) -> bool {
+    let known = stored.starts_with("$argon2")
+        || stored.starts_with("pbkdf2_sha256$")
+        || stored.starts_with("argon2$argon2")
+        || stored.starts_with("bcrypt_sha256$$2");
+    known && !stored.starts_with('!')
+}
+
+/// The largest argon2 memory cost a stored hash may ask for (KiB): Django's default is 102,400
+/// (100 MiB); a Worker has 128 MB in all.
+const MAX_STORED_ARGON2_KIB: u32 = 110_000;
+
+/// Django's Argon2PasswordHasher: `argon2` followed by argon2-cffi's PHC string
+/// (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`), verified with the parameters it carries.
+fn verify_django_argon2(password: &str, phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    if params.m_cost() > MAX_STORED_ARGON2_KIB {
+        return false;
+    }
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
+}
+
+/// The highest bcrypt cost a stored hash may ask for; Django's default is 12.
+const MAX_BCRYPT_COST: u32 = 16;
+
+/// Django's BCryptSHA256PasswordHasher: bcrypt over the lowercase hex SHA-256 of the password
+/// (so passwords longer than bcrypt's 72 bytes still count whole), stored as
+/// `bcrypt_sha256$` followed by the `$2b$<cost>$…` string.
+fn verify_django_bcrypt_sha256(password: &str, bcrypt_hash: &str) -> bool {
+    let cost = bcrypt_hash
+        .split('$')
+        .nth(2)
+        .and_then(|c| c.parse::<u32>().ok());
+    if !cost.is_some_and(|c| (4..=MAX_BCRYPT_COST).contains(&c)) {
+        return false;
+    }
+    let digest = crate::tokens::auth_token::hex(&sha2::Sha256::digest(password.as_bytes()));
+    bcrypt::verify(digest.as_bytes(), bcrypt_hash).unwrap_or(false)
 }
 
 /// Django's PBKDF2PasswordHasher: `pbkdf2_sha256$<iterations>$<salt>$<b64 sha256 digest>`.
@@ -105,15 +162,17 @@ pub fn dummy_verify(password: &str, cost: HashCost) {
     let _ = hash_password(password, cost, &[0x5a; 16]);
 }
 
+/// The cheapest argon2 cost, for unit tests anywhere in the crate.
+#[cfg(test)]
+pub(crate) const CHEAP: HashCost = HashCost {
+    memory_kib: 64,
+    iterations: 1,
+    parallelism: 1,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const CHEAP: HashCost = HashCost {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
 
     #[test]
     fn hash_is_argon2id_phc_and_verifies() {
@@ -169,5 +228,90 @@ mod tests {
         ] {
             assert!(!verify_password("pw", stored), "{stored:?}");
         }
+    }
+}
+
+/// The verifiers against hashes made by real Django (tests/fixtures/django, from
+/// make_fixture.sh): each known password verifies against its user's stored hash, a wrong one
+/// does not, and each asks to be re-hashed to argon2id.
+#[cfg(test)]
+mod django_fixture {
+    use super::*;
+    use serde_json::Value;
+
+    const DUMP: &str = include_str!("../../tests/fixtures/django/dump.json");
+    const KNOWN: &str = include_str!("../../tests/fixtures/django/known.json");
+
+    fn stored_and_password(hasher: &str) -> (String, String) {
+        let dump: Value = serde_json::from_str(DUMP).unwrap();
+        let known: Value = serde_json::from_str(KNOWN).unwrap();
+        let (name, user) = known["users"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(_, u)| u["hasher"] == hasher)
+            .unwrap();
+        let row = dump
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["model"] == "auth.user" && r["fields"]["username"] == name.as_str())
+            .unwrap();
+        (
+            row["fields"]["password"].as_str().unwrap().to_string(),
+            user["password"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// `wrong_too`: also check that a wrong password fails (skipped for the million PBKDF2
+    /// rounds, a debug build's slowest work; the 1000-round test above covers the mismatch).
+    fn check(hasher: &str, prefix: &str, wrong_too: bool) {
+        let (stored, password) = stored_and_password(hasher);
+        assert!(stored.starts_with(prefix), "{stored}");
+        assert!(is_verifiable_format(&stored));
+        assert!(verify_password(&password, &stored), "{hasher}");
+        if wrong_too {
+            assert!(
+                !verify_password(&format!("{password}x"), &stored),
+                "{hasher}"
+            );
+        }
+        assert!(needs_rehash(
+            &stored,
+            HashCost {
+                memory_kib: 19_456,
+                iterations: 2,
+                parallelism: 1
+            }
+        ));
+    }
+
+    #[test]
+    fn django_default_pbkdf2_sha256_at_a_million_iterations_verifies() {
+        check("pbkdf2_sha256", "pbkdf2_sha256$1000000$", false);
+    }
+
+    #[test]
+    fn django_argon2_hasher_output_verifies() {
+        check("argon2", "argon2$argon2id$v=19$m=102400,t=2,p=8$", true);
+    }
+
+    #[test]
+    fn django_bcrypt_sha256_hasher_output_verifies() {
+        check("bcrypt_sha256", "bcrypt_sha256$$2b$12$", true);
+    }
+
+    #[test]
+    fn django_md5_and_unusable_hashes_are_not_verifiable() {
+        let (md5, password) = stored_and_password("md5");
+        assert!(!is_verifiable_format(&md5));
+        assert!(!verify_password(&password, &md5));
+        assert!(!is_verifiable_format("!unusable"));
+        // Plain bcrypt (Django's BCryptPasswordHasher, no SHA-256) and odd costs are refused.
+        assert!(!is_verifiable_format("bcrypt$$2b$12$abc"));
+        assert!(!verify_password(
+            "pw",
+            "bcrypt_sha256$$2b$31$abcdefghijklmnopqrstuu"
+        ));
     }
 }
