@@ -8,6 +8,12 @@
 use std::fmt;
 use std::sync::Arc;
 
+mod customisation;
+
+pub use customisation::{Permission, Permissions};
+
+use crate::domain::profile::UserField;
+
 #[cfg(test)]
 use crate::tokens::jwt::KeyState;
 use crate::tokens::jwt::{AsymmetricKeys, JwtAlgorithm, JwtKeys};
@@ -223,6 +229,19 @@ pub struct Settings {
     // ---- dj-rest-auth ----
     /// Browser cookie mode: `None` (the default, djoser's behaviour) unless JWT_AUTH_COOKIE is set.
     pub cookies: Option<CookieSettings>,
+
+    // ---- customisation points (docs/customisation.md) ----
+    /// USER_FIELDS, USER_EXTRA_FIELDS and REQUIRED_FIELDS (none): the user fields besides
+    /// email, id and username, in representation order.
+    pub user_fields: Vec<UserField>,
+    /// REQUIRED_FIELDS names `email`, or LOGIN_FIELD is email: registration needs an address.
+    pub email_required: bool,
+    /// PERMISSIONS_USER_CREATE, PERMISSIONS_USER, PERMISSIONS_USER_LIST, PERMISSIONS_USER_DELETE
+    /// (djoser's defaults).
+    pub permissions: Permissions,
+    /// ACCESS_TOKEN_CLAIMS (none): user attributes written into every access token, read from
+    /// the user at login and at every refresh.
+    pub access_token_claims: Vec<String>,
 }
 
 /// The longest throttle window accepted (a year): longer ones are a typo, not a policy.
@@ -333,6 +352,10 @@ impl Default for Settings {
                 window: 60,
             },
             cookies: None,
+            user_fields: Vec::new(),
+            email_required: false,
+            permissions: Permissions::default(),
+            access_token_claims: Vec::new(),
         }
     }
 }
@@ -727,6 +750,7 @@ impl Settings {
         r.rate("RATE_LIMIT_CONFIRM", &mut s.rate_limit_confirm);
         r.rate("RATE_LIMIT_REFRESH", &mut s.rate_limit_refresh);
         s.cookies = r.cookies();
+        customisation::read(&mut r, &mut s);
         if s.cookies.is_some() && s.cors_allowed_origins.iter().any(|o| o == "*") {
             r.problems.push(
                 "CORS_ALLOWED_ORIGINS: cannot be * in cookie mode (JWT_AUTH_COOKIE): list the \

@@ -3,5 +3,6 @@
 pub mod email;
 pub mod event;
 pub mod password;
+pub mod profile;
 pub mod user;
 pub mod username;

@@ -12,7 +12,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::domain::event::Event;
-use crate::domain::user::{email_key, NewUser, User};
+use crate::domain::user::{email_key, NewUser, ProfileChange, User};
 use crate::storage::{
     AuthTokenStore, Conflicts, Counter, Counts, EventStore, ExpiredRows, Hit, PasswordChange,
     RefreshArbiter, RefreshState, Result, SessionIndex, SessionRecord, Spend, StorageError,
@@ -187,7 +187,10 @@ impl UserStore for MemoryStore {
             last_name: String::new(),
             last_login: None,
             tokens_valid_after: 0,
+            extra: serde_json::Map::new(),
         };
+        let mut user = user;
+        new.profile.apply(&mut user);
         state.users.insert(user.id, user.clone());
         Ok(user)
     }
@@ -205,6 +208,14 @@ impl UserStore for MemoryStore {
                 user.is_active = false;
                 user.activation_pending = true;
             }
+        }
+        Ok(())
+    }
+
+    async fn update_profile(&self, id: i64, change: &ProfileChange) -> Result<()> {
+        self.enter().await?;
+        if let Some(user) = self.state.borrow_mut().users.get_mut(&id) {
+            change.apply(user);
         }
         Ok(())
     }
