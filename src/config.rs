@@ -242,6 +242,12 @@ pub struct Settings {
     /// ACCESS_TOKEN_CLAIMS (none): user attributes written into every access token, read from
     /// the user at login and at every refresh.
     pub access_token_claims: Vec<String>,
+    /// EMAIL_TEMPLATE_OVERRIDES (False): the mailer uses the operator's templates stored in
+    /// AUTH_KV under `email_template:<kind>` (one KV read per e-mail).
+    pub email_template_overrides: bool,
+    /// EMAIL_WEBHOOK_CONTEXT (False): the webhook payload also carries `context`, djoser's
+    /// template variables (url, uid, token, site_name, domain, protocol, link, user).
+    pub email_webhook_context: bool,
 }
 
 /// The longest throttle window accepted (a year): longer ones are a typo, not a policy.
@@ -356,6 +362,8 @@ impl Default for Settings {
             email_required: false,
             permissions: Permissions::default(),
             access_token_claims: Vec::new(),
+            email_template_overrides: false,
+            email_webhook_context: false,
         }
     }
 }

@@ -254,6 +254,9 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(r: &mut Reader<F>, s: &mut Set
         }
     }
     s.access_token_claims = claims;
+
+    r.bool("EMAIL_TEMPLATE_OVERRIDES", &mut s.email_template_overrides);
+    r.bool("EMAIL_WEBHOOK_CONTEXT", &mut s.email_webhook_context);
 }
 
 #[cfg(test)]

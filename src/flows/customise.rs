@@ -299,3 +299,246 @@ mod tests {
         assert!(user_claims(&Settings::default(), &user).is_empty());
     }
 }
+
+/// The customisation points through the flows, against the memory store.
+#[cfg(test)]
+mod flow_tests {
+    use serde_json::json;
+
+    use crate::config::Settings;
+    use crate::domain::user::{ProfileChange, User};
+    use crate::error::FieldErrors;
+    use crate::flows::account::update_with_profile;
+    use crate::flows::registration::{register, RegisterInput};
+    use crate::flows::session::{jwt_create, jwt_refresh};
+    use crate::flows::testing::{cx, settings, user_with_password, NOW};
+    use crate::flows::FlowError;
+    use crate::messages as msg;
+    use crate::storage::memory::{block_on, MemoryStore};
+    use crate::tokens::jwt;
+
+    /// The flow-test settings with the customisation keys of `pairs` on top.
+    fn custom(pairs: &[(&str, &str)]) -> Settings {
+        let map: std::collections::HashMap<_, _> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let parsed = Settings::from_lookup(|k| map.get(k).cloned()).unwrap();
+        Settings {
+            user_fields: parsed.user_fields,
+            email_required: parsed.email_required,
+            login_field: parsed.login_field,
+            permissions: parsed.permissions,
+            access_token_claims: parsed.access_token_claims,
+            ..settings()
+        }
+    }
+
+    fn fields() -> Settings {
+        custom(&[
+            (
+                "USER_EXTRA_FIELDS",
+                r#"{"phone":"string:20","age":"integer"}"#,
+            ),
+            ("USER_FIELDS", "first_name,last_name"),
+            ("REQUIRED_FIELDS", "age"),
+        ])
+    }
+
+    fn input(s: &Settings, body: serde_json::Value) -> RegisterInput {
+        let text = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        RegisterInput {
+            raw_email: text("email"),
+            email: Ok(text("email")),
+            profile: super::read_profile(s, |n| body.get(n), true),
+            username: Ok(text("username").unwrap_or_default()),
+            password: Ok("correct-horse-9".into()),
+            re_password: Ok(None),
+        }
+    }
+
+    #[test]
+    fn registration_stores_the_fields_and_shows_them_in_serializer_order() {
+        let s = fields();
+        let store = MemoryStore::new();
+        let body = json!({"email": "a@example.com", "username": "alice", "first_name": "Ada",
+                          "age": "36", "phone": "+31 6 1234"});
+        let done = block_on(register(&cx(&s, &store), input(&s, body))).unwrap();
+        let stored = store.user(done.user.id).unwrap();
+        assert_eq!(stored.first_name, "Ada");
+        assert_eq!(stored.extra.get("age"), Some(&json!(36)));
+        assert_eq!(
+            serde_json::to_string(&stored.created_representation(&s)).unwrap(),
+            r#"{"email":"a@example.com","first_name":"Ada","last_name":"","phone":"+31 6 1234","age":36,"username":"alice","id":1}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&stored.representation(&s)).unwrap(),
+            r#"{"email":"a@example.com","first_name":"Ada","last_name":"","phone":"+31 6 1234","age":36,"id":1,"username":"alice"}"#
+        );
+    }
+
+    #[test]
+    fn field_errors_come_between_email_and_username_and_nothing_is_stored() {
+        let s = fields();
+        let store = MemoryStore::new();
+        store.put_user(User::for_tests(9, "taken", "t@example.com", "h"));
+        let body = json!({"email": "t@example.com", "username": "taken", "phone": []});
+        let err = block_on(register(&cx(&s, &store), input(&s, body))).unwrap_err();
+        let mut expected = FieldErrors::new();
+        expected.add("email", msg::EMAIL_TAKEN);
+        expected.add("phone", msg::NOT_A_STRING);
+        expected.add("age", msg::REQUIRED);
+        expected.add("username", msg::USERNAME_TAKEN);
+        assert_eq!(err, FlowError::Fields(expected));
+        assert_eq!(store.user(10), None);
+    }
+
+    #[test]
+    fn the_password_is_compared_with_the_names_sent_at_registration() {
+        let s = fields();
+        let store = MemoryStore::new();
+        let mut i = input(
+            &s,
+            json!({"email": "", "username": "bob", "first_name": "Correcthorse", "age": 1}),
+        );
+        i.password = Ok("correcthorse".into());
+        let err = block_on(register(&cx(&s, &store), i)).unwrap_err();
+        let FlowError::Fields(errors) = err else {
+            panic!("{err:?}")
+        };
+        assert!(errors.has("password"));
+    }
+
+    #[test]
+    fn login_by_email_needs_an_email_at_registration() {
+        let s = custom(&[("LOGIN_FIELD", "email")]);
+        let store = MemoryStore::new();
+        for (body, message) in [
+            (json!({"username": "a"}), msg::REQUIRED),
+            (json!({"username": "a", "email": ""}), msg::BLANK),
+        ] {
+            let err = block_on(register(&cx(&s, &store), input(&s, body))).unwrap_err();
+            assert_eq!(err, FlowError::field("email", message));
+        }
+        assert_eq!(store.user(1), None);
+        // Default settings: an absent e-mail is a blank one, as djoser's default user has it.
+        let d = settings();
+        let done = block_on(register(
+            &cx(&d, &store),
+            input(&d, json!({"username": "a"})),
+        ));
+        assert_eq!(done.unwrap().user.email, "");
+    }
+
+    #[test]
+    fn an_update_merges_fields_patch_skips_required_and_errors_change_nothing() {
+        let s = fields();
+        let store = MemoryStore::new();
+        let me = user_with_password(&store, &s, 1, "alice", "a@example.com", "pw-12345678");
+        let patch = json!({"phone": "123", "last_name": "Lovelace"});
+        let change = super::read_profile(&s, |n| patch.get(n), false);
+        let done = block_on(update_with_profile(
+            &cx(&s, &store),
+            me.clone(),
+            Ok(None),
+            change,
+        ))
+        .unwrap();
+        assert_eq!(done.user.last_name, "Lovelace");
+        assert_eq!(
+            store.user(1).unwrap().extra.get("phone"),
+            Some(&json!("123"))
+        );
+
+        // PUT without the required field: refused, nothing written.
+        let put = json!({"phone": "999"});
+        let change = super::read_profile(&s, |n| put.get(n), true);
+        let err = block_on(update_with_profile(
+            &cx(&s, &store),
+            store.user(1).unwrap(),
+            Ok(None),
+            change,
+        ))
+        .unwrap_err();
+        assert_eq!(err, FlowError::field("age", msg::REQUIRED));
+        assert_eq!(
+            store.user(1).unwrap().extra.get("phone"),
+            Some(&json!("123"))
+        );
+
+        // A taken e-mail refuses the whole update.
+        store.put_user(User::for_tests(2, "bob", "b@example.com", "h"));
+        let change = Ok(ProfileChange {
+            last_name: Some("X".into()),
+            ..ProfileChange::default()
+        });
+        let err = block_on(update_with_profile(
+            &cx(&s, &store),
+            store.user(1).unwrap(),
+            Ok(Some("b@example.com".into())),
+            change,
+        ))
+        .unwrap_err();
+        assert_eq!(err, FlowError::field("email", msg::EMAIL_TAKEN));
+        assert_eq!(store.user(1).unwrap().last_name, "Lovelace");
+    }
+
+    #[test]
+    fn a_required_email_cannot_be_blanked_by_an_update() {
+        let s = custom(&[("LOGIN_FIELD", "email")]);
+        let store = MemoryStore::new();
+        let me = user_with_password(&store, &s, 1, "alice", "a@example.com", "pw-12345678");
+        let err = block_on(update_with_profile(
+            &cx(&s, &store),
+            me,
+            Ok(Some(String::new())),
+            Ok(ProfileChange::default()),
+        ))
+        .unwrap_err();
+        assert_eq!(err, FlowError::field("email", msg::BLANK));
+        assert_eq!(store.user(1).unwrap().email, "a@example.com");
+    }
+
+    #[test]
+    fn claims_are_in_the_access_token_only_and_follow_the_user_on_refresh() {
+        let s = custom(&[
+            ("USER_EXTRA_FIELDS", r#"{"plan":"string:10"}"#),
+            ("ACCESS_TOKEN_CLAIMS", "username,is_staff,plan"),
+        ]);
+        let store = MemoryStore::new();
+        let mut staff = user_with_password(&store, &s, 1, "alice", "a@example.com", "pw-12345678");
+        staff.is_staff = true;
+        staff.extra.insert("plan".into(), json!("pro"));
+        store.put_user(staff.clone());
+        let key = s.jwt_keys().unwrap();
+        let pair = block_on(jwt_create(&cx(&s, &store), "alice", "pw-12345678")).unwrap();
+        let access = jwt::decode(&key, &pair.access, NOW, 0).unwrap();
+        assert_eq!(access.extra.get("is_staff"), Some(&json!(true)));
+        assert_eq!(access.extra.get("username"), Some(&json!("alice")));
+        assert_eq!(access.extra.get("plan"), Some(&json!("pro")));
+        assert_eq!(access.user_id.as_deref(), Some("1"));
+        let refresh = jwt::decode(&key, &pair.refresh, NOW, 0).unwrap();
+        assert!(refresh.extra.get("is_staff").is_none());
+
+        // Demoted: the next access token says so.
+        staff.is_staff = false;
+        staff.extra.remove("plan");
+        store.put_user(staff);
+        let next = block_on(jwt_refresh(&cx(&s, &store), &pair.refresh)).unwrap();
+        let access = jwt::decode(&key, &next.access, NOW, 0).unwrap();
+        assert_eq!(access.extra.get("is_staff"), Some(&json!(false)));
+        assert_eq!(access.extra.get("plan"), Some(&json!("")));
+        assert_eq!(access.token_type.as_deref(), Some("access"));
+    }
+
+    #[test]
+    fn without_claims_settings_tokens_carry_no_user_attributes() {
+        let s = settings();
+        let store = MemoryStore::new();
+        user_with_password(&store, &s, 1, "alice", "a@example.com", "pw-12345678");
+        let pair = block_on(jwt_create(&cx(&s, &store), "alice", "pw-12345678")).unwrap();
+        let access = jwt::decode(&s.jwt_keys().unwrap(), &pair.access, NOW, 0).unwrap();
+        assert!(access.extra.get("username").is_none());
+        assert!(access.extra.get("is_staff").is_none());
+    }
+}
