@@ -262,16 +262,7 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(r: &mut Reader<F>, s: &mut Set
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ConfigError;
-    use std::collections::HashMap;
-
-    fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Settings::from_lookup(|k| map.get(k).cloned())
-    }
+    use crate::config::tests::from;
 
     fn problems(pairs: &[(&str, &str)]) -> Vec<String> {
         from(pairs).err().expect("a configuration error").problems

@@ -141,7 +141,7 @@ impl UserField {
 }
 
 /// Python's `str()` of a JSON number, as DRF's CharField and IntegerField apply it.
-fn number_text(n: &serde_json::Number) -> String {
+pub fn python_number_str(n: &serde_json::Number) -> String {
     if let Some(i) = n.as_i64() {
         return i.to_string();
     }
@@ -149,15 +149,16 @@ fn number_text(n: &serde_json::Number) -> String {
         return u.to_string();
     }
     let f = n.as_f64().unwrap_or(0.0);
-    if f.fract() == 0.0 && f.abs() < 1e16 {
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e16 {
         format!("{f:.1}")
     } else {
-        f.to_string()
+        format!("{f}")
     }
 }
 
-/// Python's `str.strip()` (its whitespace is Rust's plus U+001C..U+001F).
-fn strip(s: &str) -> &str {
+/// Python's `str.strip()`: DRF trims with it. Python's whitespace is Rust's plus the four ASCII
+/// separators U+001C..U+001F.
+pub fn python_strip(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 
@@ -166,10 +167,10 @@ fn strip(s: &str) -> &str {
 fn read_text(raw: &Value, max_length: usize, required: bool) -> Result<Value, Vec<String>> {
     let text = match raw {
         Value::String(s) => s.clone(),
-        Value::Number(n) => number_text(n),
+        Value::Number(n) => python_number_str(n),
         _ => return Err(vec![msg::NOT_A_STRING.into()]),
     };
-    let trimmed = strip(&text);
+    let trimmed = python_strip(&text);
     if trimmed.is_empty() {
         return if required {
             Err(vec![msg::BLANK.into()])
@@ -200,7 +201,7 @@ fn read_integer(raw: &Value) -> Result<Value, Vec<String>> {
             return Err(vec![INTEGER_STRING_TOO_LARGE.into()])
         }
         Value::String(s) => s.clone(),
-        Value::Number(n) => number_text(n),
+        Value::Number(n) => python_number_str(n),
         _ => return Err(vec![INVALID_INTEGER.into()]),
     };
     let Some(n) = python_int(&text) else {

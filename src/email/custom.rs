@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::config::Settings;
 use crate::domain::user::User;
-use crate::email::templates::RenderedEmail;
+use crate::email::templates::{django_escape as escape, RenderedEmail};
 
 /// The KV key prefix of an override: `email_template:activation` and so on.
 pub const KV_PREFIX: &str = "email_template:";
@@ -151,22 +151,6 @@ fn lookup(context: &Map<String, Value>, name: &str) -> String {
         Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
     }
-}
-
-/// Django's `escape`: `& < > " '`.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

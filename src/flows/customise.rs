@@ -133,7 +133,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn settings(pairs: &[(&str, &str)]) -> Settings {
+    /// Settings parsed from `KEY, value` pairs.
+    pub(super) fn settings(pairs: &[(&str, &str)]) -> Settings {
         let map: std::collections::HashMap<_, _> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -319,11 +320,7 @@ mod flow_tests {
 
     /// The flow-test settings with the customisation keys of `pairs` on top.
     fn custom(pairs: &[(&str, &str)]) -> Settings {
-        let map: std::collections::HashMap<_, _> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let parsed = Settings::from_lookup(|k| map.get(k).cloned()).unwrap();
+        let parsed = super::tests::settings(pairs);
         Settings {
             user_fields: parsed.user_fields,
             email_required: parsed.email_required,
