@@ -128,6 +128,13 @@ describe("user fields", () => {
     });
     expect(typed.status).toBe(400);
     expect(typed.body).toEqual({ age: ["A valid integer is required."] });
+    const lone = await app.call("/auth/users/", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: `{"username":"${unique("bad")}","password":"${PASSWORD}","age":1,"phone":"a\\ud800"}`,
+    });
+    expect(lone.status).toBe(400);
+    expect(lone.body).toEqual({ phone: ["Surrogate characters are not allowed: U+D800."] });
     const big = await app.post("/auth/users/", { username: unique("bad"), password: PASSWORD, age: 2147483648 });
     expect(big.body).toEqual({ age: ["Ensure this value is less than or equal to 2147483647."] });
     expect(await userCount(app)).toBe(before);

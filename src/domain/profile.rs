@@ -106,8 +106,14 @@ pub type Read = Result<Option<Value>, Vec<String>>;
 impl UserField {
     /// Reads the field from a request body's raw value (`None`: absent) as DRF's field would:
     /// to the stored value, or DRF's messages. `needed` is whether an absent field is an error
-    /// (a required field on registration or PUT, not on PATCH).
-    pub fn read(&self, raw: Option<&Value>, needed: bool) -> Read {
+    /// (a required field on registration or PUT, not on PATCH). `surrogate` is DRF's
+    /// ProhibitSurrogateCharactersValidator message for a text, if it has a lone surrogate.
+    pub fn read(
+        &self,
+        raw: Option<&Value>,
+        needed: bool,
+        surrogate: &dyn Fn(&str) -> Option<String>,
+    ) -> Read {
         let Some(raw) = raw else {
             return if needed && self.required {
                 Err(vec![msg::REQUIRED.into()])
@@ -124,7 +130,7 @@ impl UserField {
             };
         }
         match self.kind {
-            FieldKind::Text { max_length } => read_text(raw, max_length, self.required),
+            FieldKind::Text { max_length } => read_text(raw, max_length, self.required, surrogate),
             FieldKind::Integer => read_integer(raw),
             FieldKind::Boolean => read_boolean(raw),
         }
@@ -162,9 +168,14 @@ pub fn python_strip(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 
-/// DRF CharField: str, int and float are text; trimmed; blank only when optional; max_length and
-/// ProhibitNullCharacters both reported.
-fn read_text(raw: &Value, max_length: usize, required: bool) -> Result<Value, Vec<String>> {
+/// DRF CharField: str, int and float are text; trimmed; blank only when optional; max_length,
+/// ProhibitNullCharacters and ProhibitSurrogateCharacters all reported, in that order.
+fn read_text(
+    raw: &Value,
+    max_length: usize,
+    required: bool,
+    surrogate: &dyn Fn(&str) -> Option<String>,
+) -> Result<Value, Vec<String>> {
     let text = match raw {
         Value::String(s) => s.clone(),
         Value::Number(n) => python_number_str(n),
@@ -187,6 +198,7 @@ fn read_text(raw: &Value, max_length: usize, required: bool) -> Result<Value, Ve
     if trimmed.contains('\0') {
         problems.push(msg::NULL_CHARACTERS.into());
     }
+    problems.extend(surrogate(trimmed));
     if problems.is_empty() {
         Ok(Value::String(trimmed.to_string()))
     } else {
@@ -298,7 +310,7 @@ mod tests {
     }
 
     fn read(kind: FieldKind, required: bool, raw: Value) -> Read {
-        field(kind, required).read(Some(&raw), true)
+        field(kind, required).read(Some(&raw), true, &|_| None)
     }
 
     const TEXT: FieldKind = FieldKind::Text { max_length: 5 };
@@ -306,9 +318,16 @@ mod tests {
     #[test]
     fn absence_is_an_error_only_for_required_fields_when_needed() {
         let req = field(FieldKind::Integer, true);
-        assert_eq!(req.read(None, true), Err(vec![msg::REQUIRED.to_string()]));
-        assert_eq!(req.read(None, false), Ok(None));
-        assert_eq!(field(FieldKind::Integer, false).read(None, true), Ok(None));
+        let none = |_: &str| None;
+        assert_eq!(
+            req.read(None, true, &none),
+            Err(vec![msg::REQUIRED.to_string()])
+        );
+        assert_eq!(req.read(None, false, &none), Ok(None));
+        assert_eq!(
+            field(FieldKind::Integer, false).read(None, true, &none),
+            Ok(None)
+        );
     }
 
     #[test]
@@ -334,6 +353,14 @@ mod tests {
             Err(vec![
                 "Ensure this field has no more than 5 characters.".to_string(),
                 msg::NULL_CHARACTERS.to_string()
+            ])
+        );
+        let flagged = |t: &str| t.contains('!').then(|| "surrogate".to_string());
+        assert_eq!(
+            field(TEXT, false).read(Some(&json!("abcdef!")), true, &flagged),
+            Err(vec![
+                "Ensure this field has no more than 5 characters.".to_string(),
+                "surrogate".to_string()
             ])
         );
         // Characters, not bytes.

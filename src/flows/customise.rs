@@ -13,15 +13,17 @@ use crate::messages as msg;
 
 /// Reads the configured user fields from a body (`raw` looks a field up) in USER_FIELDS order.
 /// `needed`: absent required fields are errors (registration and PUT; not PATCH).
+/// `surrogate` is the body's lone-surrogate check of a text value (`Body::surrogate_message`).
 pub fn read_profile<'b>(
     settings: &Settings,
     raw: impl Fn(&str) -> Option<&'b Value>,
+    surrogate: &dyn Fn(&str) -> Option<String>,
     needed: bool,
 ) -> Checked<ProfileChange> {
     let mut errors = FieldErrors::new();
     let mut change = ProfileChange::default();
     for field in &settings.user_fields {
-        match field.read(raw(&field.name), needed) {
+        match field.read(raw(&field.name), needed, surrogate) {
             Ok(None) => {}
             Ok(Some(value)) => match (field.column, value) {
                 (Column::FirstName, Value::String(s)) => change.first_name = Some(s),
@@ -158,14 +160,14 @@ mod tests {
         let s = fields();
         let body =
             json!({"first_name": " Ada ", "phone": "123456", "age": "x", "newsletter": "yes"});
-        let err = read_profile(&s, |n| body.get(n), true).unwrap_err();
+        let err = read_profile(&s, |n| body.get(n), &|_| None, true).unwrap_err();
         let mut expected = FieldErrors::new();
         expected.add("phone", "Ensure this field has no more than 5 characters.");
         expected.add("age", "A valid integer is required.");
         assert_eq!(err, expected);
 
         let body = json!({"first_name": " Ada ", "age": "41", "newsletter": "yes"});
-        let change = read_profile(&s, |n| body.get(n), true).unwrap();
+        let change = read_profile(&s, |n| body.get(n), &|_| None, true).unwrap();
         assert_eq!(change.first_name.as_deref(), Some("Ada"));
         assert_eq!(change.extra.get("age"), Some(&json!(41)));
         assert_eq!(change.extra.get("newsletter"), Some(&json!(true)));
@@ -176,11 +178,13 @@ mod tests {
     fn required_fields_are_required_only_when_needed() {
         let s = fields();
         let body = json!({});
-        let err = read_profile(&s, |n| body.get(n), true).unwrap_err();
+        let err = read_profile(&s, |n| body.get(n), &|_| None, true).unwrap_err();
         let mut expected = FieldErrors::new();
         expected.add("age", msg::REQUIRED);
         assert_eq!(err, expected);
-        assert!(read_profile(&s, |n| body.get(n), false).unwrap().is_empty());
+        assert!(read_profile(&s, |n| body.get(n), &|_| None, false)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -347,7 +351,7 @@ mod flow_tests {
         RegisterInput {
             raw_email: text("email"),
             email: Ok(text("email")),
-            profile: super::read_profile(s, |n| body.get(n), true),
+            profile: super::read_profile(s, |n| body.get(n), &|_| None, true),
             username: Ok(text("username").unwrap_or_default()),
             password: Ok("correct-horse-9".into()),
             re_password: Ok(None),
@@ -433,7 +437,7 @@ mod flow_tests {
         let store = MemoryStore::new();
         let me = user_with_password(&store, &s, 1, "alice", "a@example.com", "pw-12345678");
         let patch = json!({"phone": "123", "last_name": "Lovelace"});
-        let change = super::read_profile(&s, |n| patch.get(n), false);
+        let change = super::read_profile(&s, |n| patch.get(n), &|_| None, false);
         let done = block_on(update_with_profile(
             &cx(&s, &store),
             me.clone(),
@@ -449,7 +453,7 @@ mod flow_tests {
 
         // PUT without the required field: refused, nothing written.
         let put = json!({"phone": "999"});
-        let change = super::read_profile(&s, |n| put.get(n), true);
+        let change = super::read_profile(&s, |n| put.get(n), &|_| None, true);
         let err = block_on(update_with_profile(
             &cx(&s, &store),
             store.user(1).unwrap(),

@@ -36,7 +36,12 @@ pub async fn create(ctx: &Ctx) -> Result<Response, ApiError> {
     let input = RegisterInput {
         raw_email: Some(extract::raw_string(&body, "email")),
         email: extract::model_email(&body),
-        profile: customise::read_profile(ctx.settings, |n| body.raw(n), true),
+        profile: customise::read_profile(
+            ctx.settings,
+            |n| body.raw(n),
+            &|t| body.surrogate_message(t),
+            true,
+        ),
         username: extract::username(&body, "username"),
         password: extract::password(&body, "password"),
         re_password: extract::required_if(
@@ -91,7 +96,12 @@ async fn update(ctx: &Ctx, target: User) -> Result<Response, ApiError> {
     let body = ctx.body()?;
     // PUT validates as a full update (required fields must be sent), PATCH as a partial one.
     let full = ctx.method == "PUT";
-    let profile = customise::read_profile(ctx.settings, |n| body.raw(n), full);
+    let profile = customise::read_profile(
+        ctx.settings,
+        |n| body.raw(n),
+        &|t| body.surrogate_message(t),
+        full,
+    );
     let done =
         account::update_with_profile(&ctx.flow(), target, extract::model_email(&body), profile)
             .await?;
