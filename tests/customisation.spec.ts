@@ -160,8 +160,14 @@ describe("user fields", () => {
     const me = await app.call("/auth/users/me/", { auth });
     expect(me.body.phone).toBe("+31 6");
 
-    const cleared = await app.post("/auth/users/me/", { newsletter: false }, { method: "PATCH", auth });
-    expect(cleared.body.newsletter).toBe(false);
+    const set = await app.post("/auth/users/me/", { newsletter: false }, { method: "PATCH", auth });
+    expect(set.body.newsletter).toBe(false);
+    // null clears an optional field: the key leaves the stored object, the others stay.
+    const cleared = await app.post("/auth/users/me/", { newsletter: null }, { method: "PATCH", auth });
+    expect(cleared.status).toBe(200);
+    expect(cleared.body.newsletter).toBeNull();
+    const [row] = await app.sql("SELECT extra_fields FROM users WHERE id = ?", reg.body.id);
+    expect(JSON.parse(row.extra_fields)).toEqual({ age: 20, phone: "+31 6" });
   });
 });
 
@@ -195,6 +201,9 @@ describe("LOGIN_FIELD=email", () => {
     const blanked = await app.post("/auth/users/me/", { email: "" }, { method: "PATCH", auth: `Bearer ${login.body.access}` });
     expect(blanked.status).toBe(400);
     expect(blanked.body).toEqual({ email: ["This field may not be blank."] });
+    const put = await app.post("/auth/users/me/", {}, { method: "PUT", auth: `Bearer ${login.body.access}` });
+    expect(put.status).toBe(400);
+    expect(put.body).toEqual({ email: ["This field is required."] });
   });
 });
 

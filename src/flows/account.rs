@@ -83,19 +83,21 @@ pub async fn update<S: UserStore>(
     target: User,
     email: Checked<Option<String>>,
 ) -> Result<Updated, FlowError> {
-    update_with_profile(cx, target, email, Ok(ProfileChange::default())).await
+    update_with_profile(cx, target, email, Ok(ProfileChange::default()), false).await
 }
 
 /// [`update`] with the configured user fields (USER_FIELDS) too: every field is validated
 /// before anything is written, the e-mail rules run first, and the profile values are merged
-/// in last, so a refused e-mail changes nothing.
+/// in last, so a refused e-mail changes nothing. `full` (PUT) requires a required e-mail to be
+/// sent; the profile's required fields were checked when it was read.
 pub async fn update_with_profile<S: UserStore>(
     cx: &Cx<'_, S>,
     target: User,
     email: Checked<Option<String>>,
     profile: Checked<ProfileChange>,
+    full: bool,
 ) -> Result<Updated, FlowError> {
-    let email = customise::email_field(cx.settings, email, false);
+    let email = customise::email_field(cx.settings, email, full);
     let mut errors = FieldErrors::new();
     let email = take(&mut errors, email);
     let profile = take(&mut errors, profile);

@@ -443,6 +443,7 @@ mod flow_tests {
             me.clone(),
             Ok(None),
             change,
+            false,
         ))
         .unwrap();
         assert_eq!(done.user.last_name, "Lovelace");
@@ -459,6 +460,7 @@ mod flow_tests {
             store.user(1).unwrap(),
             Ok(None),
             change,
+            true,
         ))
         .unwrap_err();
         assert_eq!(err, FlowError::field("age", msg::REQUIRED));
@@ -478,6 +480,7 @@ mod flow_tests {
             store.user(1).unwrap(),
             Ok(Some("b@example.com".into())),
             change,
+            false,
         ))
         .unwrap_err();
         assert_eq!(err, FlowError::field("email", msg::EMAIL_TAKEN));
@@ -489,14 +492,25 @@ mod flow_tests {
         let s = custom(&[("LOGIN_FIELD", "email")]);
         let store = MemoryStore::new();
         let me = user_with_password(&store, &s, 1, "alice", "a@example.com", "pw-12345678");
-        let err = block_on(update_with_profile(
-            &cx(&s, &store),
-            me,
-            Ok(Some(String::new())),
-            Ok(ProfileChange::default()),
-        ))
-        .unwrap_err();
-        assert_eq!(err, FlowError::field("email", msg::BLANK));
+        let update = |email: Option<&str>, full: bool| {
+            block_on(update_with_profile(
+                &cx(&s, &store),
+                me.clone(),
+                Ok(email.map(str::to_string)),
+                Ok(ProfileChange::default()),
+                full,
+            ))
+        };
+        assert_eq!(
+            update(Some(""), false).unwrap_err(),
+            FlowError::field("email", msg::BLANK)
+        );
+        // PUT is a full update: the required e-mail must be sent; PATCH may leave it out.
+        assert_eq!(
+            update(None, true).unwrap_err(),
+            FlowError::field("email", msg::REQUIRED)
+        );
+        assert!(update(None, false).is_ok());
         assert_eq!(store.user(1).unwrap().email, "a@example.com");
     }
 

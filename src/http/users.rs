@@ -102,9 +102,14 @@ async fn update(ctx: &Ctx, target: User) -> Result<Response, ApiError> {
         &|t| body.surrogate_message(t),
         full,
     );
-    let done =
-        account::update_with_profile(&ctx.flow(), target, extract::model_email(&body), profile)
-            .await?;
+    let done = account::update_with_profile(
+        &ctx.flow(),
+        target,
+        extract::model_email(&body),
+        profile,
+        full,
+    )
+    .await?;
     ctx.send(done.mail);
     shown(ctx, &done.user)
 }
