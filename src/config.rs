@@ -8,6 +8,12 @@
 use std::fmt;
 use std::sync::Arc;
 
+mod customisation;
+
+pub use customisation::{Permission, Permissions};
+
+use crate::domain::profile::UserField;
+
 #[cfg(test)]
 use crate::tokens::jwt::KeyState;
 use crate::tokens::jwt::{AsymmetricKeys, JwtAlgorithm, JwtKeys};
@@ -247,6 +253,25 @@ pub struct Settings {
     // ---- dj-rest-auth ----
     /// Browser cookie mode: `None` (the default, djoser's behaviour) unless JWT_AUTH_COOKIE is set.
     pub cookies: Option<CookieSettings>,
+
+    // ---- customisation points (docs/customisation.md) ----
+    /// USER_FIELDS, USER_EXTRA_FIELDS and REQUIRED_FIELDS (none): the user fields besides
+    /// email, id and username, in representation order.
+    pub user_fields: Vec<UserField>,
+    /// REQUIRED_FIELDS names `email`, or LOGIN_FIELD is email: registration needs an address.
+    pub email_required: bool,
+    /// PERMISSIONS_USER_CREATE, PERMISSIONS_USER, PERMISSIONS_USER_LIST, PERMISSIONS_USER_DELETE
+    /// (djoser's defaults).
+    pub permissions: Permissions,
+    /// ACCESS_TOKEN_CLAIMS (none): user attributes written into every access token, read from
+    /// the user at login and at every refresh.
+    pub access_token_claims: Vec<String>,
+    /// EMAIL_TEMPLATE_OVERRIDES (False): the mailer uses the operator's templates stored in
+    /// AUTH_KV under `email_template:<kind>` (one KV read per e-mail).
+    pub email_template_overrides: bool,
+    /// EMAIL_WEBHOOK_CONTEXT (False): the webhook payload also carries `context`, djoser's
+    /// template variables (url, uid, token, site_name, domain, protocol, link, user).
+    pub email_webhook_context: bool,
 }
 
 /// The longest throttle window accepted (a year): longer ones are a typo, not a policy.
@@ -346,6 +371,17 @@ pub const KNOWN_KEYS: &[&str] = &[
     "MFA_ENCRYPTION_KEY",
     "MFA_ISSUER",
     "SQL_TRACE",
+    // djoser's customisation points
+    "USER_EXTRA_FIELDS",
+    "USER_FIELDS",
+    "REQUIRED_FIELDS",
+    "PERMISSIONS_USER_CREATE",
+    "PERMISSIONS_USER",
+    "PERMISSIONS_USER_LIST",
+    "PERMISSIONS_USER_DELETE",
+    "EMAIL_TEMPLATE_OVERRIDES",
+    "EMAIL_WEBHOOK_CONTEXT",
+    "ACCESS_TOKEN_CLAIMS",
     // dj-rest-auth
     "JWT_AUTH_COOKIE",
     "JWT_AUTH_REFRESH_COOKIE",
@@ -457,6 +493,12 @@ impl Default for Settings {
             },
             debug: false,
             cookies: None,
+            user_fields: Vec::new(),
+            email_required: false,
+            permissions: Permissions::default(),
+            access_token_claims: Vec::new(),
+            email_template_overrides: false,
+            email_webhook_context: false,
         }
     }
 }
@@ -912,6 +954,7 @@ impl Settings {
         r.rate("RATE_LIMIT_REFRESH", &mut s.rate_limit_refresh);
         r.bool("DEBUG", &mut s.debug);
         s.cookies = r.cookies();
+        customisation::read(&mut r, &mut s);
         if s.cookies.is_some() && s.cors_allowed_origins.iter().any(|o| o == "*") {
             r.problems.push(
                 "CORS_ALLOWED_ORIGINS: cannot be * in cookie mode (JWT_AUTH_COOKIE): list the \
@@ -1013,7 +1056,8 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    /// Settings from `KEY, value` pairs (also the customisation module's tests).
+    pub(super) fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -3,6 +3,7 @@
 pub mod email;
 pub mod event;
 pub mod password;
+pub mod profile;
 pub mod totp;
 pub mod user;
 pub mod username;

@@ -1,6 +1,10 @@
 //! The user record as djoser's default `auth.User` has it, minus what the API never shows.
 
 use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::config::Settings;
+use crate::domain::profile::Column;
 
 /// A stored user. `password` is the PHC (argon2id) or Django (`pbkdf2_sha256$…`) hash string.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +37,8 @@ pub struct User {
     pub tokens_valid_after: i64,
     /// A second factor (TOTP) is enabled: a correct password alone opens no session.
     pub mfa_enabled: bool,
+    /// The values of the declared extra fields (USER_EXTRA_FIELDS); absent keys are empty.
+    pub extra: Map<String, Value>,
 }
 
 impl User {
@@ -58,7 +64,48 @@ impl User {
             last_login: None,
             tokens_valid_after: 0,
             mfa_enabled: false,
+            extra: Map::new(),
         }
+    }
+
+    /// The value of a user field (first_name, last_name or a declared one) as the API shows it.
+    pub fn field_value(&self, field: &crate::domain::profile::UserField) -> Value {
+        match field.column {
+            Column::FirstName => Value::String(self.first_name.clone()),
+            Column::LastName => Value::String(self.last_name.clone()),
+            Column::Extra => self
+                .extra
+                .get(&field.name)
+                .filter(|v| !v.is_null())
+                .cloned()
+                .unwrap_or_else(|| field.empty()),
+        }
+    }
+
+    /// djoser's UserSerializer output with the configured fields: `email`, then USER_FIELDS in
+    /// order, then `id` and `username` (djoser's `REQUIRED_FIELDS + (USER_ID_FIELD,
+    /// LOGIN_FIELD)`). With no fields configured it is exactly [`User::public`].
+    pub fn representation(&self, settings: &Settings) -> Map<String, Value> {
+        let mut out = Map::new();
+        out.insert("email".into(), Value::String(self.email.clone()));
+        for field in &settings.user_fields {
+            out.insert(field.name.clone(), self.field_value(field));
+        }
+        out.insert("id".into(), Value::from(self.id));
+        out.insert("username".into(), Value::String(self.username.clone()));
+        out
+    }
+
+    /// djoser's UserCreateSerializer output: `email`, USER_FIELDS, `username`, `id`.
+    pub fn created_representation(&self, settings: &Settings) -> Map<String, Value> {
+        let mut out = Map::new();
+        out.insert("email".into(), Value::String(self.email.clone()));
+        for field in &settings.user_fields {
+            out.insert(field.name.clone(), self.field_value(field));
+        }
+        out.insert("username".into(), Value::String(self.username.clone()));
+        out.insert("id".into(), Value::from(self.id));
+        out
     }
 
     /// The serializer output `{"email","id","username"}` in djoser's key order.
@@ -97,6 +144,44 @@ pub struct NewUser {
     pub activation_pending: bool,
     /// Registration time, unix seconds.
     pub date_joined: i64,
+    /// The profile fields sent at registration.
+    pub profile: ProfileChange,
+}
+
+/// New values of the profile fields (first_name, last_name, the declared extras); `None` and
+/// absent keys leave a value as it is, a `null` extra clears it (a JSON merge patch).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProfileChange {
+    /// A new first_name.
+    pub first_name: Option<String>,
+    /// A new last_name.
+    pub last_name: Option<String>,
+    /// New values of extra fields.
+    pub extra: Map<String, Value>,
+}
+
+impl ProfileChange {
+    /// True when nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.first_name.is_none() && self.last_name.is_none() && self.extra.is_empty()
+    }
+
+    /// Applies the change to a user record (what the stores do, and what the answer shows).
+    pub fn apply(&self, user: &mut User) {
+        if let Some(v) = &self.first_name {
+            user.first_name.clone_from(v);
+        }
+        if let Some(v) = &self.last_name {
+            user.last_name.clone_from(v);
+        }
+        for (k, v) in &self.extra {
+            if v.is_null() {
+                user.extra.remove(k);
+            } else {
+                user.extra.insert(k.clone(), v.clone());
+            }
+        }
+    }
 }
 
 /// The key that makes e-mails unique regardless of case: full Unicode lower-casing.

@@ -3,6 +3,7 @@
 
 use crate::config::Settings;
 use crate::domain::user::User;
+use crate::email::custom;
 use crate::email::templates::{self, EmailContext, EmailKind, RenderedEmail};
 
 /// One e-mail ready to go.
@@ -20,6 +21,9 @@ pub struct Message {
     pub url: Option<String>,
     /// Subject and bodies.
     pub rendered: RenderedEmail,
+    /// djoser's template variables (`email::custom::context`), for KV overrides and the
+    /// webhook's `context`.
+    pub context: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The e-mail `kind` for `user`, sent to `to`, with `url` (the filled `*_URL` template) where
@@ -42,6 +46,7 @@ pub fn compose(
         username: &user.username,
     };
     let rendered = templates::render(kind, &context);
+    let context = custom::context(settings, user, url.as_deref(), None);
     Some(Message {
         kind,
         user_id: user.id,
@@ -49,6 +54,7 @@ pub fn compose(
         to: to.to_string(),
         url,
         rendered,
+        context,
     })
 }
 

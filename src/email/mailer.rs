@@ -10,9 +10,41 @@ use worker::{Env, Fetch, Headers, Method, Request, RequestInit, SendEmail, SendE
 
 use crate::config::{EmailBackend, Settings};
 use crate::email::compose::Message;
+use crate::email::custom::{Override, KV_PREFIX};
 
-/// Sends `mail` with the configured backend.
+/// Sends `mail` with the configured backend, with the operator's KV override of its kind when
+/// EMAIL_TEMPLATE_OVERRIDES is on.
 pub async fn deliver(settings: &Settings, env: &Env, mail: &Message) -> Result<(), String> {
+    if settings.email_template_overrides {
+        let mut mail = mail.clone();
+        match stored_override(env, mail.kind.name()).await {
+            Ok(Some(over)) => mail.rendered = over.apply(&mail.rendered, &mail.context),
+            Ok(None) => {}
+            // The built-in e-mail still goes out: a broken template must not lose the link.
+            Err(e) => worker::console_error!(
+                "e-mail template {KV_PREFIX}{} not used: {e}",
+                mail.kind.name()
+            ),
+        }
+        return send(settings, env, &mail).await;
+    }
+    send(settings, env, mail).await
+}
+
+/// The override stored under `email_template:<kind>`, if any.
+async fn stored_override(env: &Env, kind: &str) -> Result<Option<Override>, String> {
+    let kv = env
+        .kv("AUTH_KV")
+        .map_err(|e| format!("AUTH_KV binding: {e}"))?;
+    let text = kv
+        .get(&format!("{KV_PREFIX}{kind}"))
+        .text()
+        .await
+        .map_err(|e| format!("KV: {e}"))?;
+    text.map(|t| Override::parse(&t)).transpose()
+}
+
+async fn send(settings: &Settings, env: &Env, mail: &Message) -> Result<(), String> {
     match settings.email_backend {
         EmailBackend::Console => {
             // The one log line that carries a live link: the console backend exists to print
@@ -41,6 +73,10 @@ pub async fn deliver(settings: &Settings, env: &Env, mail: &Message) -> Result<(
                 .ok_or("EMAIL_WEBHOOK_URL is not set")?;
             let mut body = message_json(mail);
             body["kind"] = json!(mail.kind.name());
+            if settings.email_webhook_context {
+                // djoser's template variables, so a provider-side template needs no parsing.
+                body["context"] = serde_json::Value::Object(mail.context.clone());
+            }
             let bearer = settings.email_webhook_secret.as_deref();
             post_json(url, &body, bearer).await
         }

@@ -1,6 +1,7 @@
 //! djoser's e-mails: pure rendering (`templates`), composing a message for a user (`compose`),
-//! and the sending adapter (`mailer`).
+//! operator overrides and template variables (`custom`), and the sending adapter (`mailer`).
 
 pub mod compose;
+pub mod custom;
 pub mod mailer;
 pub mod templates;

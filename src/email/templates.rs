@@ -297,7 +297,7 @@ fn python_isspace(ch: char) -> bool {
 }
 
 /// Django's `escape()` (Python's `html.escape` with quotes): `& < > " '`.
-fn django_escape(raw: &str) -> String {
+pub fn django_escape(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     for ch in raw.chars() {
         match ch {

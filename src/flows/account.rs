@@ -2,9 +2,10 @@
 //! and destroy) and the permission rule between them.
 
 use crate::domain::event::{Event, EventKind};
-use crate::domain::user::User;
+use crate::domain::user::{ProfileChange, User};
 use crate::email::templates::EmailKind;
 use crate::error::FieldErrors;
+use crate::flows::customise;
 use crate::flows::links::{self, Purpose};
 use crate::flows::password::check_current_password;
 use crate::flows::{ok_if_empty, take, Checked, Cx, FlowError, Outbox};
@@ -79,12 +80,47 @@ pub struct Updated {
 /// deactivates the user and sends the activation e-mail to the new address.
 pub async fn update<S: UserStore>(
     cx: &Cx<'_, S>,
-    mut target: User,
+    target: User,
     email: Checked<Option<String>>,
+) -> Result<Updated, FlowError> {
+    update_with_profile(cx, target, email, Ok(ProfileChange::default()), false).await
+}
+
+/// [`update`] with the configured user fields (USER_FIELDS) too: every field is validated
+/// before anything is written, the e-mail rules run first, and the profile values are merged
+/// in last, so a refused e-mail changes nothing. `full` (PUT) requires a required e-mail to be
+/// sent; the profile's required fields were checked when it was read.
+pub async fn update_with_profile<S: UserStore>(
+    cx: &Cx<'_, S>,
+    target: User,
+    email: Checked<Option<String>>,
+    profile: Checked<ProfileChange>,
+    full: bool,
+) -> Result<Updated, FlowError> {
+    let email = customise::email_field(cx.settings, email, full);
+    let mut errors = FieldErrors::new();
+    let email = take(&mut errors, email);
+    let profile = take(&mut errors, profile);
+    ok_if_empty(errors)?;
+    let (Some(email), Some(profile)) = (email, profile) else {
+        return Err(FlowError::Internal("validated fields missing".into()));
+    };
+    let mut done = update_email(cx, target, email).await?;
+    if !profile.is_empty() {
+        cx.store.update_profile(done.user.id, &profile).await?;
+        profile.apply(&mut done.user);
+    }
+    Ok(done)
+}
+
+/// The e-mail half of [`update_with_profile`].
+async fn update_email<S: UserStore>(
+    cx: &Cx<'_, S>,
+    mut target: User,
+    email: Option<String>,
 ) -> Result<Updated, FlowError> {
     let s = cx.settings;
     let mut errors = FieldErrors::new();
-    let email = take(&mut errors, email).flatten();
     let email = match email {
         Some(email) if !email.is_empty() => {
             let conflicts = cx.store.conflicts(None, Some(&email)).await?;

@@ -4,6 +4,7 @@
 
 use crate::domain::user::User;
 use crate::email::compose::{compose, Message};
+use crate::email::custom::context;
 use crate::email::templates::{fill_url, EmailKind};
 use crate::flows::throttle::{self, Scope, Subject};
 use crate::flows::{Cx, FlowError};
@@ -74,18 +75,26 @@ pub fn mail<S>(cx: &Cx<'_, S>, user: &User, kind: EmailKind) -> Result<Option<Me
         }
         _ => None,
     };
-    let url = match link {
+    let (url, uid_token) = match link {
         Some((purpose, template)) => match mint(cx, user, purpose)? {
-            Some(token) => Some(fill_url(template, &one_time::encode_uid(user.id), &token)),
+            Some(token) => {
+                let uid = one_time::encode_uid(user.id);
+                (Some(fill_url(template, &uid, &token)), Some((uid, token)))
+            }
             None => return Ok(None),
         },
-        None => None,
+        None => (None, None),
     };
     let to = match kind {
         EmailKind::EmailChangeConfirmation => user.pending_email.as_deref().unwrap_or_default(),
         _ => &user.email,
     };
-    Ok(compose(s, user, to, kind, url))
+    let mut message = compose(s, user, to, kind, url);
+    if let Some(m) = message.as_mut() {
+        let pair = uid_token.as_ref().map(|(u, t)| (u.as_str(), t.as_str()));
+        m.context = context(s, user, m.url.as_deref(), pair);
+    }
+    Ok(message)
 }
 
 /// Pushes the e-mail `kind` for `user` onto `outbox` (nothing when the user has no address).

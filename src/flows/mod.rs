@@ -8,6 +8,7 @@
 
 pub mod account;
 pub mod authn;
+pub mod customise;
 pub mod links;
 pub mod maintenance;
 pub mod mfa;

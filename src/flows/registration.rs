@@ -3,10 +3,11 @@
 use crate::domain::email::normalize_email;
 use crate::domain::event::EventKind;
 use crate::domain::password::{validate_password, SimilarityAttributes};
-use crate::domain::user::{NewUser, User};
+use crate::domain::user::{NewUser, ProfileChange, User};
 use crate::domain::username::normalize_username;
 use crate::email::templates::EmailKind;
 use crate::error::FieldErrors;
+use crate::flows::customise;
 use crate::flows::links::{self, Purpose, Wanted};
 use crate::flows::throttle::{self, Scope, Subject};
 use crate::flows::{ok_if_empty, take, Checked, Cx, FlowError, Outbox};
@@ -19,8 +20,11 @@ use crate::tokens::one_time;
 pub struct RegisterInput {
     /// The `email` field as sent (the throttle's subject), whatever its validity.
     pub raw_email: Option<String>,
-    /// The address: format and length checked; "" is a valid blank address.
-    pub email: Checked<String>,
+    /// The address: format and length checked; "" is a valid blank address, `None` an absent
+    /// one (blank too, unless REQUIRED_FIELDS or LOGIN_FIELD=email require it).
+    pub email: Checked<Option<String>>,
+    /// The configured user fields (USER_FIELDS), read with their DRF types.
+    pub profile: Checked<ProfileChange>,
     /// The username: Django's characters and length checked.
     pub username: Checked<String>,
     /// The password: present, capped.
@@ -52,11 +56,13 @@ pub async fn register<S: ThrottleStore>(
     let RegisterInput {
         raw_email,
         email,
+        profile,
         username,
         password,
         re_password,
     } = input;
     let s = cx.settings;
+    let email = customise::email_field(s, email, true).map(Option::unwrap_or_default);
     // djoser-compat: DRF reports fields in serializer order: email, username, password. Both
     // uniqueness checks share one round trip with the throttle, so they come first.
     // One normalisation and one collision rule for every way a username is set: the NFKC form
@@ -75,6 +81,8 @@ pub async fn register<S: ThrottleStore>(
         }
         other => other,
     };
+    // The configured fields come between the e-mail and the username, in serializer order.
+    let profile = take(&mut errors, profile);
     let username = take(&mut errors, username);
     let username = match username {
         Some(_) if conflicts.name_taken => {
@@ -86,8 +94,8 @@ pub async fn register<S: ThrottleStore>(
     let password = take(&mut errors, password);
     let re_password = take(&mut errors, re_password);
     ok_if_empty(errors)?;
-    let (Some(email), Some(username), Some(password), Some(re_password)) =
-        (email, username, password, re_password)
+    let (Some(email), Some(profile), Some(username), Some(password), Some(re_password)) =
+        (email, profile, username, password, re_password)
     else {
         return Err(FlowError::Internal("validated fields missing".into()));
     };
@@ -95,8 +103,8 @@ pub async fn register<S: ThrottleStore>(
     // Object-level validation: Django's password validators against the unsaved user.
     let attributes = SimilarityAttributes {
         username: &username,
-        first_name: "",
-        last_name: "",
+        first_name: profile.first_name.as_deref().unwrap_or_default(),
+        last_name: profile.last_name.as_deref().unwrap_or_default(),
         email: &email,
     };
     let problems = validate_password(&password, Some(&attributes));
@@ -116,6 +124,7 @@ pub async fn register<S: ThrottleStore>(
         is_active: !s.send_activation_email,
         activation_pending: s.send_activation_email,
         date_joined: cx.now,
+        profile,
     };
     let user = match cx.store.create_user(&new_user).await {
         Ok(user) => user,
@@ -223,7 +232,8 @@ mod tests {
     fn input(email: &str, username: &str, password: &str) -> RegisterInput {
         RegisterInput {
             raw_email: Some(email.into()),
-            email: Ok(email.into()),
+            email: Ok(Some(email.into())),
+            profile: Ok(ProfileChange::default()),
             username: Ok(username.into()),
             password: Ok(password.into()),
             re_password: Ok(None),

@@ -16,6 +16,7 @@ use crate::flows::authn::{
     bound_to_ended_sessions, issued_before_revocation, session_binding, SESSION_BINDING_CLAIM,
     SESSION_CLAIM,
 };
+use crate::flows::customise;
 use crate::flows::throttle::{self, Subject};
 use crate::flows::{mfa, sessions};
 use crate::flows::{random, Cx, FlowError};
@@ -287,7 +288,11 @@ pub async fn open_jwt_session<S: UserStore + SessionIndex>(
             .extra
             .insert(SESSION_BINDING_CLAIM.into(), json!(session_binding(user)));
     }
-    let access = jwt::access_from_refresh(&refresh, cx.now, s.access_token_lifetime, new_jti()?);
+    let mut access =
+        jwt::access_from_refresh(&refresh, cx.now, s.access_token_lifetime, new_jti()?);
+    // ACCESS_TOKEN_CLAIMS go into the access token only: the refresh token never carries a
+    // copy that could go stale, and each refresh reads them from the user again.
+    customise::add_user_claims(s, user, &mut access.extra);
     let record = sessions::jwt_record(cx, &user.id.to_string(), &family, None, refresh.exp);
     sessions::remember(cx, &record).await;
     let refresh_token = encode(key, &refresh)?;
@@ -486,7 +491,10 @@ pub async fn jwt_refresh<S: ThrottleStore + RefreshArbiter + SessionIndex>(
     } else {
         new_jti()?
     };
-    let access = jwt::access_from_refresh(&claims, at, s.access_token_lifetime, access_jti);
+    let mut access = jwt::access_from_refresh(&claims, at, s.access_token_lifetime, access_jti);
+    if let Some(user) = p.user.as_ref() {
+        customise::add_user_claims(s, user, &mut access.extra);
+    }
     let access = encode(&key, &access)?;
     // The session's index record moves on (last use, expiry); the index decides nothing.
     let user_id = p.claims.user_id.clone().unwrap_or_default();

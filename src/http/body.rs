@@ -235,11 +235,8 @@ enum FieldProblem {
     Messages(Vec<String>),
 }
 
-/// Python's `str.strip()`: DRF trims with it. Python's whitespace is Rust's plus the four ASCII
-/// separators U+001C..U+001F.
-pub fn python_strip(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
-}
+use crate::domain::profile::python_number_str;
+pub use crate::domain::profile::python_strip;
 
 /// The lone surrogate a stand-in character holds, if it is one.
 fn surrogate_of(c: char) -> Option<u32> {
@@ -306,21 +303,6 @@ fn replace_lone_surrogates(text: &str) -> Option<String> {
     }
     out.push_str(&text[copied..]);
     Some(out)
-}
-
-fn python_number_str(n: &serde_json::Number) -> String {
-    if let Some(i) = n.as_i64() {
-        return i.to_string();
-    }
-    if let Some(u) = n.as_u64() {
-        return u.to_string();
-    }
-    let f = n.as_f64().unwrap_or(0.0);
-    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e16 {
-        format!("{f:.1}")
-    } else {
-        format!("{f}")
-    }
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Body, ApiError> {

@@ -4,9 +4,11 @@
 use serde_json::json;
 use worker::Response;
 
+use crate::config::Permission;
 use crate::domain::user::User;
 use crate::error::{ApiError, FieldErrors};
 use crate::flows::account::{self, Access};
+use crate::flows::customise::{self, Object};
 use crate::flows::registration::{self, RegisterInput};
 use crate::http::{extract, response, Ctx};
 use crate::messages as msg;
@@ -20,6 +22,8 @@ pub async fn root(ctx: &Ctx) -> Result<Response, ApiError> {
 // POST /auth/users/ (djoser "User Create"): 201 {email, username, id} | 400 fields | 400 [msg] | 429
 /// Registers an inactive user (active when activation e-mails are off) and sends the e-mail.
 pub async fn create(ctx: &Ctx) -> Result<Response, ApiError> {
+    // DRF checks permissions before throttles and before the body is read.
+    permit(ctx, ctx.settings.permissions.user_create)?;
     let cx = ctx.flow();
     let body = match ctx.body() {
         Ok(body) => body,
@@ -31,7 +35,13 @@ pub async fn create(ctx: &Ctx) -> Result<Response, ApiError> {
     };
     let input = RegisterInput {
         raw_email: Some(extract::raw_string(&body, "email")),
-        email: extract::model_email(&body).map(Option::unwrap_or_default),
+        email: extract::model_email(&body),
+        profile: customise::read_profile(
+            ctx.settings,
+            |n| body.raw(n),
+            &|t| body.surrogate_message(t),
+            true,
+        ),
         username: extract::username(&body, "username"),
         password: extract::password(&body, "password"),
         re_password: extract::required_if(
@@ -42,36 +52,74 @@ pub async fn create(ctx: &Ctx) -> Result<Response, ApiError> {
     };
     let done = registration::register(&cx, input).await?;
     ctx.send(done.mail);
-    let user = done.user;
-    response::created(&json!({ "email": user.email, "username": user.username, "id": user.id }))
+    response::created(&done.user.created_representation(ctx.settings))
+}
+
+/// The PERMISSIONS_* rule of a user endpoint (view level: DRF's `has_permission`; the object
+/// rule of CurrentUserOrAdmin is `account::target`'s).
+fn permit(ctx: &Ctx, permission: Permission) -> Result<(), ApiError> {
+    Ok(customise::permit(
+        permission,
+        ctx.user.as_ref(),
+        Object::None,
+    )?)
+}
+
+/// The user object as the configured UserSerializer shows it.
+fn shown(ctx: &Ctx, user: &User) -> Result<Response, ApiError> {
+    response::ok(&user.representation(ctx.settings))
 }
 
 // GET /auth/users/ (djoser "User List"): 200 [user...] | 401
 /// Staff see every user; everyone else sees only themself (HIDE_USERS).
 pub async fn list(ctx: &Ctx) -> Result<Response, ApiError> {
-    let users = account::list(&ctx.flow(), ctx.user()?).await?;
-    let list: Vec<_> = users.iter().map(User::public).collect();
+    let me = ctx.user()?;
+    permit(ctx, ctx.settings.permissions.user_list)?;
+    let users = account::list(&ctx.flow(), me).await?;
+    let list: Vec<_> = users
+        .iter()
+        .map(|u| u.representation(ctx.settings))
+        .collect();
     response::ok(&list)
 }
 
 // GET /auth/users/me/ (djoser "User"): 200 {email, id, username} | 401
 /// The current user.
 pub async fn me(ctx: &Ctx) -> Result<Response, ApiError> {
-    response::ok(&ctx.user()?.public())
+    let me = ctx.user()?;
+    permit(ctx, ctx.settings.permissions.user)?;
+    shown(ctx, me)
 }
 
 /// Updates `target` from the body's e-mail field and sends what the change needs.
 async fn update(ctx: &Ctx, target: User) -> Result<Response, ApiError> {
     let body = ctx.body()?;
-    let done = account::update(&ctx.flow(), target, extract::model_email(&body)).await?;
+    // PUT validates as a full update (required fields must be sent), PATCH as a partial one.
+    let full = ctx.method == "PUT";
+    let profile = customise::read_profile(
+        ctx.settings,
+        |n| body.raw(n),
+        &|t| body.surrogate_message(t),
+        full,
+    );
+    let done = account::update_with_profile(
+        &ctx.flow(),
+        target,
+        extract::model_email(&body),
+        profile,
+        full,
+    )
+    .await?;
     ctx.send(done.mail);
-    response::ok(&done.user.public())
+    shown(ctx, &done.user)
 }
 
 // PUT|PATCH /auth/users/me/ (and /auth/users/): 200 user | 400 {email} | 401
 /// Updates the current user.
 pub async fn update_me(ctx: &Ctx) -> Result<Response, ApiError> {
-    update(ctx, ctx.user()?.clone()).await
+    let me = ctx.user()?;
+    permit(ctx, ctx.settings.permissions.user)?;
+    update(ctx, me.clone()).await
 }
 
 /// Deletes `target` after checking the caller's `current_password`.
@@ -85,7 +133,9 @@ async fn destroy(ctx: &Ctx, target: &User) -> Result<Response, ApiError> {
 // DELETE /auth/users/me/: 204 | 400 {current_password} | 401
 /// Deletes the current user after checking their password.
 pub async fn destroy_me(ctx: &Ctx) -> Result<Response, ApiError> {
-    destroy(ctx, ctx.user()?).await
+    let me = ctx.user()?;
+    permit(ctx, ctx.settings.permissions.user_delete)?;
+    destroy(ctx, me).await
 }
 
 /// The `users/{id}/` object, if the caller may `access` it.
@@ -97,12 +147,16 @@ async fn target(ctx: &Ctx, access: Access) -> Result<User, ApiError> {
 // GET /auth/users/{id}/: 200 | 401 | 403 | 404
 /// The user object by id: one's own, or anyone's for staff.
 pub async fn detail(ctx: &Ctx) -> Result<Response, ApiError> {
-    response::ok(&target(ctx, Access::Read).await?.public())
+    ctx.user()?;
+    permit(ctx, ctx.settings.permissions.user)?;
+    shown(ctx, &target(ctx, Access::Read).await?)
 }
 
 // PUT|PATCH /auth/users/{id}/: 200 | 400 | 401 | 403 | 404
 /// Updates a user object by id.
 pub async fn update_detail(ctx: &Ctx) -> Result<Response, ApiError> {
+    ctx.user()?;
+    permit(ctx, ctx.settings.permissions.user)?;
     let user = target(ctx, Access::Write).await?;
     update(ctx, user).await
 }
@@ -110,6 +164,8 @@ pub async fn update_detail(ctx: &Ctx) -> Result<Response, ApiError> {
 // DELETE /auth/users/{id}/: 204 | 400 | 401 | 403 (someone else) | 404
 /// Deletes a user object by id (one's own, or anyone's for staff).
 pub async fn destroy_detail(ctx: &Ctx) -> Result<Response, ApiError> {
+    ctx.user()?;
+    permit(ctx, ctx.settings.permissions.user_delete)?;
     let user = target(ctx, Access::Delete).await?;
     destroy(ctx, &user).await
 }

@@ -8,7 +8,8 @@ use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
 use crate::domain::event::{Event, EventKind};
-use crate::domain::user::{email_key, NewUser, User};
+use crate::domain::profile::parse_extra;
+use crate::domain::user::{email_key, NewUser, ProfileChange, User};
 use crate::storage::kv::RefreshStore;
 use crate::storage::{
     AuthTokenStore, Challenge, Conflicts, Counter, Counts, EventStore, ExpiredRows, Hit, MfaStore,
@@ -49,6 +50,7 @@ struct UserRow {
     last_login: Option<i64>,
     tokens_valid_after: i64,
     mfa_enabled: i64,
+    extra_fields: String,
 }
 
 impl From<UserRow> for User {
@@ -67,13 +69,24 @@ impl From<UserRow> for User {
             last_login: r.last_login,
             tokens_valid_after: r.tokens_valid_after,
             mfa_enabled: r.mfa_enabled != 0,
+            extra: parse_extra(&r.extra_fields),
         }
     }
 }
 
 const USER_COLUMNS: &str = "id, username, email, password, is_active, activation_pending, \
                             pending_email, is_staff, first_name, last_name, last_login, \
-                            tokens_valid_after, mfa_enabled";
+                            tokens_valid_after, mfa_enabled, extra_fields";
+
+/// The extra fields of a new user as the JSON column keeps them (nulls are not stored).
+fn stored_extra(extra: &serde_json::Map<String, serde_json::Value>) -> String {
+    let kept: serde_json::Map<_, _> = extra
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    serde_json::Value::Object(kept).to_string()
+}
 
 fn num(n: i64) -> JsValue {
     // D1 takes JS numbers; ids and unix seconds are far below 2^53.
@@ -332,8 +345,8 @@ impl UserStore for Store {
     async fn create_user(&self, new: &NewUser) -> Result<User> {
         let sql = format!(
             "INSERT INTO users (username, email, email_key, password, is_active, \
-             activation_pending, date_joined) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-             RETURNING {USER_COLUMNS}"
+             activation_pending, date_joined, first_name, last_name, extra_fields) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING {USER_COLUMNS}"
         );
         let row: Option<UserRow> = self
             .stmt(
@@ -346,6 +359,9 @@ impl UserStore for Store {
                     num(i64::from(new.is_active)),
                     num(i64::from(new.activation_pending)),
                     num(new.date_joined),
+                    text(new.profile.first_name.as_deref().unwrap_or_default()),
+                    text(new.profile.last_name.as_deref().unwrap_or_default()),
+                    text(&stored_extra(&new.profile.extra)),
                 ],
             )?
             .first(None)
@@ -364,6 +380,32 @@ impl UserStore for Store {
                 text(email),
                 text(&email_key(email)),
                 num(i64::from(deactivate)),
+            ],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    async fn update_profile(&self, id: i64, change: &ProfileChange) -> Result<()> {
+        // json_patch is RFC 7396: a null member deletes the key, as ProfileChange::apply does.
+        self.stmt(
+            "UPDATE users SET first_name = COALESCE(?2, first_name), \
+             last_name = COALESCE(?3, last_name), \
+             extra_fields = json_patch(extra_fields, ?4) WHERE id = ?1",
+            &[
+                num(id),
+                change
+                    .first_name
+                    .as_deref()
+                    .map(text)
+                    .unwrap_or(JsValue::NULL),
+                change
+                    .last_name
+                    .as_deref()
+                    .map(text)
+                    .unwrap_or(JsValue::NULL),
+                text(&serde_json::Value::Object(change.extra.clone()).to_string()),
             ],
         )?
         .run()

@@ -12,7 +12,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::domain::event::Event;
-use crate::domain::user::{email_key, NewUser, User};
+use crate::domain::user::{email_key, NewUser, ProfileChange, User};
 use crate::storage::{
     AuthTokenStore, Challenge, Conflicts, Counter, Counts, EventStore, ExpiredRows, Hit, MfaStore,
     PasswordChange, RefreshArbiter, RefreshState, Result, SessionIndex, SessionRecord, Spend,
@@ -194,7 +194,10 @@ impl UserStore for MemoryStore {
             last_login: None,
             tokens_valid_after: 0,
             mfa_enabled: false,
+            extra: serde_json::Map::new(),
         };
+        let mut user = user;
+        new.profile.apply(&mut user);
         state.users.insert(user.id, user.clone());
         Ok(user)
     }
@@ -212,6 +215,14 @@ impl UserStore for MemoryStore {
                 user.is_active = false;
                 user.activation_pending = true;
             }
+        }
+        Ok(())
+    }
+
+    async fn update_profile(&self, id: i64, change: &ProfileChange) -> Result<()> {
+        self.enter().await?;
+        if let Some(user) = self.state.borrow_mut().users.get_mut(&id) {
+            change.apply(user);
         }
         Ok(())
     }

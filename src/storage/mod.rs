@@ -18,7 +18,7 @@ mod types;
 pub use types::*;
 
 use crate::domain::event::Event;
-use crate::domain::user::{NewUser, User};
+use crate::domain::user::{NewUser, ProfileChange, User};
 
 /// A storage result.
 pub type Result<T> = std::result::Result<T, StorageError>;
@@ -37,6 +37,9 @@ pub trait UserStore {
     /// Sets the e-mail (clearing any pending change); with `deactivate` the user also becomes
     /// inactive and waits for a new activation link. A taken address is a conflict.
     async fn update_email(&self, id: i64, email: &str, deactivate: bool) -> Result<()>;
+    /// Merges new profile values (first_name, last_name, the extra fields' JSON) into the user,
+    /// in one statement, so concurrent changes of different fields both stay.
+    async fn update_profile(&self, id: i64, change: &ProfileChange) -> Result<()>;
     /// Records (or, with `None`, drops) an e-mail change waiting for its confirmation link.
     async fn set_pending_email(&self, id: i64, pending: Option<&str>) -> Result<()>;
     /// Moves the pending address to the e-mail only if `pending` is still the one waiting;
