@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash, generateKeyPairSync, randomBytes, sign as cryptoSign } from "node:crypto";
+import { documentChecker } from "./openapi-check";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789abcdef";
@@ -215,6 +216,8 @@ export class TestApp {
         parsed = undefined;
       }
     }
+    // Every answer must be one the OpenAPI document describes (tests/openapi-check.ts).
+    documentChecker().check({ method, path, status: res.status, headers: res.headers, text });
     return { status: res.status, headers: res.headers, text, body: parsed };
   }
 

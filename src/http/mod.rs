@@ -16,6 +16,7 @@ pub mod jwt;
 pub mod password;
 pub mod response;
 pub mod routes;
+pub mod schema;
 pub mod sessions;
 pub mod token;
 pub mod username;
