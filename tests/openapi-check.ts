@@ -6,7 +6,10 @@
 // none where it documents no content), required headers must be present, and the JSON body must
 // validate against the schema (JSON Schema 2020-12, which OpenAPI 3.1 uses). A path the document
 // does not list is checked against its `x-unknown-path` answers, and a method a listed path does
-// not serve against `x-unlisted-method`: nothing is skipped.
+// not serve against `x-unlisted-method`: nothing is skipped. Any request may also get the
+// runtime's own answers (`x-before-the-worker`) or a misconfigured deployment's 500
+// (`x-invalid-configuration`). `x-may-be-empty` marks the one response that is sometimes bodiless
+// (resend_activation's 400 with SEND_ACTIVATION_EMAIL off, djoser's `Response(status=400)`).
 import Ajv2020, { ValidateFunction } from "ajv/dist/2020.js";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -103,8 +106,11 @@ export class OpenApiChecker {
   violations(seen: Observed): string[] {
     const where = this.locate(seen.method, seen.path);
     const problems: string[] = [];
+    // Besides the operation's own: the runtime's answers, and a misconfigured deployment's 500.
     const documented =
-      where.responses[String(seen.status)] ?? this.doc["x-before-the-worker"]?.responses?.[String(seen.status)];
+      where.responses[String(seen.status)] ??
+      this.doc["x-before-the-worker"]?.responses?.[String(seen.status)] ??
+      this.doc["x-invalid-configuration"]?.responses?.[String(seen.status)];
     if (!documented) {
       return [`${where.name}: status ${seen.status} is not documented (listed: ${Object.keys(where.responses).join(", ")})`];
     }
