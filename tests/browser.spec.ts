@@ -6,15 +6,14 @@
 // context, so the production defaults (Secure, __Host- and __Secure- names) run unchanged.
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { createServer, IncomingMessage, Server, ServerResponse } from "node:http";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, BrowserContext, Page } from "playwright-core";
+import { BrowserContext, Page } from "playwright-core";
+import { Browser, launchChromium } from "./chromium";
 import { spawnApp, TestApp, unique } from "./helpers";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const CHROMIUM = "/usr/bin/chromium";
 const OUT = join(ROOT, ".cache/test-output");
 const ACCESS = "__Host-access";
 const REFRESH = "__Secure-refresh";
@@ -36,10 +35,9 @@ let spa: { server: Server; origin: string };
 let evil: { server: Server; origin: string };
 let context: BrowserContext;
 let page: Page;
-let profile: string;
+let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/bootstrap.sh`);
   spa = await serve((req, res) => {
     const name = (req.url ?? "/").split("?")[0] === "/app.js" ? "app.js" : "index.html";
     res.setHeader("Content-Type", name.endsWith(".js") ? "text/javascript" : "text/html");
@@ -57,30 +55,16 @@ beforeAll(async () => {
     { host: "127.0.0.1", port: 0 },
   );
   api = (await app.mf.ready).origin;
-  profile = mkdtempSync(join(tmpdir(), "djoser-edge-chromium-"));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
+  context = browser.context;
   page = context.pages()[0] ?? (await context.newPage());
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await app?.dispose();
   spa?.server.close();
   evil?.server.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 /** The browser's cookies for the API, by name. */

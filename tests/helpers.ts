@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash, generateKeyPairSync, randomBytes, sign as cryptoSign } from "node:crypto";
+import { documentChecker, OpenApiChecker } from "./openapi-check";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789abcdef";
@@ -194,6 +195,18 @@ export class TestApp {
     }
   }
 
+  private served?: Promise<OpenApiChecker>;
+  /** The checker of the document this Worker serves (fetched once; the shipped file when the
+   * Worker cannot serve it, e.g. under a broken configuration). */
+  checker(): Promise<OpenApiChecker> {
+    this.served ??= (async () => {
+      const res = await this.mf.dispatchFetch("http://localhost/auth/schema/");
+      const text = await res.text();
+      return res.status === 200 ? documentChecker(text) : documentChecker();
+    })();
+    return this.served;
+  }
+
   async call(path: string, opts: CallOptions = {}): Promise<Reply> {
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
     let body: string | Uint8Array | undefined = opts.body;
@@ -220,6 +233,9 @@ export class TestApp {
         parsed = undefined;
       }
     }
+    // Every answer must be one the OpenAPI document describes (tests/openapi-check.ts): the one
+    // this Worker serves, which carries the operator's user fields when it has any.
+    (await this.checker()).check({ method, path, status: res.status, headers: res.headers, text });
     return { status: res.status, headers: res.headers, text, body: parsed };
   }
 

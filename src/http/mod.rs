@@ -17,6 +17,7 @@ pub mod mfa;
 pub mod password;
 pub mod response;
 pub mod routes;
+pub mod schema;
 pub mod sessions;
 pub mod token;
 pub mod username;

@@ -93,8 +93,9 @@ pub const SECURITY_HEADERS: [(&str, &str); 5] = [
 
 /// Adds the headers every response carries: Allow, Vary, security headers, no caching, CORS.
 ///
-/// The one exception is a successful answer of a [`Exposure::Public`] route (the JWK Set):
-/// public data, cacheable for [`PUBLIC_MAX_AGE`] seconds and readable from any origin.
+/// The exceptions are a successful answer of a [`Exposure::Public`] route (the JWK Set, the
+/// OpenAPI document): public data, cacheable for [`PUBLIC_MAX_AGE`] seconds and readable from any
+/// origin; and a successful [`Exposure::Page`] answer, which keeps the page's own CSP.
 pub fn finish(
     response: Response,
     allow: Option<&str>,
@@ -111,7 +112,14 @@ pub fn finish(
     }
     let _ = headers.set("Vary", "Accept, Origin");
     for (name, value) in SECURITY_HEADERS {
-        let _ = headers.set(name, value);
+        // A page's own policy (the docs page's, set by its handler) stands; errors get the API's.
+        let own_policy = exposure == Exposure::Page
+            && name == "Content-Security-Policy"
+            && response.status_code() == 200
+            && headers.has(name).unwrap_or(false);
+        if !own_policy {
+            let _ = headers.set(name, value);
+        }
     }
     // Tokens, user data and errors alike: nothing here may sit in a shared or browser cache.
     let _ = headers.set("Cache-Control", "no-store");

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use worker::Response;
 
 use crate::error::ApiError;
-use crate::http::{activation, jwt, mfa, password, sessions, token, username, users, Ctx};
+use crate::http::{activation, jwt, mfa, password, schema, sessions, token, username, users, Ctx};
 
 /// A handler's future.
 pub type Handled<'a> = Pin<Box<dyn Future<Output = Result<Response, ApiError>> + 'a>>;
@@ -48,9 +48,12 @@ pub enum Unmapped {
 pub enum Exposure {
     /// Tokens, user data, errors: `Cache-Control: no-store`, CORS only for CORS_ALLOWED_ORIGINS.
     Private,
-    /// Public data (the JWK Set): a 200 is cacheable for [`PUBLIC_MAX_AGE`] seconds and readable
-    /// from any origin.
+    /// Public data (the JWK Set, the OpenAPI document): a 200 is cacheable for
+    /// [`PUBLIC_MAX_AGE`] seconds and readable from any origin.
     Public,
+    /// A page for people (the docs page): private headers, but the page's own
+    /// Content-Security-Policy instead of the API's, which forbids running anything.
+    Page,
 }
 
 /// How long a public answer may be cached, in seconds: the time a new standby key must be
@@ -414,6 +417,27 @@ pub static ROUTES: &[RouteDef] = &[
         endpoints: &[ep!("GET", Anyone, jwt::jwks)],
         exposure: Exposure::Public,
     },
+    // This service's own: the OpenAPI 3.1 document and the page that renders it.
+    RouteDef {
+        action: "schema",
+        paths: &["schema"],
+        name: "Schema",
+        description: "The OpenAPI 3.1 document of this API.",
+        auth: Auth::Never,
+        unmapped: Unmapped::NotAllowed,
+        endpoints: &[ep!("GET", Anyone, schema::document)],
+        exposure: Exposure::Public,
+    },
+    RouteDef {
+        action: "docs",
+        paths: &["docs"],
+        name: "Docs",
+        description: "The OpenAPI document rendered for people.",
+        auth: Auth::Never,
+        unmapped: Unmapped::NotAllowed,
+        endpoints: &[ep!("GET", Anyone, schema::docs)],
+        exposure: Exposure::Page,
+    },
 ];
 
 /// A route matched to a path.
@@ -526,10 +550,10 @@ impl RouteDef {
         self.endpoints.iter().find(|e| e.method == method)
     }
 
-    /// True for the API root and the JWK Set, the routes that neither sign nor check a token
-    /// nor an e-mailed link, and so work without SIGNING_KEY.
+    /// True for the API root, the JWK Set, the schema and its page: the routes that neither
+    /// sign nor check a token nor an e-mailed link, and so work without SIGNING_KEY.
     pub fn needs_no_signing_key(&self) -> bool {
-        matches!(self.action, "api-root" | "jwks")
+        matches!(self.action, "api-root" | "jwks" | "schema" | "docs")
     }
 }
 
@@ -605,6 +629,8 @@ mod tests {
                 "token-login token/login [POST, OPTIONS]",
                 "token-logout token/logout [POST, OPTIONS]",
                 "jwks jwks|/.well-known/jwks.json [GET, HEAD, OPTIONS]",
+                "schema schema [GET, HEAD, OPTIONS]",
+                "docs docs [GET, HEAD, OPTIONS]",
             ]
         );
     }
@@ -657,6 +683,10 @@ mod tests {
             ("/auth/jwks", Some("jwks")),
             ("/.well-known/jwks.json", Some("jwks")),
             ("/.well-known/jwks.json/", Some("jwks")),
+            ("/auth/schema/", Some("schema")),
+            ("/auth/schema", Some("schema")),
+            ("/auth/docs/", Some("docs")),
+            ("/auth/docs/x", None),
             ("/auth/.well-known/jwks.json", None),
             ("/.well-known/jwks", None),
             ("/.well-known/jwks.json/x", None),
