@@ -1301,6 +1301,20 @@ mod tests {
     }
 
     #[test]
+    fn events_retention_days_is_read_and_bounded() {
+        assert_eq!(from(&[]).unwrap().events_retention_days, 90);
+        let s = from(&[("EVENTS_RETENTION_DAYS", "30")]).unwrap();
+        assert_eq!(s.events_retention_days, 30);
+        for bad in ["0", "-1", "lots"] {
+            let text = from(&[("EVENTS_RETENTION_DAYS", bad)])
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(text.contains("EVENTS_RETENTION_DAYS"), "{bad}: {text}");
+        }
+    }
+
+    #[test]
     fn the_events_webhook_needs_an_http_url_and_a_long_secret() {
         let secret = "s".repeat(32);
         let s = from(&[
