@@ -91,6 +91,9 @@ describe("enrolment", () => {
     expect(JSON.stringify(stored)).not.toContain(ok.body.backup_codes[0].slice(0, 5));
     const status = await app.call("/auth/mfa/", { auth: me.auth });
     expect(status.body).toEqual({ totp: true, backup_codes_left: 10 });
+    await app.settle();
+    const notices = app.emailsTo(me.email).map((e) => e.subject);
+    expect(notices).toContain("Djoser Reference - Two-factor authentication has been enabled!");
     const again = await app.post("/auth/mfa/totp/activate/", { current_password: me.password }, { auth: me.auth });
     expect(again.body).toEqual({ non_field_errors: ["Two-factor authentication is already enabled."] });
   });
@@ -135,6 +138,9 @@ describe("sign-in with a second factor", () => {
     const again = await app.post("/auth/mfa/login/", { ephemeral_token: await challenge(app, me), code: me.codes[2] });
     expect(again.status).toBe(400);
     expect((await app.call("/auth/mfa/", { auth: me.auth })).body.backup_codes_left).toBe(9);
+    await app.settle();
+    const subjects = app.emailsTo(me.email).map((e) => e.subject);
+    expect(subjects).toContain("Djoser Reference - A backup code has been used!");
     await new Promise((r) => setTimeout(r, 100));
     const log = await app.call("/auth/users/me/events/", { auth: `Bearer ${res.body.access}` });
     const kinds = log.body.results.map((e: any) => e.kind);
@@ -172,6 +178,10 @@ describe("sign-in with a second factor", () => {
     );
     const pair = await app.post("/auth/jwt/create/", { username: me.username, password: me.password });
     expect(keys(pair.body)).toEqual(["access", "refresh"]);
+    await app.settle();
+    expect(app.emailsTo(me.email).map((e) => e.subject)).toContain(
+      "Djoser Reference - Two-factor authentication has been disabled!",
+    );
     expect(await app.sql("SELECT 1 FROM mfa_totp WHERE user_id = ?", me.id)).toEqual([]);
     expect(await app.sql("SELECT 1 FROM mfa_backup_codes WHERE user_id = ?", me.id)).toEqual([]);
   });

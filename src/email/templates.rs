@@ -24,6 +24,12 @@ pub enum EmailKind {
     EmailChangeConfirmation,
     /// This service's own: to the old address of a pending e-mail change; needs `url` (cancel).
     EmailChangeNotice,
+    /// This service's own: a second factor was enabled.
+    MfaEnabled,
+    /// This service's own: the second factor was turned off.
+    MfaDisabled,
+    /// This service's own: a backup code was used to sign in (or to change the factor).
+    BackupCodeUsed,
 }
 
 impl EmailKind {
@@ -49,6 +55,9 @@ impl EmailKind {
             EmailKind::UsernameChangedConfirmation => "username_changed_confirmation",
             EmailKind::EmailChangeConfirmation => "email_change_confirmation",
             EmailKind::EmailChangeNotice => "email_change_notice",
+            EmailKind::MfaEnabled => "mfa_enabled",
+            EmailKind::MfaDisabled => "mfa_disabled",
+            EmailKind::BackupCodeUsed => "backup_code_used",
         }
     }
 }
@@ -167,6 +176,31 @@ pub fn render(kind: EmailKind, ctx: &EmailContext<'_>) -> RenderedEmail {
             "If it was you, there is nothing to do.",
             &link,
             (&thanks_text, &thanks_html),
+        ),
+        EmailKind::MfaEnabled => changed_email(
+            &site,
+            "Two-factor authentication has been enabled!",
+            "Two-factor authentication is now on for your account: signing in asks for a code from your authenticator app.",
+            &format!("If this was not you, reset your password now.\n\n{thanks_text}"),
+            &format!("<p>If this was not you, reset your password now.</p>\n\n{thanks_html}"),
+        ),
+        EmailKind::MfaDisabled => changed_email(
+            &site,
+            "Two-factor authentication has been disabled!",
+            "Two-factor authentication is now off for your account: signing in needs only the password.",
+            &format!("If this was not you, reset your password and enable it again.\n\n{thanks_text}"),
+            &format!(
+                "<p>If this was not you, reset your password and enable it again.</p>\n\n{thanks_html}"
+            ),
+        ),
+        EmailKind::BackupCodeUsed => changed_email(
+            &site,
+            "A backup code has been used!",
+            "One of your backup codes was just used. Each code works once; regenerate them when few are left.",
+            &format!("If this was not you, reset your password and regenerate your codes.\n\n{thanks_text}"),
+            &format!(
+                "<p>If this was not you, reset your password and regenerate your codes.</p>\n\n{thanks_html}"
+            ),
         ),
     };
     RenderedEmail {

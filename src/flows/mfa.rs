@@ -23,11 +23,13 @@ use crate::config::LoginField;
 use crate::domain::event::EventKind;
 use crate::domain::totp;
 use crate::domain::user::User;
+use crate::email::templates::EmailKind;
 use crate::error::FieldErrors;
+use crate::flows::links;
 use crate::flows::password::check_current_password;
 use crate::flows::session::{self, TokenPair};
 use crate::flows::throttle::{self, Subject};
-use crate::flows::{ok_if_empty, random, take, Checked, Cx, FlowError};
+use crate::flows::{ok_if_empty, random, take, Checked, Cx, FlowError, Outbox};
 use crate::messages as msg;
 use crate::storage::{
     AuthTokenStore, Challenge, MfaStore, SessionIndex, ThrottleStore, TotpRecord, UserLookup,
@@ -216,10 +218,12 @@ enum Factor {
 /// `None` when it is neither.
 async fn second_factor<S: MfaStore>(
     cx: &Cx<'_, S>,
-    user_id: i64,
+    user: &User,
     record: &TotpRecord,
     code: &str,
+    mail: &mut Outbox,
 ) -> Result<Option<Factor>, FlowError> {
+    let user_id = user.id;
     let secret = open_secret(cx, user_id, record)?;
     if let Some(step) = totp::verify(&secret, code, cx.now, record.last_step) {
         // Two requests with the same code: the step is spent once.
@@ -235,6 +239,7 @@ async fn second_factor<S: MfaStore>(
     let hash = code_hash(cx, user_id, &plain)?;
     if cx.store.use_backup_code(user_id, &hash).await? {
         cx.record(EventKind::BackupCodeUsed, user_id, None);
+        links::queue(cx, mail, user, EmailKind::BackupCodeUsed)?;
         return Ok(Some(Factor::BackupCode));
     }
     Ok(None)
@@ -248,9 +253,10 @@ async fn check_code<S: ThrottleStore + MfaStore>(
     record: &TotpRecord,
     code: String,
     errors: &mut FieldErrors,
+    mail: &mut Outbox,
 ) -> Result<(), FlowError> {
     let attempt = throttle::password_check(cx, Subject::UserId(me.id)).await?;
-    if second_factor(cx, me.id, record, &code).await?.is_none() {
+    if second_factor(cx, me, record, &code, mail).await?.is_none() {
         attempt.failed(cx).await?;
         cx.record(EventKind::MfaFailed, me.id, None);
         errors.add("code", msg::MFA_INVALID_CODE);
@@ -317,12 +323,12 @@ pub async fn activate<S: ThrottleStore + MfaStore>(
 }
 
 /// POST mfa/totp/activate/confirm/ {code}: the first code from the app enables the factor;
-/// returns the backup codes, shown this once.
+/// returns the backup codes, shown this once, and the notice e-mail.
 pub async fn confirm<S: ThrottleStore + MfaStore>(
     cx: &Cx<'_, S>,
     me: &User,
     code: Checked<String>,
-) -> Result<Vec<String>, FlowError> {
+) -> Result<(Vec<String>, Outbox), FlowError> {
     let mut errors = FieldErrors::new();
     let code = take(&mut errors, code);
     ok_if_empty(errors)?;
@@ -350,7 +356,9 @@ pub async fn confirm<S: ThrottleStore + MfaStore>(
         return Err(FlowError::non_field(msg::MFA_NOT_STARTED));
     }
     cx.record(EventKind::MfaEnabled, me.id, None);
-    Ok(shown)
+    let mut mail = Outbox::new();
+    links::queue(cx, &mut mail, me, EmailKind::MfaEnabled)?;
+    Ok((shown, mail))
 }
 
 /// POST mfa/totp/deactivate/ {current_password, code}: turns the factor off (a backup code
@@ -360,12 +368,12 @@ pub async fn deactivate<S: ThrottleStore + MfaStore>(
     me: &User,
     current_password: Checked<String>,
     code: Checked<String>,
-) -> Result<(), FlowError> {
-    let record = checked_password_and_code(cx, me, current_password, code).await?;
-    drop(record);
+) -> Result<Outbox, FlowError> {
+    let mut mail = checked_password_and_code(cx, me, current_password, code).await?;
     cx.store.disable_totp(me.id).await?;
     cx.record(EventKind::MfaDisabled, me.id, None);
-    Ok(())
+    links::queue(cx, &mut mail, me, EmailKind::MfaDisabled)?;
+    Ok(mail)
 }
 
 /// POST mfa/backup_codes/regenerate/ {current_password, code}: a new set; the old one is dead.
@@ -374,31 +382,40 @@ pub async fn regenerate<S: ThrottleStore + MfaStore>(
     me: &User,
     current_password: Checked<String>,
     code: Checked<String>,
-) -> Result<Vec<String>, FlowError> {
-    checked_password_and_code(cx, me, current_password, code).await?;
+) -> Result<(Vec<String>, Outbox), FlowError> {
+    let mail = checked_password_and_code(cx, me, current_password, code).await?;
     let (shown, stored) = new_backup_codes(cx, me.id)?;
     cx.store.replace_backup_codes(me.id, &stored).await?;
     cx.record(EventKind::BackupCodesRegenerated, me.id, None);
-    Ok(shown)
+    Ok((shown, mail))
 }
 
 /// The password and a code of an enabled factor, both checked (field errors together, as DRF
-/// reports them); the record they were checked against.
+/// reports them); the notice of a backup code used for it.
 async fn checked_password_and_code<S: ThrottleStore + MfaStore>(
     cx: &Cx<'_, S>,
     me: &User,
     current_password: Checked<String>,
     code: Checked<String>,
-) -> Result<TotpRecord, FlowError> {
+) -> Result<Outbox, FlowError> {
     let mut errors = FieldErrors::new();
     let code = take(&mut errors, code);
     check_current_password(cx, me, current_password, &mut errors).await?;
     ok_if_empty(errors)?;
     let record = enabled_record(cx, me).await?;
     let mut errors = FieldErrors::new();
-    check_code(cx, me, &record, code.unwrap_or_default(), &mut errors).await?;
+    let mut mail = Outbox::new();
+    check_code(
+        cx,
+        me,
+        &record,
+        code.unwrap_or_default(),
+        &mut errors,
+        &mut mail,
+    )
+    .await?;
     ok_if_empty(errors)?;
-    Ok(record)
+    Ok(mail)
 }
 
 /// POST mfa/login/ {ephemeral_token, code}: the second step of a sign-in; opens the session the
@@ -407,7 +424,7 @@ pub async fn login<S: ThrottleStore + UserStore + MfaStore + AuthTokenStore + Se
     cx: &Cx<'_, S>,
     ephemeral_token: Checked<String>,
     code: Checked<String>,
-) -> Result<Opened, FlowError> {
+) -> Result<(Opened, Outbox), FlowError> {
     let mut errors = FieldErrors::new();
     let token = take(&mut errors, ephemeral_token);
     let code = take(&mut errors, code);
@@ -438,7 +455,11 @@ pub async fn login<S: ThrottleStore + UserStore + MfaStore + AuthTokenStore + Se
         cx.store.consume_challenge(&id).await?;
         return Err(invalid());
     };
-    if second_factor(cx, user.id, &record, &code).await?.is_none() {
+    let mut mail = Outbox::new();
+    if second_factor(cx, &user, &record, &code, &mut mail)
+        .await?
+        .is_none()
+    {
         cx.store.fail_challenge(&id, CHALLENGE_MAX_FAILURES).await?;
         attempt.failed(cx).await?;
         cx.record(EventKind::MfaFailed, user.id, None);
@@ -448,13 +469,14 @@ pub async fn login<S: ThrottleStore + UserStore + MfaStore + AuthTokenStore + Se
         // Another request finished this sign-in first.
         return Err(invalid());
     }
-    Ok(match purpose {
+    let opened = match purpose {
         Purpose::Jwt => {
             let key = session::jwt_key(cx)?;
             Opened::Jwt(session::open_jwt_session(cx, &key, &user).await?)
         }
         Purpose::Token => Opened::Token(session::open_token_session(cx, &user).await?),
-    })
+    };
+    Ok((opened, mail))
 }
 
 #[cfg(test)]
@@ -475,7 +497,7 @@ mod tests {
         let me = store.user(1).unwrap();
         let enrolment = block_on(activate(&cx(s, store), &me, Ok(PASSWORD.into()))).unwrap();
         let secret = totp::decode_secret(&enrolment.secret).unwrap();
-        let codes = block_on(confirm(&cx(s, store), &me, Ok(code_at(&secret, NOW)))).unwrap();
+        let (codes, _) = block_on(confirm(&cx(s, store), &me, Ok(code_at(&secret, NOW)))).unwrap();
         (secret, codes)
     }
 
@@ -503,6 +525,7 @@ mod tests {
             Ok(token.into()),
             Ok(code.into()),
         ))
+        .map(|(opened, _)| opened)
     }
 
     fn invalid_code() -> FlowError {
@@ -543,8 +566,11 @@ mod tests {
                 backup_codes_left: 0
             }
         );
-        let codes = block_on(confirm(&cx(&s, &store), &me, Ok(code_at(&secret, NOW)))).unwrap();
+        let (codes, mail) =
+            block_on(confirm(&cx(&s, &store), &me, Ok(code_at(&secret, NOW)))).unwrap();
         assert_eq!(codes.len(), 10);
+        let notices: Vec<_> = mail.iter().map(|m| (m.kind, m.to.as_str())).collect();
+        assert_eq!(notices, [(EmailKind::MfaEnabled, "a@example.com")]);
         let me = store.user(1).unwrap();
         assert!(me.mfa_enabled);
         assert_eq!(
@@ -806,13 +832,15 @@ mod tests {
         let (secret, old) = enrolled(&s, &store);
         let me = store.user(1).unwrap();
         let later = cx_at(&s, &store, NEXT);
-        let new = block_on(regenerate(
+        let (new, mail) = block_on(regenerate(
             &later,
             &me,
             Ok(PASSWORD.into()),
             Ok(code_at(&secret, NEXT)),
         ))
         .unwrap();
+        // A TOTP code was used, not a backup code: no notice.
+        assert!(mail.is_empty());
         assert_eq!(new.len(), 10);
         assert!(new.iter().all(|c| !old.contains(c)));
         let token = ephemeral(&s, &store, NEXT);
@@ -827,19 +855,21 @@ mod tests {
     fn each_change_and_failure_goes_into_the_event_log() {
         let s = settings();
         let store = MemoryStore::new();
-        user_with_password(&store, &s, 1, "alice", "", PASSWORD);
+        user_with_password(&store, &s, 1, "alice", "a@example.com", PASSWORD);
         let me = store.user(1).unwrap();
         let c = cx(&s, &store);
         let enrolment = block_on(activate(&c, &me, Ok(PASSWORD.into()))).unwrap();
         let secret = totp::decode_secret(&enrolment.secret).unwrap();
-        let codes = block_on(confirm(&c, &me, Ok(code_at(&secret, NOW)))).unwrap();
+        let (codes, _) = block_on(confirm(&c, &me, Ok(code_at(&secret, NOW)))).unwrap();
         let later = cx_at(&s, &store, NEXT);
         let SignIn::SecondFactor(token) = block_on(jwt_create(&later, "alice", PASSWORD)).unwrap()
         else {
             panic!("no challenge");
         };
         let _ = block_on(login(&later, Ok(token.clone()), Ok("000000".into())));
-        block_on(login(&later, Ok(token), Ok(codes[0].clone()))).unwrap();
+        let (_, mail) = block_on(login(&later, Ok(token), Ok(codes[0].clone()))).unwrap();
+        let notices: Vec<_> = mail.iter().map(|m| m.kind).collect();
+        assert_eq!(notices, [EmailKind::BackupCodeUsed]);
         let kinds = |events: Vec<crate::domain::event::Event>| -> Vec<EventKind> {
             events.into_iter().map(|e| e.kind).collect()
         };

@@ -27,7 +27,8 @@ pub async fn activate(ctx: &Ctx) -> Result<Response, ApiError> {
 /// Enables the pending secret with its first code; the backup codes are shown this once.
 pub async fn confirm(ctx: &Ctx) -> Result<Response, ApiError> {
     let code = extract::required(&ctx.body()?, "code");
-    let codes = mfa::confirm(&ctx.flow(), ctx.user()?, code).await?;
+    let (codes, mail) = mfa::confirm(&ctx.flow(), ctx.user()?, code).await?;
+    ctx.send(mail);
     response::ok(&json!({ "backup_codes": codes }))
 }
 
@@ -37,7 +38,8 @@ pub async fn deactivate(ctx: &Ctx) -> Result<Response, ApiError> {
     let body = ctx.body()?;
     let current = extract::password(&body, "current_password");
     let code = extract::required(&body, "code");
-    mfa::deactivate(&ctx.flow(), ctx.user()?, current, code).await?;
+    let mail = mfa::deactivate(&ctx.flow(), ctx.user()?, current, code).await?;
+    ctx.send(mail);
     response::no_content()
 }
 
@@ -47,7 +49,8 @@ pub async fn regenerate(ctx: &Ctx) -> Result<Response, ApiError> {
     let body = ctx.body()?;
     let current = extract::password(&body, "current_password");
     let code = extract::required(&body, "code");
-    let codes = mfa::regenerate(&ctx.flow(), ctx.user()?, current, code).await?;
+    let (codes, mail) = mfa::regenerate(&ctx.flow(), ctx.user()?, current, code).await?;
+    ctx.send(mail);
     response::ok(&json!({ "backup_codes": codes }))
 }
 
@@ -57,7 +60,9 @@ pub async fn login(ctx: &Ctx) -> Result<Response, ApiError> {
     let body = ctx.body()?;
     let token = extract::required(&body, "ephemeral_token");
     let code = extract::required(&body, "code");
-    match mfa::login(&ctx.flow(), token, code).await? {
+    let (opened, mail) = mfa::login(&ctx.flow(), token, code).await?;
+    ctx.send(mail);
+    match opened {
         Opened::Jwt(pair) => jwt::signed_in(ctx, &pair),
         Opened::Token(key) => response::ok(&json!({ "auth_token": key })),
     }
