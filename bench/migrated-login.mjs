@@ -5,36 +5,22 @@
 // real Django (tests/fixtures/django). The work is pure computation in one request, so its
 // answer time is its CPU time; the best of ROUNDS (default 5) is printed, the least disturbed
 // by other processes. Run: `bash scripts/build.sh && node bench/migrated-login.mjs`.
-import { Miniflare } from "miniflare";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { ROOT, startWorker } from "./worker.mjs";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const FIXTURE = join(ROOT, "tests", "fixtures", "django");
 const dump = JSON.parse(readFileSync(join(FIXTURE, "dump.json"), "utf8"));
 const known = JSON.parse(readFileSync(join(FIXTURE, "known.json"), "utf8"));
 
-const mf = new Miniflare({
-  modules: true,
-  scriptPath: join(ROOT, "build/index.js"),
-  modulesRoot: join(ROOT, "build"),
-  modulesRules: [
-    { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-    { type: "CompiledWasm", include: ["**/*.wasm"] },
-  ],
-  compatibilityDate: "2026-04-01",
-  d1Databases: ["DB"],
-  kvNamespaces: ["AUTH_KV"],
-  bindings: { SIGNING_KEY: randomBytes(48).toString("base64url"), EMAIL_BACKEND: "console", RATE_LIMITS: "off" },
+const mf = await startWorker({
+  SIGNING_KEY: randomBytes(48).toString("base64url"),
+  EMAIL_BACKEND: "console",
+  RATE_LIMITS: "off",
 });
 const db = await mf.getD1Database("DB");
-for (const file of ["0001_init.sql", "0002_purge_indexes.sql", "0003_account_states.sql", "0004_events.sql"]) {
-  const sql = readFileSync(join(ROOT, "migrations", file), "utf8").replace(/--.*$/gm, "");
-  for (const stmt of sql.split(";")) if (stmt.trim()) await db.prepare(stmt).run();
-}
 
 async function login(username, password) {
   const started = performance.now();

@@ -195,6 +195,9 @@ pub struct Settings {
     pub mfa_encryption_key: Option<Vec<u8>>,
     /// MFA_ISSUER (SITE_NAME): the issuer an authenticator app shows beside the account.
     pub mfa_issuer: Option<String>,
+    /// MFA_CHANGE_ENDS_OTHER_SESSIONS (False, this service's own): enabling or disabling a second
+    /// factor ends every other session of the user.
+    pub mfa_change_ends_other_sessions: bool,
     /// SQL_TRACE (False, this service's own, for tests): every distinct D1 statement is logged
     /// once per isolate, so the query-plan test can check them all. Never in production.
     pub sql_trace: bool,
@@ -370,6 +373,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "EVENTS_WEBHOOK_SECRET",
     "MFA_ENCRYPTION_KEY",
     "MFA_ISSUER",
+    "MFA_CHANGE_ENDS_OTHER_SESSIONS",
     "SQL_TRACE",
     // djoser's customisation points
     "USER_EXTRA_FIELDS",
@@ -454,6 +458,7 @@ impl Default for Settings {
             signing_key: None,
             mfa_encryption_key: None,
             mfa_issuer: None,
+            mfa_change_ends_other_sessions: false,
             sql_trace: false,
             signing_key_fallbacks: Vec::new(),
             algorithm: JwtAlgorithm::Hs256,
@@ -907,6 +912,10 @@ impl Settings {
             }
         }
         s.mfa_issuer = r.optional("MFA_ISSUER");
+        r.bool(
+            "MFA_CHANGE_ENDS_OTHER_SESSIONS",
+            &mut s.mfa_change_ends_other_sessions,
+        );
         r.bool("SQL_TRACE", &mut s.sql_trace);
 
         if let Some(v) = r.raw("ALGORITHM") {

@@ -240,3 +240,26 @@ describe("cookie mode", () => {
     expect(names).toEqual(expect.arrayContaining(["__Host-access", "__Secure-refresh", "csrftoken"]));
   });
 });
+
+describe("MFA_CHANGE_ENDS_OTHER_SESSIONS", () => {
+  let strict: TestApp;
+  beforeAll(async () => {
+    strict = await spawnApp({ MFA_CHANGE_ENDS_OTHER_SESSIONS: "true" });
+  });
+  afterAll(async () => {
+    await strict.dispose();
+  });
+
+  test("enrolling_ends_every_other_session_and_keeps_this_one", async () => {
+    const me = await signedIn(strict);
+    const other = await strict.jwtCreate(me.username, me.password);
+    const token = await strict.loginToken(me.username, me.password);
+    const started = await strict.post("/auth/mfa/totp/activate/", { current_password: me.password }, { auth: me.auth });
+    const confirmed = await strict.post("/auth/mfa/totp/activate/confirm/", { code: totp(started.body.secret) }, { auth: me.auth });
+    expect(confirmed.status).toBe(200);
+    expect((await strict.call("/auth/users/me/", { auth: me.auth })).status).toBe(200);
+    expect((await strict.call("/auth/users/me/", { auth: `Bearer ${other.access}` })).status).toBe(401);
+    expect((await strict.call("/auth/users/me/", { auth: `Token ${token}` })).status).toBe(401);
+    expect((await strict.post("/auth/jwt/refresh/", { refresh: other.refresh })).status).toBe(401);
+  });
+});

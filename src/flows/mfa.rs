@@ -25,15 +25,15 @@ use crate::domain::totp;
 use crate::domain::user::User;
 use crate::email::templates::EmailKind;
 use crate::error::FieldErrors;
-use crate::flows::links;
 use crate::flows::password::check_current_password;
 use crate::flows::session::{self, TokenPair};
 use crate::flows::throttle::{self, Subject};
+use crate::flows::{links, sessions};
 use crate::flows::{ok_if_empty, random, take, Checked, Cx, FlowError, Outbox};
 use crate::messages as msg;
 use crate::storage::{
-    AuthTokenStore, Challenge, MfaStore, SessionIndex, ThrottleStore, TotpRecord, UserLookup,
-    UserStore,
+    AuthTokenStore, Challenge, MfaStore, RefreshArbiter, SessionIndex, ThrottleStore, TotpRecord,
+    UserLookup, UserStore,
 };
 use crate::tokens::auth_token::hex;
 use crate::tokens::seal;
@@ -272,6 +272,20 @@ async fn enabled_record<S: MfaStore>(cx: &Cx<'_, S>, me: &User) -> Result<TotpRe
     }
 }
 
+/// With MFA_CHANGE_ENDS_OTHER_SESSIONS, a factor turned on or off ends every session of the
+/// user but the one making the change: sessions opened before the factor (perhaps by whoever
+/// prompted the change) do not outlive it.
+async fn end_other_sessions<S: RefreshArbiter + AuthTokenStore + SessionIndex>(
+    cx: &Cx<'_, S>,
+    me: &User,
+    current_session: Option<&str>,
+) -> Result<(), FlowError> {
+    if cx.settings.mfa_change_ends_other_sessions {
+        sessions::end_others(cx, me, current_session).await?;
+    }
+    Ok(())
+}
+
 /// GET mfa/.
 pub async fn status<S: MfaStore>(cx: &Cx<'_, S>, me: &User) -> Result<Status, FlowError> {
     let record = cx.store.totp(me.id).await?.filter(|r| r.enabled);
@@ -324,10 +338,13 @@ pub async fn activate<S: ThrottleStore + MfaStore>(
 
 /// POST mfa/totp/activate/confirm/ {code}: the first code from the app enables the factor;
 /// returns the backup codes, shown this once, and the notice e-mail.
-pub async fn confirm<S: ThrottleStore + MfaStore>(
+pub async fn confirm<
+    S: ThrottleStore + MfaStore + RefreshArbiter + AuthTokenStore + SessionIndex,
+>(
     cx: &Cx<'_, S>,
     me: &User,
     code: Checked<String>,
+    current_session: Option<&str>,
 ) -> Result<(Vec<String>, Outbox), FlowError> {
     let mut errors = FieldErrors::new();
     let code = take(&mut errors, code);
@@ -356,6 +373,7 @@ pub async fn confirm<S: ThrottleStore + MfaStore>(
         return Err(FlowError::non_field(msg::MFA_NOT_STARTED));
     }
     cx.record(EventKind::MfaEnabled, me.id, None);
+    end_other_sessions(cx, me, current_session).await?;
     let mut mail = Outbox::new();
     links::queue(cx, &mut mail, me, EmailKind::MfaEnabled)?;
     Ok((shown, mail))
@@ -363,15 +381,19 @@ pub async fn confirm<S: ThrottleStore + MfaStore>(
 
 /// POST mfa/totp/deactivate/ {current_password, code}: turns the factor off (a backup code
 /// works as the code).
-pub async fn deactivate<S: ThrottleStore + MfaStore>(
+pub async fn deactivate<
+    S: ThrottleStore + MfaStore + RefreshArbiter + AuthTokenStore + SessionIndex,
+>(
     cx: &Cx<'_, S>,
     me: &User,
     current_password: Checked<String>,
     code: Checked<String>,
+    current_session: Option<&str>,
 ) -> Result<Outbox, FlowError> {
     let mut mail = checked_password_and_code(cx, me, current_password, code).await?;
     cx.store.disable_totp(me.id).await?;
     cx.record(EventKind::MfaDisabled, me.id, None);
+    end_other_sessions(cx, me, current_session).await?;
     links::queue(cx, &mut mail, me, EmailKind::MfaDisabled)?;
     Ok(mail)
 }
@@ -497,7 +519,8 @@ mod tests {
         let me = store.user(1).unwrap();
         let enrolment = block_on(activate(&cx(s, store), &me, Ok(PASSWORD.into()))).unwrap();
         let secret = totp::decode_secret(&enrolment.secret).unwrap();
-        let (codes, _) = block_on(confirm(&cx(s, store), &me, Ok(code_at(&secret, NOW)))).unwrap();
+        let (codes, _) =
+            block_on(confirm(&cx(s, store), &me, Ok(code_at(&secret, NOW)), None)).unwrap();
         (secret, codes)
     }
 
@@ -566,8 +589,13 @@ mod tests {
                 backup_codes_left: 0
             }
         );
-        let (codes, mail) =
-            block_on(confirm(&cx(&s, &store), &me, Ok(code_at(&secret, NOW)))).unwrap();
+        let (codes, mail) = block_on(confirm(
+            &cx(&s, &store),
+            &me,
+            Ok(code_at(&secret, NOW)),
+            None,
+        ))
+        .unwrap();
         assert_eq!(codes.len(), 10);
         let notices: Vec<_> = mail.iter().map(|m| (m.kind, m.to.as_str())).collect();
         assert_eq!(notices, [(EmailKind::MfaEnabled, "a@example.com")]);
@@ -599,12 +627,12 @@ mod tests {
             Err(FlowError::field("current_password", msg::INVALID_PASSWORD))
         );
         assert!(store.snapshot().totp.is_empty());
-        let early = block_on(confirm(&cx(&s, &store), &me, Ok("123456".into())));
+        let early = block_on(confirm(&cx(&s, &store), &me, Ok("123456".into()), None));
         assert_eq!(early, Err(FlowError::non_field(msg::MFA_NOT_STARTED)));
         let enrolment = block_on(activate(&cx(&s, &store), &me, Ok(PASSWORD.into()))).unwrap();
         let secret = totp::decode_secret(&enrolment.secret).unwrap();
         let stale = code_at(&secret, NOW - 3 * totp::STEP);
-        let refused = block_on(confirm(&cx(&s, &store), &me, Ok(stale)));
+        let refused = block_on(confirm(&cx(&s, &store), &me, Ok(stale), None));
         assert_eq!(refused, Err(invalid_code()));
         assert!(!store.user(1).unwrap().mfa_enabled);
         assert!(!store.snapshot().totp[&1].enabled);
@@ -789,6 +817,7 @@ mod tests {
             &me,
             Ok("nope".into()),
             Ok(code_at(&secret, NEXT)),
+            None,
         ));
         assert_eq!(
             wrong,
@@ -799,6 +828,7 @@ mod tests {
             &me,
             Ok(PASSWORD.into()),
             Ok("123".into()),
+            None,
         ));
         assert_eq!(bad_code, Err(invalid_code()));
         assert!(store.user(1).unwrap().mfa_enabled);
@@ -807,6 +837,7 @@ mod tests {
             &me,
             Ok(PASSWORD.into()),
             Ok(codes[0].clone()),
+            None,
         ))
         .unwrap();
         assert!(!store.user(1).unwrap().mfa_enabled);
@@ -821,8 +852,49 @@ mod tests {
             &me,
             Ok(PASSWORD.into()),
             Ok(codes[1].clone()),
+            None,
         ));
         assert_eq!(again, Err(FlowError::non_field(msg::MFA_NOT_ENABLED)));
+    }
+
+    #[test]
+    fn with_the_setting_a_factor_change_ends_the_other_sessions_only() {
+        use crate::flows::session::open_jwt_session;
+        for ends in [false, true] {
+            let s = Settings {
+                mfa_change_ends_other_sessions: ends,
+                ..settings()
+            };
+            let store = MemoryStore::new();
+            user_with_password(&store, &s, 1, "alice", "a@example.com", PASSWORD);
+            let me = store.user(1).unwrap();
+            let key = s.jwt_keys().unwrap();
+            let c = cx(&s, &store);
+            block_on(open_jwt_session(&c, &key, &me)).unwrap();
+            block_on(open_jwt_session(&c, &key, &me)).unwrap();
+            let ids: Vec<String> = store
+                .snapshot()
+                .sessions
+                .keys()
+                .map(|(_, id)| id.clone())
+                .collect();
+            assert_eq!(ids.len(), 2);
+            let enrolment = block_on(activate(&c, &me, Ok(PASSWORD.into()))).unwrap();
+            let secret = totp::decode_secret(&enrolment.secret).unwrap();
+            let current = ids[0].as_str();
+            block_on(confirm(&c, &me, Ok(code_at(&secret, NOW)), Some(current))).unwrap();
+            let left: Vec<String> = store
+                .snapshot()
+                .sessions
+                .keys()
+                .map(|(_, id)| id.clone())
+                .collect();
+            if ends {
+                assert_eq!(left, [current.to_string()]);
+            } else {
+                assert_eq!(left, ids);
+            }
+        }
     }
 
     #[test]
@@ -860,7 +932,7 @@ mod tests {
         let c = cx(&s, &store);
         let enrolment = block_on(activate(&c, &me, Ok(PASSWORD.into()))).unwrap();
         let secret = totp::decode_secret(&enrolment.secret).unwrap();
-        let (codes, _) = block_on(confirm(&c, &me, Ok(code_at(&secret, NOW)))).unwrap();
+        let (codes, _) = block_on(confirm(&c, &me, Ok(code_at(&secret, NOW)), None)).unwrap();
         let later = cx_at(&s, &store, NEXT);
         let SignIn::SecondFactor(token) = block_on(jwt_create(&later, "alice", PASSWORD)).unwrap()
         else {

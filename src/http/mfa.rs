@@ -27,7 +27,8 @@ pub async fn activate(ctx: &Ctx) -> Result<Response, ApiError> {
 /// Enables the pending secret with its first code; the backup codes are shown this once.
 pub async fn confirm(ctx: &Ctx) -> Result<Response, ApiError> {
     let code = extract::required(&ctx.body()?, "code");
-    let (codes, mail) = mfa::confirm(&ctx.flow(), ctx.user()?, code).await?;
+    let (codes, mail) =
+        mfa::confirm(&ctx.flow(), ctx.user()?, code, ctx.session.as_deref()).await?;
     ctx.send(mail);
     response::ok(&json!({ "backup_codes": codes }))
 }
@@ -38,7 +39,14 @@ pub async fn deactivate(ctx: &Ctx) -> Result<Response, ApiError> {
     let body = ctx.body()?;
     let current = extract::password(&body, "current_password");
     let code = extract::required(&body, "code");
-    let mail = mfa::deactivate(&ctx.flow(), ctx.user()?, current, code).await?;
+    let mail = mfa::deactivate(
+        &ctx.flow(),
+        ctx.user()?,
+        current,
+        code,
+        ctx.session.as_deref(),
+    )
+    .await?;
     ctx.send(mail);
     response::no_content()
 }
