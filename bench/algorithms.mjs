@@ -2,7 +2,7 @@
 // KV in memory), one Worker per algorithm, sequential requests (one at a time, so the mean is the
 // cost of one request), interleaved rounds. `node bench/algorithms.mjs` after `npm run build`.
 import { generateKeyPairSync } from "node:crypto";
-import { startWorker } from "./worker.mjs";
+import { discardOutput, startWorker } from "./worker.mjs";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const N = Number(process.env.N ?? 300);
@@ -27,7 +27,7 @@ async function start(alg) {
       ARGON2_ITERATIONS: "1",
       ...jwks(alg),
     },
-    { handleRuntimeStdio: () => {} },
+    { handleRuntimeStdio: discardOutput },
   );
   const call = async (method, path, json, auth) => {
     const res = await mf.dispatchFetch(`http://localhost${path}`, {

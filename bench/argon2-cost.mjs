@@ -8,7 +8,7 @@
 // hash's time on this machine; Cloudflare's machines differ, so treat them as relative.
 // Run: `npm run bench:argon2` (after a build).
 import { randomBytes } from "node:crypto";
-import { startWorker } from "./worker.mjs";
+import { discardOutput, startWorker } from "./worker.mjs";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 30);
 const SETTINGS = [
@@ -37,7 +37,7 @@ async function measure(memory, iterations) {
       ARGON2_MEMORY_KIB: String(memory),
       ARGON2_ITERATIONS: String(iterations),
     },
-    { outboundService: async () => new Response("{}", { status: 200 }), handleRuntimeStdio: () => {} },
+    { outboundService: async () => new Response("{}", { status: 200 }), handleRuntimeStdio: discardOutput },
   );
   try {
     const post = async (path, json) => {

@@ -20,6 +20,13 @@ export function migrations() {
   return out;
 }
 
+/** Reads the Worker's stdout and stderr and drops them: one JSON line a request would fill an
+ * unread pipe and stall workerd mid-run. */
+export function discardOutput(stdout, stderr) {
+  stdout.resume();
+  stderr.resume();
+}
+
 /** A Miniflare serving build/ with `bindings` (and any other `options`), migrations applied. */
 export async function startWorker(bindings, options = {}) {
   const mf = new Miniflare({
