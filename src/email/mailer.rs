@@ -125,9 +125,16 @@ async fn post_json(
     body: &serde_json::Value,
     bearer: Option<&str>,
 ) -> Result<(), String> {
+    let text = serde_json::to_string(body).map_err(|e| e.to_string())?;
+    let authorization = bearer.map(|token| format!("Bearer {token}"));
+    let headers: Vec<(&str, &str)> = authorization
+        .as_deref()
+        .map(|value| ("Authorization", value))
+        .into_iter()
+        .collect();
     let mut last_error = String::new();
     for _attempt in 0..2 {
-        match post_once(url, body, bearer).await {
+        match post_once(url, &text, &headers).await {
             Ok(status) if (200..300).contains(&status) => return Ok(()),
             // A 4xx will not get better by retrying.
             Ok(status) if status < 500 => return Err(format!("{url} answered {status}")),
@@ -138,20 +145,18 @@ async fn post_json(
     Err(last_error)
 }
 
-async fn post_once(
-    url: &str,
-    body: &serde_json::Value,
-    bearer: Option<&str>,
-) -> worker::Result<u16> {
-    let headers = Headers::new();
-    headers.set("Content-Type", "application/json")?;
-    if let Some(token) = bearer {
-        headers.set("Authorization", &format!("Bearer {token}"))?;
+/// One POST of the JSON text `body` to `url` with `headers` besides its Content-Type; the
+/// answer's status (the e-mail webhook and the events webhook both send through it).
+pub async fn post_once(url: &str, body: &str, headers: &[(&str, &str)]) -> worker::Result<u16> {
+    let all = Headers::new();
+    all.set("Content-Type", "application/json")?;
+    for (name, value) in headers {
+        all.set(name, value)?;
     }
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(serde_json::to_string(body)?.into()));
+        .with_headers(all)
+        .with_body(Some(body.into()));
     let request = Request::new_with_init(url, &init)?;
     let response = Fetch::Request(request).send().await?;
     Ok(response.status_code())

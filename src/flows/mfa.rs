@@ -15,7 +15,6 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -36,7 +35,7 @@ use crate::storage::{
     UserLookup, UserStore,
 };
 use crate::tokens::auth_token::hex;
-use crate::tokens::seal;
+use crate::tokens::{hmac_sha256, seal};
 
 /// Seconds an ephemeral token lives.
 pub const CHALLENGE_LIFETIME: i64 = 300;
@@ -103,8 +102,7 @@ fn base_key<'a, S>(cx: &'a Cx<'_, S>) -> Result<&'a [u8], FlowError> {
 }
 
 fn derived<S>(cx: &Cx<'_, S>, purpose: &str) -> Result<[u8; 32], FlowError> {
-    seal::derive_key(base_key(cx)?, purpose)
-        .ok_or_else(|| FlowError::Internal("mfa: key derivation".into()))
+    Ok(seal::derive_key(base_key(cx)?, purpose))
 }
 
 /// The associated data a user's sealed secret is bound to.
@@ -124,10 +122,8 @@ fn open_secret<S>(cx: &Cx<'_, S>, user_id: i64, record: &TotpRecord) -> Result<V
 /// The stored form of a backup code (already normalised).
 fn code_hash<S>(cx: &Cx<'_, S>, user_id: i64, code: &str) -> Result<String, FlowError> {
     let key = derived(cx, "backup code")?;
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
-        .map_err(|e| FlowError::Internal(format!("hmac: {e}")))?;
-    mac.update(format!("{user_id}:{code}").as_bytes());
-    Ok(hex(&mac.finalize().into_bytes()))
+    let owned = format!("{user_id}:{code}");
+    Ok(hex(&hmac_sha256(&key, &[owned.as_bytes()])))
 }
 
 /// A fresh set of backup codes: as shown, and as stored.
@@ -153,12 +149,11 @@ fn binding(user: &User) -> String {
     hex(&Sha256::digest(user.password.as_bytes())[..16])
 }
 
-fn challenge_mac<S>(cx: &Cx<'_, S>, random_part: &[u8]) -> Result<Vec<u8>, FlowError> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(cx.secret()?)
-        .map_err(|e| FlowError::Internal(format!("hmac: {e}")))?;
-    mac.update(b"djoser-edge mfa challenge\0");
-    mac.update(random_part);
-    Ok(mac.finalize().into_bytes().to_vec())
+fn challenge_mac<S>(cx: &Cx<'_, S>, random_part: &[u8]) -> Result<[u8; 32], FlowError> {
+    Ok(hmac_sha256(
+        cx.secret()?,
+        &[b"djoser-edge mfa challenge\0", random_part],
+    ))
 }
 
 /// Makes the challenge of a correct password for `user` and returns its ephemeral token.

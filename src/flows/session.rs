@@ -422,14 +422,15 @@ fn successor_id<S>(
     spent_jti: &str,
     len: usize,
 ) -> Result<String, FlowError> {
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<Sha256>::new_from_slice(cx.secret()?)
-        .map_err(|e| FlowError::Internal(format!("hmac: {e}")))?;
-    mac.update(b"djoser-edge successor\0");
-    mac.update(kind.as_bytes());
-    mac.update(b"\0");
-    mac.update(spent_jti.as_bytes());
-    let digest = mac.finalize().into_bytes();
+    let digest = crate::tokens::hmac_sha256(
+        cx.secret()?,
+        &[
+            b"djoser-edge successor\0",
+            kind.as_bytes(),
+            b"\0",
+            spent_jti.as_bytes(),
+        ],
+    );
     Ok(hex(&digest[..len.min(digest.len())]))
 }
 

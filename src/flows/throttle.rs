@@ -286,20 +286,10 @@ impl Plan {
         subject_over || read_over
     }
 
-    /// [`Plan::verdict`] of a request about `user`: when the account's own counters refuse it
+    /// [`Plan::verdict`] of a request about the user `user_id`: when the account's own counters refuse it
     /// (an attack on the account, not one busy client), the refusal goes into the user's event
     /// log, once per window of this limit (the store drops the repeats). A client refused on
     /// its own count records nothing, so a client that sprays many accounts adds no rows.
-    fn verdict_for<S>(
-        &self,
-        cx: &Cx<'_, S>,
-        counts: &Counts,
-        user: Option<&User>,
-    ) -> Result<(), FlowError> {
-        self.verdict_about(cx, counts, user.map(|u| u.id))
-    }
-
-    /// [`Plan::verdict_for`] by user id.
     fn verdict_about<S>(
         &self,
         cx: &Cx<'_, S>,
@@ -341,7 +331,7 @@ pub async fn check_and_find_user<S: ThrottleStore>(
         return Ok(cx.store.find_user(lookup).await?);
     };
     let (counts, user) = cx.store.hit_and_find_user(&plan.hit, lookup).await?;
-    plan.verdict_for(cx, &counts, user.as_ref())?;
+    plan.verdict_about(cx, &counts, user.as_ref().map(|u| u.id))?;
     Ok(user)
 }
 

@@ -521,17 +521,8 @@ async fn authenticate(
 async fn deliver_event(url: &str, secret: &[u8], event: &Event) -> worker::Result<()> {
     let body = webhook_body(event);
     let now = (worker::Date::now().as_millis() / 1000) as i64;
-    let headers = worker::Headers::new();
-    headers.set("Content-Type", "application/json")?;
-    let signature = webhook_signature(secret, now, &body)
-        .ok_or_else(|| worker::Error::RustError("the webhook secret is not an HMAC key".into()))?;
-    headers.set(WEBHOOK_SIGNATURE_HEADER, &signature)?;
-    let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_headers(headers)
-        .with_body(Some(body.into()));
-    let request = worker::Request::new_with_init(url, &init)?;
-    let status = worker::Fetch::Request(request).send().await?.status_code();
+    let signature = webhook_signature(secret, now, &body);
+    let status = mailer::post_once(url, &body, &[(WEBHOOK_SIGNATURE_HEADER, &signature)]).await?;
     if (200..300).contains(&status) {
         Ok(())
     } else {

@@ -8,7 +8,6 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -20,8 +19,6 @@ const TOKEN_EPOCH_UNIX: i64 = 978_307_200;
 const MAX_TS_B36_LEN: usize = 13;
 /// CPython's default `sys.get_int_max_str_digits()`: `int()` rejects strings with more digits.
 const PY_INT_MAX_STR_DIGITS: usize = 4300;
-/// SHA-256 block size, the HMAC key length that needs no further padding.
-const SHA256_BLOCK_LEN: usize = 64;
 
 /// The user state a one-time token is bound to.
 ///
@@ -139,15 +136,7 @@ fn salted_hmac_sha256(secret: &[u8], msg: &[u8]) -> [u8; 32] {
         .chain_update(KEY_SALT)
         .chain_update(secret)
         .finalize();
-    // HMAC zero-pads a key shorter than the hash block, so padding it ourselves gives the
-    // identical MAC while using the infallible fixed-size constructor (no Result to unwrap).
-    let mut key = [0u8; SHA256_BLOCK_LEN];
-    for (slot, byte) in key.iter_mut().zip(derived.iter()) {
-        *slot = *byte;
-    }
-    let mut mac = <Hmac<Sha256> as Mac>::new(&key.into());
-    mac.update(msg);
-    mac.finalize().into_bytes().into()
+    super::hmac_sha256(&derived, &[msg])
 }
 
 /// `str(last_login.replace(microsecond=0, tzinfo=None))` for a UTC instant: `YYYY-MM-DD HH:MM:SS`.
