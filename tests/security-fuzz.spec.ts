@@ -57,6 +57,7 @@ const FIELDS = [
   "username", "password", "email", "uid", "token", "new_password", "re_new_password",
   "current_password", "new_username", "re_new_username", "refresh", "re_password", "id",
   "is_staff", "first_name", "last_name", "user_id", "__proto__", "constructor", "",
+  "code", "ephemeral_token", "token_status",
 ];
 
 function jsonValue(f: Fuzz, depth: number): unknown {
@@ -92,6 +93,12 @@ function generate(f: Fuzz, ctx: { meId: number; bearer: string }): Req {
     "/auth/users/set_username/", "/auth/users/reset_username/", "/auth/users/reset_username_confirm/",
     "/auth/jwt/create/", "/auth/jwt/refresh/", "/auth/jwt/verify/", "/auth/jwt/blacklist/",
     "/auth/token/login/", "/auth/token/logout/",
+    // Added since: sessions, the event log, e-mail change links, two-factor sign-in, the JWK Set.
+    // (revoke_all would end the fuzzer's own session; the schema and docs are static documents.)
+    "/auth/sessions/", "/auth/sessions/revoke_others/", "/auth/sessions/x1/", "/auth/users/me/events/",
+    "/auth/users/email_change_confirm/", "/auth/users/email_change_cancel/", "/auth/jwt/logout/",
+    "/auth/mfa/", "/auth/mfa/totp/activate/", "/auth/mfa/totp/activate/confirm/", "/auth/mfa/totp/deactivate/",
+    "/auth/mfa/backup_codes/regenerate/", "/auth/mfa/login/", "/auth/jwks/",
   ];
   let path = f.pick(routes);
   switch (f.int(10)) {
