@@ -6,8 +6,11 @@
 # markdown table (also written to bench/out/latest.md).
 # Then bench/algorithms.mjs prints what each ALGORITHM (HS256, ES256, EdDSA) costs on jwt/verify,
 # users/me and jwt/refresh (appended to bench/out/latest.md too).
-# Knobs: BENCH_DURATION (s per run, 5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (10), BENCH_DJOSER=off,
-# BENCH_ALGORITHMS=off.
+# With BENCH_SCALE=1, bench/scale.mjs last: the same endpoints on a database of a million rows a
+# table against an empty one, and the purge of a million expired rows (appended too).
+# Knobs: BENCH_DURATION (s per run, 5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (10), BENCH_DJOSER=off
+# (the bench fails when djoser cannot run unless this says to skip it), BENCH_ALGORITHMS=off,
+# BENCH_SCALE=1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/bootstrap.sh"
@@ -78,4 +81,10 @@ if [ "${BENCH_ALGORITHMS:-on}" != "off" ]; then
   say "what each ALGORITHM costs per request (bench/algorithms.mjs)"
   mkdir -p "$ROOT/bench/out"
   { echo; echo "### Per algorithm"; echo; node "$ROOT/bench/algorithms.mjs"; } | tee -a "$ROOT/bench/out/latest.md"
+fi
+
+if [ "${BENCH_SCALE:-0}" = 1 ]; then
+  say "scale: a million rows a table against an empty database (bench/scale.mjs)"
+  mkdir -p "$ROOT/bench/out"
+  { echo; echo "### At scale"; echo; node "$ROOT/bench/scale.mjs"; } | tee -a "$ROOT/bench/out/latest.md"
 fi
