@@ -268,10 +268,11 @@ impl Plan {
         }
     }
 
-    /// Whether the account's own counters refuse the request: its subject counter (which a
-    /// client over its limit does not write), or one more failure on a failure counter of the
-    /// account (which only failed checks of that account fill).
-    fn account_over(&self, counts: &Counts) -> bool {
+    /// When the account's own counters refuse the request, the start of the refusing counter's
+    /// window: its subject counter (which a client over its limit does not write), or one more
+    /// failure on a failure counter of the account (which only failed checks of that account
+    /// fill). The latest start when several refuse; `None` when none does.
+    fn account_over(&self, counts: &Counts) -> Option<i64> {
         let limit = i64::from(self.limit.count);
         let client_over = counts
             .client
@@ -282,8 +283,14 @@ impl Plan {
             .reads
             .iter()
             .zip(&self.read_limits)
-            .any(|(read, limit)| read.is_some_and(|n| n >= i64::from(limit.count)));
-        subject_over || read_over
+            .zip(&self.hit.reads)
+            .filter(|((read, limit), _)| read.is_some_and(|n| n >= i64::from(limit.count)))
+            .map(|(_, counter)| counter.window_start);
+        subject_over
+            .then_some(self.window_start)
+            .into_iter()
+            .chain(read_over)
+            .max()
     }
 
     /// [`Plan::verdict`] of a request about the user `user_id`: when the account's own counters refuse it
@@ -298,8 +305,8 @@ impl Plan {
     ) -> Result<(), FlowError> {
         let verdict = self.verdict(counts, cx.now);
         if let (Err(FlowError::Throttled { .. }), Some(id)) = (&verdict, user_id) {
-            if self.account_over(counts) {
-                cx.record_once(EventKind::Throttled, id, self.window_start);
+            if let Some(since) = self.account_over(counts) {
+                cx.record_once(EventKind::Throttled, id, since);
             }
         }
         verdict
@@ -850,11 +857,24 @@ mod tests {
         // Then hundreds of refusals in the same window: one event.
         let more = |i: usize| spread(cap + i);
         assert_eq!(throttled_events(&s, &store, "alice", 300, more, NOW), 1);
-        // The next window refuses again (the failures of the last one still count), and
-        // records once more.
-        let window = s.rate_limit_login.window;
+        // The account's limit refuses, so its window counts: a new window of the client limit
+        // (RATE_LIMIT_LOGIN) records nothing more...
+        let minute = s.rate_limit_login.window;
+        assert!(minute < s.rate_limit_login_account.window);
+        let next_minute = NOW - NOW.rem_euclid(minute) + minute;
+        assert_eq!(
+            throttled_events(&s, &store, "alice", 50, more, next_minute),
+            1
+        );
+        // ...and the account limit's next window, refusing again (its failures are counted
+        // anew, so past the cap), records once more.
+        let window = s.rate_limit_login_account.window;
         let next = NOW - NOW.rem_euclid(window) + window;
-        assert_eq!(throttled_events(&s, &store, "alice", 50, more, next), 2);
+        let again = |i: usize| spread(10_000 + i);
+        assert_eq!(
+            throttled_events(&s, &store, "alice", cap + 50, again, next),
+            2
+        );
     }
 
     #[test]
