@@ -8,6 +8,9 @@ import { fileURLToPath } from "node:url";
 import { createHash, generateKeyPairSync, randomBytes, sign as cryptoSign } from "node:crypto";
 import { documentChecker, OpenApiChecker } from "./openapi-check";
 
+/** TEST_WORKER_LOGS=all: echo every Worker log line, info included. */
+const ECHO_ALL = process.env.TEST_WORKER_LOGS === "all";
+
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789abcdef";
 
@@ -347,8 +350,11 @@ export async function spawnApp(
     handleRuntimeStdio: (stdout, stderr) => {
       for (const [stream, sink] of [[stdout, process.stdout], [stderr, process.stderr]] as const) {
         stream.on("data", (chunk: Buffer) => {
-          app?.logs.push(...chunk.toString("utf8").split("\n").filter((l) => l.trim()));
-          sink.write(chunk);
+          const lines = chunk.toString("utf8").split("\n").filter((l) => l.trim());
+          app?.logs.push(...lines);
+          // Every line is kept in app.logs; the terminal gets all but the Worker's info lines
+          // (one a request), unless TEST_WORKER_LOGS=all asks for those too.
+          for (const line of lines) if (ECHO_ALL || !/^\{"event":"[a-z_]+","level":"info"/.test(line)) sink.write(line + "\n");
         });
       }
     },
@@ -390,6 +396,7 @@ export function keys(obj: unknown): string[] {
 
 // ---- JWT and KV tools for the token tests: decode our tokens, mint our own with SIGNING_KEY. ----
 import { createHmac } from "node:crypto";
+
 
 /** base64url without padding, as JWTs use it. */
 export function b64url(data: string | Buffer): string {
