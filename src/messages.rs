@@ -125,3 +125,5 @@ pub const WEBAUTHN_CREDENTIAL_TAKEN: &str = "This passkey is already registered.
 /// Removing the last way to sign in.
 pub const WEBAUTHN_LAST_CREDENTIAL: &str =
     "This is the account's only way to sign in; set a password or add another passkey first.";
+/// djoser's signup/{ukey}/ for a ukey it has no CredentialOptions for (get_object_or_404).
+pub const WEBAUTHN_NO_OPTIONS: &str = "No CredentialOptions matches the given query.";
