@@ -1401,6 +1401,63 @@ mod tests {
     }
 
     #[test]
+    fn webauthn_settings_are_read_and_checked_against_each_other() {
+        let off = from(&[]).unwrap();
+        assert_eq!(off.webauthn_rp_id, None);
+        assert!(!off.webauthn_login_jwt && !off.webauthn_user_verification);
+        assert_eq!(
+            (off.webauthn_challenge_length, off.webauthn_ukey_length),
+            (32, 20)
+        );
+        let on = from(&[
+            ("WEBAUTHN_RP_ID", "example.com"),
+            ("WEBAUTHN_ORIGIN", "https://app.example.com:8443"),
+            ("WEBAUTHN_LOGIN_RESPONSE", "jwt"),
+            ("WEBAUTHN_CHALLENGE_LENGTH", "48"),
+            ("WEBAUTHN_USER_VERIFICATION", "true"),
+        ])
+        .unwrap();
+        assert_eq!(on.webauthn_rp_id.as_deref(), Some("example.com"));
+        assert!(on.webauthn_login_jwt && on.webauthn_user_verification);
+        assert_eq!(on.webauthn_challenge_length, 48);
+        for (key, pairs) in [
+            (
+                "WEBAUTHN_ORIGIN",
+                vec![
+                    ("WEBAUTHN_RP_ID", "example.com"),
+                    ("WEBAUTHN_ORIGIN", "https://example.org"),
+                ],
+            ),
+            (
+                "WEBAUTHN_ORIGIN",
+                vec![
+                    ("WEBAUTHN_RP_ID", "example.com"),
+                    ("WEBAUTHN_ORIGIN", "https://badexample.com"),
+                ],
+            ),
+            (
+                "WEBAUTHN_CHALLENGE_LENGTH",
+                vec![("WEBAUTHN_CHALLENGE_LENGTH", "33")],
+            ),
+            (
+                "WEBAUTHN_CHALLENGE_LENGTH",
+                vec![("WEBAUTHN_CHALLENGE_LENGTH", "8")],
+            ),
+            (
+                "WEBAUTHN_UKEY_LENGTH",
+                vec![("WEBAUTHN_UKEY_LENGTH", "200")],
+            ),
+            (
+                "WEBAUTHN_LOGIN_RESPONSE",
+                vec![("WEBAUTHN_LOGIN_RESPONSE", "cookie")],
+            ),
+        ] {
+            let text = from(&pairs).err().unwrap().to_string();
+            assert!(text.contains(key), "{pairs:?}: {text}");
+        }
+    }
+
+    #[test]
     fn the_events_webhook_needs_an_http_url_and_a_long_secret() {
         let secret = "s".repeat(32);
         let s = from(&[

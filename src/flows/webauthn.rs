@@ -738,3 +738,241 @@ pub async fn remove<S: PasskeyStore>(cx: &Cx<'_, S>, me: &User, id: i64) -> Resu
     cx.record(EventKind::PasskeyRemoved, me.id, None);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::domain::webauthn::testing::{
+        assertion, attestation_object, auth_data, client_data, TestKey,
+    };
+    use crate::domain::webauthn::{FLAG_UP, FLAG_UV};
+    use crate::flows::testing::{cx, cx_at, settings, user_with_password, NOW};
+    use crate::storage::memory::{block_on, both, MemoryStore};
+
+    const RP_ID: &str = "example.com";
+    const ORIGIN: &str = "https://app.example.com";
+
+    fn rp_settings() -> Settings {
+        Settings {
+            webauthn_rp_id: Some(RP_ID.into()),
+            webauthn_origin: Some(ORIGIN.into()),
+            send_activation_email: false,
+            ..settings()
+        }
+    }
+
+    fn created(key: &TestKey, id: &[u8], challenge: &str) -> (String, String) {
+        let cd = client_data("webauthn.create", challenge, ORIGIN);
+        let cose = key.cose();
+        let auth = auth_data(RP_ID, FLAG_UP | FLAG_UV | wa::FLAG_AT, 0, Some((id, &cose)));
+        let obj = attestation_object("none", &auth, vec![]);
+        (URL_SAFE_NO_PAD.encode(cd), URL_SAFE_NO_PAD.encode(obj))
+    }
+
+    fn asserted(
+        key: &TestKey,
+        id: &[u8],
+        challenge: &str,
+        count: u32,
+        login: Option<&str>,
+    ) -> LoginInput {
+        let cd = client_data("webauthn.get", challenge, ORIGIN);
+        let auth = auth_data(RP_ID, FLAG_UP | FLAG_UV, count, None);
+        let sig = assertion(key, &auth, &cd);
+        LoginInput {
+            login: login.map(|l| Ok(l.to_string())),
+            credential_id: Some(URL_SAFE_NO_PAD.encode(id)),
+            client_data: Some(URL_SAFE_NO_PAD.encode(cd)),
+            auth_data: Some(URL_SAFE_NO_PAD.encode(auth)),
+            signature: Some(crate::tokens::auth_token::hex(&sig)),
+        }
+    }
+
+    /// Signs "pat" up with `key` (credential id `id`): the new user.
+    fn sign_up(s: &Settings, store: &MemoryStore, key: &TestKey, id: &[u8]) -> User {
+        let options = block_on(signup_request(
+            &cx(s, store),
+            Ok("pat".into()),
+            Ok("Pat".into()),
+        ))
+        .unwrap();
+        let (client_data, att_obj) = created(key, id, &options.challenge);
+        let input = SignupInput {
+            username: Ok("pat".into()),
+            email: Ok(None),
+            profile: Ok(ProfileChange::default()),
+            client_data: Some(client_data),
+            att_obj: Some(att_obj),
+        };
+        block_on(signup(&cx(s, store), &options.user_id, input))
+            .unwrap()
+            .0
+    }
+
+    fn challenge_for(s: &Settings, store: &MemoryStore, login: Option<&str>) -> String {
+        block_on(login_request(
+            &cx(s, store),
+            login.map(|l| Ok(l.to_string())),
+        ))
+        .unwrap()
+        .challenge
+    }
+
+    #[test]
+    fn everything_is_off_without_an_rp_id() {
+        let s = settings();
+        let store = MemoryStore::new();
+        let got = block_on(signup_request(
+            &cx(&s, &store),
+            Ok("pat".into()),
+            Ok("Pat".into()),
+        ));
+        assert_eq!(got, Err(FlowError::NotFound));
+        let got = block_on(login(&cx(&s, &store), LoginInput::default()));
+        assert_eq!(got, Err(FlowError::NotFound));
+    }
+
+    #[test]
+    fn sign_up_then_sign_in_once_per_challenge() {
+        let s = rp_settings();
+        let store = MemoryStore::new();
+        let key = TestKey::p256(21);
+        let user = sign_up(&s, &store, &key, b"cred-1");
+        assert!(!has_usable_password(&user));
+        assert_eq!(store.snapshot().passkeys.len(), 1);
+        let challenge = challenge_for(&s, &store, Some("pat"));
+        let input = asserted(&key, b"cred-1", &challenge, 1, Some("pat"));
+        let opened = block_on(login(&cx(&s, &store), input.clone())).unwrap();
+        assert!(matches!(opened, Opened::Token(_)));
+        // The challenge is spent.
+        assert_eq!(
+            block_on(login(&cx(&s, &store), input)),
+            Err(FlowError::WebauthnFailed)
+        );
+        // A challenge dies after its lifetime.
+        let challenge = challenge_for(&s, &store, Some("pat"));
+        let late = cx_at(&s, &store, NOW + CHALLENGE_LIFETIME);
+        let input = asserted(&key, b"cred-1", &challenge, 2, Some("pat"));
+        assert_eq!(
+            block_on(login(&late, input)),
+            Err(FlowError::WebauthnFailed)
+        );
+    }
+
+    #[test]
+    fn a_counter_that_does_not_grow_is_refused_and_recorded() {
+        let s = rp_settings();
+        let store = MemoryStore::new();
+        let key = TestKey::ed25519(22);
+        let user = sign_up(&s, &store, &key, b"cred-2");
+        let challenge = challenge_for(&s, &store, Some("pat"));
+        block_on(login(
+            &cx(&s, &store),
+            asserted(&key, b"cred-2", &challenge, 7, Some("pat")),
+        ))
+        .unwrap();
+        let challenge = challenge_for(&s, &store, Some("pat"));
+        let c = cx(&s, &store);
+        let got = block_on(login(
+            &c,
+            asserted(&key, b"cred-2", &challenge, 7, Some("pat")),
+        ));
+        assert_eq!(got, Err(FlowError::WebauthnFailed));
+        let kinds: Vec<_> = c
+            .events
+            .take()
+            .into_iter()
+            .map(|e| (e.kind, e.user_id))
+            .collect();
+        assert_eq!(kinds, [(EventKind::PasskeyCounterRegressed, user.id)]);
+        assert_eq!(
+            store
+                .snapshot()
+                .passkeys
+                .values()
+                .next()
+                .unwrap()
+                .sign_count,
+            7
+        );
+    }
+
+    #[test]
+    fn two_sign_ins_racing_with_one_challenge_open_one_session() {
+        let s = rp_settings();
+        let store = MemoryStore::interleaved();
+        let key = TestKey::p256(23);
+        sign_up(&s, &store, &key, b"cred-3");
+        let challenge = challenge_for(&s, &store, None);
+        let input = asserted(&key, b"cred-3", &challenge, 1, None);
+        let (a, b) = both(
+            login(&cx(&s, &store), input.clone()),
+            login(&cx(&s, &store), input),
+        );
+        assert_eq!(
+            [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count(),
+            1,
+            "{a:?} {b:?}"
+        );
+    }
+
+    #[test]
+    fn signup_binds_the_requested_name_and_keeps_field_errors_free() {
+        let s = rp_settings();
+        let store = MemoryStore::new();
+        let key = TestKey::p256(24);
+        let options = block_on(signup_request(
+            &cx(&s, &store),
+            Ok("pat".into()),
+            Ok("Pat".into()),
+        ))
+        .unwrap();
+        let (client_data, att_obj) = created(&key, b"cred-4", &options.challenge);
+        let input = |name: &str| SignupInput {
+            username: Ok(name.into()),
+            email: Ok(None),
+            profile: Ok(ProfileChange::default()),
+            client_data: Some(client_data.clone()),
+            att_obj: Some(att_obj.clone()),
+        };
+        let other = block_on(signup(&cx(&s, &store), &options.user_id, input("mallory")));
+        assert_eq!(other.map(|_| ()), Err(FlowError::WebauthnFailed));
+        assert!(store.snapshot().users.is_empty());
+        // That refusal spent nothing: the right name still signs up.
+        assert!(block_on(signup(&cx(&s, &store), &options.user_id, input("pat"))).is_ok());
+        let again = block_on(signup(&cx(&s, &store), &options.user_id, input("pat")));
+        assert_eq!(again.map(|_| ()), Err(FlowError::NotFound));
+    }
+
+    #[test]
+    fn the_last_passkey_stays_unless_there_is_a_password() {
+        let s = rp_settings();
+        let store = MemoryStore::new();
+        let key = TestKey::p256(25);
+        let user = sign_up(&s, &store, &key, b"cred-5");
+        let id = *store.snapshot().passkeys.keys().next().unwrap();
+        assert!(matches!(
+            block_on(remove(&cx(&s, &store), &user, id)),
+            Err(FlowError::Fields(_))
+        ));
+        let other = user_with_password(&store, &s, 50, "olga", "o@example.com", "pw-123456789");
+        assert_eq!(
+            block_on(remove(&cx(&s, &store), &other, id)),
+            Err(FlowError::NotFound)
+        );
+        // A password account adds one through the two steps, and may remove it.
+        let options = block_on(add_request(&cx(&s, &store), &other)).unwrap();
+        let (client_data, att_obj) = created(&TestKey::p256(26), b"cred-6", &options.challenge);
+        let added = block_on(add(
+            &cx(&s, &store),
+            &other,
+            Some(client_data),
+            Some(att_obj),
+            None,
+        ))
+        .unwrap();
+        assert_eq!(added.user_id, other.id);
+        assert!(block_on(remove(&cx(&s, &store), &other, added.id)).is_ok());
+    }
+}
