@@ -47,7 +47,7 @@ async function passwordUser(a: TestApp) {
   const reg = await a.register(username, password, `${username}@example.com`);
   expect(reg.status, reg.text).toBe(201);
   const { access } = await a.jwtCreate(username, password);
-  return { id: reg.body.id as number, username, auth: `Bearer ${access}` };
+  return { id: reg.body.id as number, username, password, auth: `Bearer ${access}` };
 }
 
 async function loginOptions(a: TestApp, body: Record<string, string>) {
@@ -258,10 +258,17 @@ describe("beyond djoser", () => {
     expect((await jwtApp.call("/auth/webauthn/credentials/", auth)).body).toEqual([]);
     expect((await jwtApp.call("/auth/webauthn/credentials/")).status).toBe(401);
 
+    // An account with a password confirms it before it adds a way in.
+    const noPassword = await jwtApp.post("/auth/webauthn/credentials/", {}, auth);
+    expect(noPassword.status).toBe(400);
+    expect(noPassword.body).toEqual({ current_password: ["This field is required."] });
+    const wrong = await jwtApp.post("/auth/webauthn/credentials/", { current_password: "nope" }, auth);
+    expect(wrong.body).toEqual({ current_password: ["Invalid password."] });
+
     const added: SoftKey[] = [];
     for (const name of ["laptop", "phone"]) {
       const key = new SoftKey();
-      const options = await jwtApp.post("/auth/webauthn/credentials/", {}, auth);
+      const options = await jwtApp.post("/auth/webauthn/credentials/", { current_password: me.password }, auth);
       expect(options.status, options.text).toBe(200);
       expect(options.body.user.name).toBe(me.username);
       expect(options.body.excludeCredentials).toEqual(added.map((k) => ({ type: "public-key", id: k.credentialId })));
@@ -279,7 +286,7 @@ describe("beyond djoser", () => {
 
     // A ceremony of someone else's challenge is refused.
     const other = await passwordUser(jwtApp);
-    const theirs = await jwtApp.post("/auth/webauthn/credentials/", {}, { auth: other.auth });
+    const theirs = await jwtApp.post("/auth/webauthn/credentials/", { current_password: other.password }, { auth: other.auth });
     const stolen = await jwtApp.post("/auth/webauthn/credentials/", new SoftKey().create(theirs.body), auth);
     expect(stolen.body).toEqual(FAILED);
 

@@ -1208,6 +1208,7 @@ export interface components {
             non_field_errors?: components["schemas"]["Messages"];
         };
         PasskeyErrors: {
+            current_password?: components["schemas"]["Messages"];
             name?: components["schemas"]["Messages"];
             non_field_errors?: components["schemas"]["Messages"];
         };
@@ -5195,16 +5196,22 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description First step, for an account with a usable password. */
+                    current_password?: string;
                     clientData?: string;
                     attObj?: string;
                     name?: string;
                 };
                 "application/x-www-form-urlencoded": {
+                    /** @description First step, for an account with a usable password. */
+                    current_password?: string;
                     clientData?: string;
                     attObj?: string;
                     name?: string;
                 };
                 "multipart/form-data": {
+                    /** @description First step, for an account with a usable password. */
+                    current_password?: string;
                     clientData?: string;
                     attObj?: string;
                     name?: string;
@@ -5252,6 +5259,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["Throttled"];
             500: components["responses"]["ServerError"];
         };
     };

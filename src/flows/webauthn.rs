@@ -583,12 +583,21 @@ pub async fn list<S: PasskeyStore>(
     Ok(cx.store.passkeys(me.id).await?)
 }
 
-/// POST webauthn/credentials/ (first step): creation options for another passkey of the caller.
-pub async fn add_request<S: PasskeyStore>(
+/// POST webauthn/credentials/ (first step) {current_password}: creation options for another
+/// passkey of the caller. An account with a usable password confirms it first, as for turning
+/// on TOTP: a stolen access token alone must not plant a lasting way in.
+pub async fn add_request<S: ThrottleStore + PasskeyStore>(
     cx: &Cx<'_, S>,
     me: &User,
+    current_password: Checked<String>,
 ) -> Result<CreationOptions, FlowError> {
     let rp = rp(cx)?;
+    if has_usable_password(me) {
+        let mut errors = FieldErrors::new();
+        crate::flows::password::check_current_password(cx, me, current_password, &mut errors)
+            .await?;
+        ok_if_empty(errors)?;
+    }
     let existing = cx.store.passkeys(me.id).await?;
     // One user handle per account: a discoverable sign-in names the same user by any passkey.
     let ukey = match existing.first() {
@@ -962,7 +971,14 @@ mod tests {
             Err(FlowError::NotFound)
         );
         // A password account adds one through the two steps, and may remove it.
-        let options = block_on(add_request(&cx(&s, &store), &other)).unwrap();
+        let wrong = block_on(add_request(&cx(&s, &store), &other, Ok("nope".into())));
+        assert!(matches!(wrong, Err(FlowError::Fields(e)) if e.has("current_password")));
+        let options = block_on(add_request(
+            &cx(&s, &store),
+            &other,
+            Ok("pw-123456789".into()),
+        ))
+        .unwrap();
         let (client_data, att_obj) = created(&TestKey::p256(26), b"cred-6", &options.challenge);
         let added = block_on(add(
             &cx(&s, &store),

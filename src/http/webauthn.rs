@@ -157,14 +157,16 @@ pub async fn list(ctx: &Ctx) -> Result<Response, ApiError> {
     response::ok(&passkeys.iter().map(credential_json).collect::<Vec<_>>())
 }
 
-// POST /auth/webauthn/credentials/: 200 creation options | 201 credential | 400 | 401 | 404
-/// Another passkey for the caller: without `attObj` the options, with it the new passkey.
+// POST /auth/webauthn/credentials/: 200 creation options | 201 credential | 400 | 401 | 404 | 429
+/// Another passkey for the caller: without `attObj` the options (an account with a password
+/// sends `current_password`), with it the new passkey.
 pub async fn add(ctx: &Ctx) -> Result<Response, ApiError> {
     let me = ctx.user()?;
     webauthn::rp(&ctx.flow())?;
     let body = ctx.body()?;
     if !body.has("attObj") {
-        let options = webauthn::add_request(&ctx.flow(), me).await?;
+        let current = extract::password(&body, "current_password");
+        let options = webauthn::add_request(&ctx.flow(), me, current).await?;
         return response::ok(&creation_json(&options, true));
     }
     let name = body.has("name").then(|| extract::required(&body, "name"));
