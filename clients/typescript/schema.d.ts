@@ -1195,6 +1195,7 @@ export interface components {
         WebauthnSignupRequestErrors: {
             username?: components["schemas"]["Messages"];
             display_name?: components["schemas"]["Messages"];
+            non_field_errors?: components["schemas"]["Messages"];
         };
         /** @description The user fields of djoser's WebauthnCreateUserSerializer. */
         WebauthnSignupErrors: {
@@ -4856,6 +4857,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            401: components["responses"]["NotAuthenticated"];
             500: components["responses"]["ServerError"];
         };
     };
@@ -4958,6 +4960,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            401: components["responses"]["NotAuthenticated"];
             500: components["responses"]["ServerError"];
         };
     };
@@ -5042,6 +5045,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            401: components["responses"]["NotAuthenticated"];
             500: components["responses"]["ServerError"];
         };
     };
@@ -5148,6 +5152,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            401: components["responses"]["NotAuthenticated"];
             500: components["responses"]["ServerError"];
         };
     };
