@@ -993,6 +993,13 @@ impl Settings {
                     "WEBAUTHN_ORIGIN: {origin:?} is not on WEBAUTHN_RP_ID {id:?} or a subdomain of it"
                 ));
             }
+            // Browsers run WebAuthn only in a secure context: https, or http on localhost.
+            let local = host == "localhost" || host.ends_with(".localhost");
+            if !(origin.starts_with("https://") || (origin.starts_with("http://") && local)) {
+                r.problems.push(format!(
+                    "WEBAUTHN_ORIGIN: {origin:?} must be https:// (http:// only on localhost)"
+                ));
+            }
         }
 
         if let Some(v) = r.raw("ALGORITHM") {
