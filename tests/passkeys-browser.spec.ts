@@ -53,6 +53,7 @@ window.signIn = async (username) => {
     allowCredentials: o.allowCredentials.map((c) => ({ ...c, id: dec(c.id) })) } });
   const body = { id: enc(got.rawId), clientData: enc(got.response.clientDataJSON),
     authData: enc(got.response.authenticatorData), signature: hex(got.response.signature) };
+  if (got.response.userHandle) body.userHandle = enc(got.response.userHandle);
   if (username !== null) body.username = username;
   return api("login/", body);
 };

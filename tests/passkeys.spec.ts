@@ -239,7 +239,7 @@ describe("beyond djoser", () => {
   });
 
   test("discoverable_sign_in_needs_no_username", async () => {
-    const { key, id } = await signUp(jwtApp);
+    const { key, id, ukey: signedUpUkey } = await signUp(jwtApp);
     const options = await loginOptions(jwtApp, {});
     expect(options.allowCredentials).toEqual([]);
     const res = await jwtApp.post("/auth/webauthn/login/", key.get({ challenge: options.challenge }));
@@ -250,6 +250,15 @@ describe("beyond djoser", () => {
     const again = await loginOptions(jwtApp, {});
     const { id: _drop, ...noId } = key.get({ challenge: again.challenge });
     expect((await jwtApp.post("/auth/webauthn/login/", noId)).body).toEqual(FAILED);
+    // A user handle, when sent, must be this account's (its ukey, or as djoser compares it, the
+    // username).
+    const other = await signUp(jwtApp);
+    let o = await loginOptions(jwtApp, {});
+    const wrongHandle = { ...key.get({ challenge: o.challenge }), userHandle: Buffer.from(other.ukey).toString("base64url") };
+    expect((await jwtApp.post("/auth/webauthn/login/", wrongHandle)).body).toEqual(FAILED);
+    o = await loginOptions(jwtApp, {});
+    const rightHandle = { ...key.get({ challenge: o.challenge }), userHandle: Buffer.from(signedUpUkey).toString("base64url") };
+    expect((await jwtApp.post("/auth/webauthn/login/", rightHandle)).status).toBe(201);
   });
 
   test("a_password_account_adds_passkeys_renames_removes_and_signs_in_with_them", async () => {

@@ -5067,6 +5067,8 @@ export interface operations {
                     authData: string;
                     /** @description Hex. */
                     signature: string;
+                    /** @description Optional: base64url of the user handle the authenticator returned (or the username, as djoser compares it). */
+                    userHandle?: string;
                 };
                 "application/x-www-form-urlencoded": {
                     username?: string;
@@ -5076,6 +5078,8 @@ export interface operations {
                     authData: string;
                     /** @description Hex. */
                     signature: string;
+                    /** @description Optional: base64url of the user handle the authenticator returned (or the username, as djoser compares it). */
+                    userHandle?: string;
                 };
                 "multipart/form-data": {
                     username?: string;
@@ -5085,6 +5089,8 @@ export interface operations {
                     authData: string;
                     /** @description Hex. */
                     signature: string;
+                    /** @description Optional: base64url of the user handle the authenticator returned (or the username, as djoser compares it). */
+                    userHandle?: string;
                 };
             };
         };

@@ -429,6 +429,9 @@ pub struct LoginInput {
     pub auth_data: Option<String>,
     /// `signature`: hex (djoser's encoding).
     pub signature: Option<String>,
+    /// `userHandle`, when the client sends it: base64url of the user handle (or, as py_webauthn
+    /// 0.4 compares it, the username).
+    pub user_handle: Option<String>,
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -518,6 +521,14 @@ pub async fn login<S: ThrottleStore + PasskeyStore + AuthTokenStore + SessionInd
     };
     if challenge.user_id.is_some_and(|id| id != user.id) {
         return Err(refused(cx, "sign-in", &"challenge issued to another user"));
+    }
+    // §7.2 step 6: a user handle, when given, names the credential's owner.
+    if let Some(handle) = input.user_handle.as_deref().filter(|h| !h.is_empty()) {
+        let decoded = b64(handle);
+        let owns = |p: &PasskeyCredential| decoded.as_deref() == Some(p.ukey.as_bytes());
+        if handle != user.username && !candidates.iter().any(owns) {
+            return Err(refused(cx, "sign-in", &"user handle of another account"));
+        }
     }
     let uv = cx.settings.webauthn_user_verification;
     let mut last = Reject::Signature;
@@ -795,6 +806,7 @@ mod tests {
             client_data: Some(URL_SAFE_NO_PAD.encode(cd)),
             auth_data: Some(URL_SAFE_NO_PAD.encode(auth)),
             signature: Some(crate::tokens::auth_token::hex(&sig)),
+            user_handle: None,
         }
     }
 

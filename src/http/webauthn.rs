@@ -139,6 +139,7 @@ pub async fn login(ctx: &Ctx) -> Result<Response, ApiError> {
         client_data: text(&body, "clientData"),
         auth_data: text(&body, "authData"),
         signature: text(&body, "signature"),
+        user_handle: text(&body, "userHandle"),
     };
     match webauthn::login(&ctx.flow(), input).await? {
         Opened::Jwt(pair) => {
