@@ -198,6 +198,26 @@ pub struct Settings {
     /// MFA_CHANGE_ENDS_OTHER_SESSIONS (False, this service's own): enabling or disabling a second
     /// factor ends every other session of the user.
     pub mfa_change_ends_other_sessions: bool,
+    /// WEBAUTHN_RP_ID (unset; djoser's WEBAUTHN["RP_ID"]): the passkey relying party's id, a
+    /// host name (the site's, or a registrable suffix of it). Unset, the passkey routes are off
+    /// (404).
+    pub webauthn_rp_id: Option<String>,
+    /// WEBAUTHN_RP_NAME (SITE_NAME; djoser's WEBAUTHN["RP_NAME"]): the name authenticators show.
+    pub webauthn_rp_name: Option<String>,
+    /// WEBAUTHN_ORIGIN (`https://` + WEBAUTHN_RP_ID; djoser's WEBAUTHN["ORIGIN"]): the exact
+    /// origin of the page that runs the ceremonies.
+    pub webauthn_origin: Option<String>,
+    /// WEBAUTHN_CHALLENGE_LENGTH (32, from 16 to 128, a multiple of 4): characters of a
+    /// registration challenge (djoser's CHALLENGE_LENGTH; sign-in challenges are always 32).
+    pub webauthn_challenge_length: i64,
+    /// WEBAUTHN_UKEY_LENGTH (20, from 16 to 64): characters of a user handle (djoser's ukey).
+    pub webauthn_ukey_length: i64,
+    /// WEBAUTHN_USER_VERIFICATION (False, this service's own): require the UV flag (a PIN or
+    /// biometric on the authenticator) at every ceremony; djoser requires only presence.
+    pub webauthn_user_verification: bool,
+    /// WEBAUTHN_LOGIN_RESPONSE ("token", this service's own): what webauthn/login/ answers:
+    /// djoser's 201 `{auth_token}`, or "jwt" for 201 `{refresh, access}` like jwt/create.
+    pub webauthn_login_jwt: bool,
     /// SQL_TRACE (False, this service's own, for tests): every distinct D1 statement is logged
     /// once per isolate, so the query-plan test can check them all. Never in production.
     pub sql_trace: bool,
@@ -374,6 +394,13 @@ pub const KNOWN_KEYS: &[&str] = &[
     "MFA_ENCRYPTION_KEY",
     "MFA_ISSUER",
     "MFA_CHANGE_ENDS_OTHER_SESSIONS",
+    "WEBAUTHN_RP_ID",
+    "WEBAUTHN_RP_NAME",
+    "WEBAUTHN_ORIGIN",
+    "WEBAUTHN_CHALLENGE_LENGTH",
+    "WEBAUTHN_UKEY_LENGTH",
+    "WEBAUTHN_USER_VERIFICATION",
+    "WEBAUTHN_LOGIN_RESPONSE",
     "SQL_TRACE",
     // djoser's customisation points
     "USER_EXTRA_FIELDS",
@@ -459,6 +486,13 @@ impl Default for Settings {
             mfa_encryption_key: None,
             mfa_issuer: None,
             mfa_change_ends_other_sessions: false,
+            webauthn_rp_id: None,
+            webauthn_rp_name: None,
+            webauthn_origin: None,
+            webauthn_challenge_length: 32,
+            webauthn_ukey_length: 20,
+            webauthn_user_verification: false,
+            webauthn_login_jwt: false,
             sql_trace: false,
             signing_key_fallbacks: Vec::new(),
             algorithm: JwtAlgorithm::Hs256,
@@ -917,6 +951,56 @@ impl Settings {
             &mut s.mfa_change_ends_other_sessions,
         );
         r.bool("SQL_TRACE", &mut s.sql_trace);
+        s.webauthn_rp_id = r.optional("WEBAUTHN_RP_ID");
+        s.webauthn_rp_name = r.optional("WEBAUTHN_RP_NAME");
+        s.webauthn_origin = r.optional("WEBAUTHN_ORIGIN");
+        r.int(
+            "WEBAUTHN_CHALLENGE_LENGTH",
+            &mut s.webauthn_challenge_length,
+            16,
+            128,
+        );
+        if s.webauthn_challenge_length % 4 != 0 {
+            // A length that is not a multiple of 4 does not survive the browser's base64url
+            // round trip unchanged (djoser's challenge is the base64url text itself).
+            r.problems.push(format!(
+                "WEBAUTHN_CHALLENGE_LENGTH: must be a multiple of 4, got {}",
+                s.webauthn_challenge_length
+            ));
+            s.webauthn_challenge_length = 32;
+        }
+        r.int("WEBAUTHN_UKEY_LENGTH", &mut s.webauthn_ukey_length, 16, 64);
+        r.bool(
+            "WEBAUTHN_USER_VERIFICATION",
+            &mut s.webauthn_user_verification,
+        );
+        if let Some(v) = r.raw("WEBAUTHN_LOGIN_RESPONSE") {
+            match v.as_str() {
+                "token" => s.webauthn_login_jwt = false,
+                "jwt" => s.webauthn_login_jwt = true,
+                _ => r.problems.push(format!(
+                    "WEBAUTHN_LOGIN_RESPONSE: expected token or jwt, got {v:?}"
+                )),
+            }
+        }
+        if let (Some(id), Some(origin)) = (&s.webauthn_rp_id, &s.webauthn_origin) {
+            let host = origin
+                .split_once("://")
+                .map(|(_, rest)| rest.split(':').next().unwrap_or(""))
+                .unwrap_or("");
+            if !(host == id || host.ends_with(&format!(".{id}"))) {
+                r.problems.push(format!(
+                    "WEBAUTHN_ORIGIN: {origin:?} is not on WEBAUTHN_RP_ID {id:?} or a subdomain of it"
+                ));
+            }
+            // Browsers run WebAuthn only in a secure context: https, or http on localhost.
+            let local = host == "localhost" || host.ends_with(".localhost");
+            if !(origin.starts_with("https://") || (origin.starts_with("http://") && local)) {
+                r.problems.push(format!(
+                    "WEBAUTHN_ORIGIN: {origin:?} must be https:// (http:// only on localhost)"
+                ));
+            }
+        }
 
         if let Some(v) = r.raw("ALGORITHM") {
             match JwtAlgorithm::parse(&v) {
@@ -1320,6 +1404,63 @@ mod tests {
                 .unwrap()
                 .to_string();
             assert!(text.contains("EVENTS_RETENTION_DAYS"), "{bad}: {text}");
+        }
+    }
+
+    #[test]
+    fn webauthn_settings_are_read_and_checked_against_each_other() {
+        let off = from(&[]).unwrap();
+        assert_eq!(off.webauthn_rp_id, None);
+        assert!(!off.webauthn_login_jwt && !off.webauthn_user_verification);
+        assert_eq!(
+            (off.webauthn_challenge_length, off.webauthn_ukey_length),
+            (32, 20)
+        );
+        let on = from(&[
+            ("WEBAUTHN_RP_ID", "example.com"),
+            ("WEBAUTHN_ORIGIN", "https://app.example.com:8443"),
+            ("WEBAUTHN_LOGIN_RESPONSE", "jwt"),
+            ("WEBAUTHN_CHALLENGE_LENGTH", "48"),
+            ("WEBAUTHN_USER_VERIFICATION", "true"),
+        ])
+        .unwrap();
+        assert_eq!(on.webauthn_rp_id.as_deref(), Some("example.com"));
+        assert!(on.webauthn_login_jwt && on.webauthn_user_verification);
+        assert_eq!(on.webauthn_challenge_length, 48);
+        for (key, pairs) in [
+            (
+                "WEBAUTHN_ORIGIN",
+                vec![
+                    ("WEBAUTHN_RP_ID", "example.com"),
+                    ("WEBAUTHN_ORIGIN", "https://example.org"),
+                ],
+            ),
+            (
+                "WEBAUTHN_ORIGIN",
+                vec![
+                    ("WEBAUTHN_RP_ID", "example.com"),
+                    ("WEBAUTHN_ORIGIN", "https://badexample.com"),
+                ],
+            ),
+            (
+                "WEBAUTHN_CHALLENGE_LENGTH",
+                vec![("WEBAUTHN_CHALLENGE_LENGTH", "33")],
+            ),
+            (
+                "WEBAUTHN_CHALLENGE_LENGTH",
+                vec![("WEBAUTHN_CHALLENGE_LENGTH", "8")],
+            ),
+            (
+                "WEBAUTHN_UKEY_LENGTH",
+                vec![("WEBAUTHN_UKEY_LENGTH", "200")],
+            ),
+            (
+                "WEBAUTHN_LOGIN_RESPONSE",
+                vec![("WEBAUTHN_LOGIN_RESPONSE", "cookie")],
+            ),
+        ] {
+            let text = from(&pairs).err().unwrap().to_string();
+            assert!(text.contains(key), "{pairs:?}: {text}");
         }
     }
 

@@ -92,6 +92,9 @@ pub enum ApiError {
     Bare(String),
     /// 400 with no body and no Content-Type (djoser's `Response(status=400)`).
     EmptyBadRequest,
+    /// 400 `{"non_field_errors": "WebAuthn verification failed."}`: djoser's webauthn views
+    /// build this body by hand, with a string where DRF would put a list.
+    WebauthnFailed,
     /// 400 JSON parse error with the parser's explanation.
     Parse(String),
     /// 415 for a body of another media type.
@@ -180,7 +183,8 @@ impl ApiError {
             ApiError::Fields(_)
             | ApiError::Parse(_)
             | ApiError::Bare(_)
-            | ApiError::EmptyBadRequest => 400,
+            | ApiError::EmptyBadRequest
+            | ApiError::WebauthnFailed => 400,
             ApiError::Detail { status, .. } => *status,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::MethodNotAllowed(_) => 405,
@@ -212,6 +216,7 @@ impl ApiError {
             }
             ApiError::Bare(message) => json!([message]),
             ApiError::EmptyBadRequest => Value::Null,
+            ApiError::WebauthnFailed => json!({ "non_field_errors": msg::WEBAUTHN_FAILED }),
             ApiError::Parse(reason) => json!({ "detail": format!("JSON parse error - {reason}") }),
             ApiError::UnsupportedMediaType(media) => {
                 json!({ "detail": format!("Unsupported media type \"{media}\" in request.") })
@@ -284,6 +289,7 @@ impl From<FlowError> for ApiError {
             FlowError::Fields(errors) => ApiError::Fields(errors),
             FlowError::Bare(message) => ApiError::Bare(message.into()),
             FlowError::ActivationOff => ApiError::EmptyBadRequest,
+            FlowError::WebauthnFailed => ApiError::WebauthnFailed,
             FlowError::StaleToken => ApiError::detail(403, msg::STALE_TOKEN),
             FlowError::NoActiveAccount => ApiError::detail(401, msg::NO_ACTIVE_ACCOUNT),
             FlowError::NoActiveAccountForToken => {

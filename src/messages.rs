@@ -111,3 +111,19 @@ pub const MFA_NOT_STARTED: &str = "Two-factor authentication has not been activa
 pub const MFA_INVALID_CODE: &str = "Invalid or expired code.";
 /// An ephemeral token that is forged, expired, used, or out of tries.
 pub const MFA_INVALID_TOKEN: &str = "Invalid or expired token.";
+
+/// djoser's webauthn views: any ceremony that does not verify (the body's one string).
+pub const WEBAUTHN_FAILED: &str = "WebAuthn verification failed.";
+/// djoser's WebauthnSignupSerializer: the name is taken (f"User {username} already exists.").
+pub fn webauthn_user_exists(username: &str) -> String {
+    format!("User {username} already exists.")
+}
+/// The model's unique constraint on CredentialOptions.username, as DRF words it.
+pub const WEBAUTHN_SIGNUP_PENDING: &str = "credential options with this username already exists.";
+/// A credential id already registered.
+pub const WEBAUTHN_CREDENTIAL_TAKEN: &str = "This passkey is already registered.";
+/// Removing the last way to sign in.
+pub const WEBAUTHN_LAST_CREDENTIAL: &str =
+    "This is the account's only way to sign in; set a password or add another passkey first.";
+/// djoser's signup/{ukey}/ for a ukey it has no CredentialOptions for (get_object_or_404).
+pub const WEBAUTHN_NO_OPTIONS: &str = "No CredentialOptions matches the given query.";

@@ -4,6 +4,7 @@
 // scheduled purge, then each logged statement is explained against the same database.
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { expectNoContent, signedIn, spawnApp, TestApp, totp, unique } from "./helpers";
+import { SoftKey } from "./webauthn-authenticator";
 
 let app: TestApp;
 beforeAll(async () => {
@@ -12,6 +13,8 @@ beforeAll(async () => {
   app = await spawnApp({
     SQL_TRACE: "true",
     RATE_LIMITS: "on",
+    WEBAUTHN_RP_ID: "localhost",
+    WEBAUTHN_ORIGIN: "http://localhost:3000",
     ...Object.fromEntries(
       ["LOGIN", "LOGIN_ACCOUNT", "REGISTER", "EMAIL", "CONFIRM", "REFRESH"].map((k) => [`RATE_LIMIT_${k}`, roomy]),
     ),
@@ -110,6 +113,21 @@ async function workload(): Promise<void> {
     { auth: second.auth },
   );
   await app.post("/auth/mfa/login/", { ephemeral_token: "AAAA.BBBB", code: "000000" });
+  // Passkeys: djoser's signup and sign-in, then a password account's passkey by name and
+  // discoverably, renamed and removed.
+  const pkName = unique("pk");
+  const pkOptions = (await app.post("/auth/webauthn/signup_request/", { username: pkName, display_name: "P" })).body;
+  await app.post(`/auth/webauthn/signup/${pkOptions.user.id}/`, { username: pkName, ...new SoftKey().create(pkOptions) });
+  const passkey = new SoftKey();
+  const pkAdd = (await app.post("/auth/webauthn/credentials/", { current_password: second.password }, { auth: second.auth })).body;
+  const pkAdded = (await app.post("/auth/webauthn/credentials/", { ...passkey.create(pkAdd), name: "k" }, { auth: second.auth })).body;
+  const pkLogin = (await app.post("/auth/webauthn/login_request/", { username: second.username })).body;
+  await app.post("/auth/webauthn/login/", { username: second.username, ...passkey.get(pkLogin) });
+  const pkAny = (await app.post("/auth/webauthn/login_request/", {})).body;
+  await app.post("/auth/webauthn/login/", passkey.get(pkAny));
+  await app.call("/auth/webauthn/credentials/", { auth: second.auth });
+  await app.call(`/auth/webauthn/credentials/${pkAdded.id}/`, { method: "PATCH", json: { name: "n" }, auth: second.auth });
+  await app.call(`/auth/webauthn/credentials/${pkAdded.id}/`, { method: "DELETE", auth: second.auth });
   // Revoke everything, delete an account, the purge.
   await app.post("/auth/sessions/revoke_all/", {}, { auth: second.auth });
   const back = await app.jwtCreate(me.username, pw3).catch(() => null);

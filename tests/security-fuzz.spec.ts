@@ -58,6 +58,7 @@ const FIELDS = [
   "current_password", "new_username", "re_new_username", "refresh", "re_password", "id",
   "is_staff", "first_name", "last_name", "user_id", "__proto__", "constructor", "",
   "code", "ephemeral_token", "token_status",
+  "display_name", "clientData", "attObj", "authData", "signature", "name",
 ];
 
 function jsonValue(f: Fuzz, depth: number): unknown {
@@ -99,6 +100,9 @@ function generate(f: Fuzz, ctx: { meId: number; bearer: string }): Req {
     "/auth/users/email_change_confirm/", "/auth/users/email_change_cancel/", "/auth/jwt/logout/",
     "/auth/mfa/", "/auth/mfa/totp/activate/", "/auth/mfa/totp/activate/confirm/", "/auth/mfa/totp/deactivate/",
     "/auth/mfa/backup_codes/regenerate/", "/auth/mfa/login/", "/auth/jwks/",
+    // Passkeys (turned on below).
+    "/auth/webauthn/signup_request/", "/auth/webauthn/signup/x1/", "/auth/webauthn/login_request/",
+    "/auth/webauthn/login/", "/auth/webauthn/credentials/", "/auth/webauthn/credentials/1/",
   ];
   let path = f.pick(routes);
   switch (f.int(10)) {
@@ -159,11 +163,13 @@ function generate(f: Fuzz, ctx: { meId: number; bearer: string }): Req {
   return { path, method, headers, body };
 }
 
-/** True for djoser's error shapes: {"detail"} with at most "code" and "messages" beside it, or an
- * object of string lists (field errors and non_field_errors). */
+/** True for djoser's error shapes: {"detail"} with at most "code" and "messages" beside it, an
+ * object of string lists (field errors and non_field_errors), or the one body djoser's webauthn
+ * views write by hand, with a string where DRF puts a list. */
 function djoserShaped(body: unknown): boolean {
   if (typeof body !== "object" || body === null || Array.isArray(body)) return false;
   const obj = body as Record<string, unknown>;
+  if (JSON.stringify(obj) === '{"non_field_errors":"WebAuthn verification failed."}') return true;
   if (typeof obj.detail === "string") return Object.keys(obj).every((k) => ["detail", "code", "messages"].includes(k));
   return Object.values(obj).every((v) => Array.isArray(v) && v.every((m) => typeof m === "string"));
 }
@@ -203,7 +209,7 @@ describe("request fuzzer", () => {
   let app: TestApp;
   let ctx: { meId: number; bearer: string };
   beforeAll(async () => {
-    app = await spawnApp({ CORS_ALLOWED_ORIGINS: "https://app.example.com" });
+    app = await spawnApp({ CORS_ALLOWED_ORIGINS: "https://app.example.com", WEBAUTHN_RP_ID: "localhost" });
     const me = await app.createActiveUser();
     ctx = { meId: me.id, bearer: `Bearer ${(await app.jwtCreate(me.username, me.password)).access}` };
   });

@@ -776,6 +776,117 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/webauthn/signup_request/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Creation options for a new account's passkey (djoser) */
+        post: operations["webauthnSignupRequest"];
+        delete?: never;
+        /** DRF's OPTIONS metadata, or a CORS preflight's grant */
+        options: operations["auth_webauthn_signup_request_options"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/webauthn/signup/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create the account with its first passkey (djoser) */
+        post: operations["webauthnSignup"];
+        delete?: never;
+        /** DRF's OPTIONS metadata, or a CORS preflight's grant */
+        options: operations["auth_webauthn_signup_id_options"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/webauthn/login_request/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Request options for a passkey sign-in (djoser; without a username, discoverable) */
+        post: operations["webauthnLoginRequest"];
+        delete?: never;
+        /** DRF's OPTIONS metadata, or a CORS preflight's grant */
+        options: operations["auth_webauthn_login_request_options"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/webauthn/login/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign in with a passkey (djoser) */
+        post: operations["webauthnLogin"];
+        delete?: never;
+        /** DRF's OPTIONS metadata, or a CORS preflight's grant */
+        options: operations["auth_webauthn_login_options"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/webauthn/credentials/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's passkeys */
+        get: operations["listPasskeys"];
+        put?: never;
+        /** Add a passkey: without attObj the creation options, with it the new passkey */
+        post: operations["addPasskey"];
+        delete?: never;
+        /** DRF's OPTIONS metadata, or a CORS preflight's grant */
+        options: operations["auth_webauthn_credentials_options"];
+        /** HEAD of listPasskeys: the same status and headers, no body */
+        head: operations["listPasskeysHead"];
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/webauthn/credentials/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove one of the caller's passkeys */
+        delete: operations["removePasskey"];
+        /** DRF's OPTIONS metadata, or a CORS preflight's grant */
+        options: operations["auth_webauthn_credentials_id_options"];
+        head?: never;
+        /** Rename one of the caller's passkeys */
+        patch: operations["renamePasskey"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1022,6 +1133,84 @@ export interface components {
         MfaLoginErrors: {
             ephemeral_token?: components["schemas"]["Messages"];
             code?: components["schemas"]["Messages"];
+            non_field_errors?: components["schemas"]["Messages"];
+        };
+        WebauthnFailed: {
+            /** @constant */
+            non_field_errors: "WebAuthn verification failed.";
+        };
+        WebauthnCreationOptions: {
+            /** @description Letters and digits; the client passes its base64url decoding as the challenge, so clientData echoes it. */
+            challenge: string;
+            rp: {
+                name: string;
+                id: string;
+            };
+            user: {
+                /** @description The user handle (djoser's ukey). */
+                id: string;
+                name: string;
+                displayName: string;
+            };
+            pubKeyCredParams: {
+                /** @enum {integer} */
+                alg: -7 | -8;
+                /** @constant */
+                type: "public-key";
+            }[];
+            timeout: number;
+            excludeCredentials: {
+                /** @constant */
+                type: "public-key";
+                id: string;
+            }[];
+            attestation: string;
+            extensions: Record<string, never>;
+            authenticatorSelection?: {
+                residentKey?: string;
+                userVerification?: string;
+            };
+        };
+        WebauthnRequestOptions: {
+            challenge: string;
+            allowCredentials: {
+                /** @constant */
+                type: "public-key";
+                id: string;
+                transports: string[];
+            }[];
+            rpId: string;
+            timeout: number;
+            /** @enum {unknown} */
+            userVerification: "discouraged" | "required";
+        };
+        Passkey: {
+            id: number;
+            name: string;
+            credential_id: string;
+            sign_count: number;
+            created: number;
+            last_used: number | null;
+        };
+        WebauthnSignupRequestErrors: {
+            username?: components["schemas"]["Messages"];
+            display_name?: components["schemas"]["Messages"];
+            non_field_errors?: components["schemas"]["Messages"];
+        };
+        /** @description The user fields of djoser's WebauthnCreateUserSerializer. */
+        WebauthnSignupErrors: {
+            email?: components["schemas"]["Messages"];
+            username?: components["schemas"]["Messages"];
+            non_field_errors?: components["schemas"]["Messages"];
+        };
+        WebauthnLoginErrors: {
+            username?: components["schemas"]["Messages"];
+            email?: components["schemas"]["Messages"];
+            non_field_errors?: components["schemas"]["Messages"];
+        };
+        PasskeyErrors: {
+            current_password?: components["schemas"]["Messages"];
+            name?: components["schemas"]["Messages"];
             non_field_errors?: components["schemas"]["Messages"];
         };
     };
@@ -4582,6 +4771,689 @@ export interface operations {
                 };
                 content?: never;
             };
+        };
+    };
+    webauthnSignupRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description JSON, form-encoded or multipart, as DRF's parsers take them; unknown fields are ignored. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    username: string;
+                    display_name: string;
+                };
+                "application/x-www-form-urlencoded": {
+                    username: string;
+                    display_name: string;
+                };
+                "multipart/form-data": {
+                    username: string;
+                    display_name: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The options of navigator.credentials.create(). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebauthnCreationOptions"];
+                };
+            };
+            /** @description Field errors in DRF's shape, or a `detail` for a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebauthnSignupRequestErrors"] | components["schemas"]["Detail"];
+                };
+            };
+            401: components["responses"]["NotAuthenticated"];
+            /** @description Passkeys are off (WEBAUTHN_RP_ID unset), or no such challenge or passkey. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Detail"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["ServerError"];
+        };
+    };
+    auth_webauthn_signup_request_options: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The view's metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Metadata"];
+                };
+            };
+            /** @description A CORS preflight from a CORS_ALLOWED_ORIGINS origin: the grant in Access-Control-Allow-* headers, no body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["NotAuthenticated"];
+            500: components["responses"]["ServerError"];
+        };
+    };
+    webauthnSignup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user handle (ukey) of signup_request's options. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description JSON, form-encoded or multipart, as DRF's parsers take them; unknown fields are ignored. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    username: string;
+                    email?: string;
+                    /** @description clientDataJSON, base64url. */
+                    clientData: string;
+                    /** @description The attestation object, base64url. */
+                    attObj: string;
+                };
+                "application/x-www-form-urlencoded": {
+                    username: string;
+                    email?: string;
+                    /** @description clientDataJSON, base64url. */
+                    clientData: string;
+                    /** @description The attestation object, base64url. */
+                    attObj: string;
+                };
+                "multipart/form-data": {
+                    username: string;
+                    email?: string;
+                    /** @description clientDataJSON, base64url. */
+                    clientData: string;
+                    /** @description The attestation object, base64url. */
+                    attObj: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The new account, as users/ POST shows it. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedUser"];
+                };
+            };
+            /** @description Field errors in DRF's shape, djoser's `{"non_field_errors": "WebAuthn verification failed."}` for any ceremony that does not verify, or a `detail` for a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebauthnSignupErrors"] | components["schemas"]["WebauthnFailed"] | components["schemas"]["Detail"];
+                };
+            };
+            401: components["responses"]["NotAuthenticated"];
+            /** @description Passkeys are off (WEBAUTHN_RP_ID unset), or no such challenge or passkey. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Detail"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["ServerError"];
+        };
+    };
+    auth_webauthn_signup_id_options: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The view's metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Metadata"];
+                };
+            };
+            /** @description A CORS preflight from a CORS_ALLOWED_ORIGINS origin: the grant in Access-Control-Allow-* headers, no body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["NotAuthenticated"];
+            500: components["responses"]["ServerError"];
+        };
+    };
+    webauthnLoginRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description JSON, form-encoded or multipart, as DRF's parsers take them; unknown fields are ignored. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    username?: string;
+                };
+                "application/x-www-form-urlencoded": {
+                    username?: string;
+                };
+                "multipart/form-data": {
+                    username?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The options of navigator.credentials.get(). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebauthnRequestOptions"];
+                };
+            };
+            /** @description Unknown account or one without a passkey (djoser's INVALID_CREDENTIALS under the LOGIN_FIELD), or a `detail` for a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebauthnLoginErrors"] | components["schemas"]["Detail"];
+                };
+            };
+            401: components["responses"]["NotAuthenticated"];
+            /** @description Passkeys are off (WEBAUTHN_RP_ID unset), or no such challenge or passkey. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Detail"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["ServerError"];
+        };
+    };
+    auth_webauthn_login_request_options: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The view's metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Metadata"];
+                };
+            };
+            /** @description A CORS preflight from a CORS_ALLOWED_ORIGINS origin: the grant in Access-Control-Allow-* headers, no body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["NotAuthenticated"];
+            500: components["responses"]["ServerError"];
+        };
+    };
+    webauthnLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description JSON, form-encoded or multipart, as DRF's parsers take them; unknown fields are ignored. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    username?: string;
+                    /** @description The credential id, base64url (required without a username). */
+                    id?: string;
+                    clientData: string;
+                    authData: string;
+                    /** @description Hex. */
+                    signature: string;
+                    /** @description Optional: base64url of the user handle the authenticator returned (or the username, as djoser compares it). */
+                    userHandle?: string;
+                };
+                "application/x-www-form-urlencoded": {
+                    username?: string;
+                    /** @description The credential id, base64url (required without a username). */
+                    id?: string;
+                    clientData: string;
+                    authData: string;
+                    /** @description Hex. */
+                    signature: string;
+                    /** @description Optional: base64url of the user handle the authenticator returned (or the username, as djoser compares it). */
+                    userHandle?: string;
+                };
+                "multipart/form-data": {
+                    username?: string;
+                    /** @description The credential id, base64url (required without a username). */
+                    id?: string;
+                    clientData: string;
+                    authData: string;
+                    /** @description Hex. */
+                    signature: string;
+                    /** @description Optional: base64url of the user handle the authenticator returned (or the username, as djoser compares it). */
+                    userHandle?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description djoser's DRF token, or with WEBAUTHN_LOGIN_RESPONSE=jwt the pair jwt/create gives (cookies too in cookie mode). */
+            201: {
+                headers: {
+                    /** @description Cookie mode with WEBAUTHN_LOGIN_RESPONSE=jwt: the access, refresh and csrftoken cookies. */
+                    "Set-Cookie"?: string;
+                    /** @description Cookie mode: the CSRF token. */
+                    "X-CSRFToken"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthToken"] | components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description Field errors in DRF's shape, djoser's `{"non_field_errors": "WebAuthn verification failed."}` for any ceremony that does not verify, or a `detail` for a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebauthnLoginErrors"] | components["schemas"]["WebauthnFailed"] | components["schemas"]["Detail"];
+                };
+            };
+            401: components["responses"]["NotAuthenticated"];
+            /** @description Passkeys are off (WEBAUTHN_RP_ID unset), or no such challenge or passkey. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Detail"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["ServerError"];
+        };
+    };
+    auth_webauthn_login_options: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The view's metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Metadata"];
+                };
+            };
+            /** @description A CORS preflight from a CORS_ALLOWED_ORIGINS origin: the grant in Access-Control-Allow-* headers, no body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["NotAuthenticated"];
+            500: components["responses"]["ServerError"];
+        };
+    };
+    listPasskeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Passkey"][];
+                };
+            };
+            401: components["responses"]["NotAuthenticated"];
+            403: components["responses"]["Forbidden"];
+            /** @description Passkeys are off (WEBAUTHN_RP_ID unset), or no such challenge or passkey. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Detail"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["ServerError"];
+        };
+    };
+    addPasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description JSON, form-encoded or multipart, as DRF's parsers take them; unknown fields are ignored. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description First step, for an account with a usable password. */
+                    current_password?: string;
+                    clientData?: string;
+                    attObj?: string;
+                    name?: string;
+                };
+                "application/x-www-form-urlencoded": {
+                    /** @description First step, for an account with a usable password. */
+                    current_password?: string;
+                    clientData?: string;
+                    attObj?: string;
+                    name?: string;
+                };
+                "multipart/form-data": {
+                    /** @description First step, for an account with a usable password. */
+                    current_password?: string;
+                    clientData?: string;
+                    attObj?: string;
+                    name?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description First step: the options of navigator.credentials.create(). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebauthnCreationOptions"];
+                };
+            };
+            /** @description Second step: the stored passkey. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Passkey"];
+                };
+            };
+            /** @description Field errors in DRF's shape, djoser's `{"non_field_errors": "WebAuthn verification failed."}` for any ceremony that does not verify, or a `detail` for a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyErrors"] | components["schemas"]["WebauthnFailed"] | components["schemas"]["Detail"];
+                };
+            };
+            401: components["responses"]["NotAuthenticated"];
+            403: components["responses"]["Forbidden"];
+            /** @description Passkeys are off (WEBAUTHN_RP_ID unset), or no such challenge or passkey. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Detail"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["ServerError"];
+        };
+    };
+    auth_webauthn_credentials_options: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The view's metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Metadata"];
+                };
+            };
+            /** @description A CORS preflight from a CORS_ALLOWED_ORIGINS origin: the grant in Access-Control-Allow-* headers, no body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["NotAuthenticated"];
+            500: components["responses"]["ServerError"];
+        };
+    };
+    listPasskeysHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The passkeys. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["NotAuthenticated"];
+            /** @description Passkeys are off (WEBAUTHN_RP_ID unset). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            500: components["responses"]["ServerError"];
+        };
+    };
+    removePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A passkey id from the list. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["NoContent"];
+            /** @description The last passkey of an account without a usable password. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyErrors"];
+                };
+            };
+            401: components["responses"]["NotAuthenticated"];
+            403: components["responses"]["Forbidden"];
+            /** @description Passkeys are off (WEBAUTHN_RP_ID unset), or no such challenge or passkey. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Detail"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["ServerError"];
+        };
+    };
+    auth_webauthn_credentials_id_options: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The view's metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Metadata"];
+                };
+            };
+            /** @description A CORS preflight from a CORS_ALLOWED_ORIGINS origin: the grant in Access-Control-Allow-* headers, no body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["NotAuthenticated"];
+            500: components["responses"]["ServerError"];
+        };
+    };
+    renamePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A passkey id from the list. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description JSON, form-encoded or multipart, as DRF's parsers take them; unknown fields are ignored. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                };
+                "application/x-www-form-urlencoded": {
+                    name: string;
+                };
+                "multipart/form-data": {
+                    name: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The renamed passkey. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Passkey"];
+                };
+            };
+            /** @description Field errors. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyErrors"] | components["schemas"]["Detail"];
+                };
+            };
+            401: components["responses"]["NotAuthenticated"];
+            403: components["responses"]["Forbidden"];
+            /** @description Passkeys are off (WEBAUTHN_RP_ID unset), or no such challenge or passkey. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Detail"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["ServerError"];
         };
     };
 }

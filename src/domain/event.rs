@@ -46,11 +46,20 @@ pub enum EventKind {
     BackupCodesRegenerated,
     /// An operator disabled the account (`npm run admin -- disable`).
     AccountDisabled,
+    /// A passkey was registered (at a passkey signup or added while signed in).
+    PasskeyAdded,
+    /// A passkey was removed.
+    PasskeyRemoved,
+    /// A passkey sign-in succeeded.
+    PasskeyLogin,
+    /// A passkey sign-in was refused because its sign counter did not grow: the authenticator
+    /// may have been cloned.
+    PasskeyCounterRegressed,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 22] = [
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
         EventKind::RefreshReuseDetected,
@@ -69,6 +78,10 @@ impl EventKind {
         EventKind::BackupCodeUsed,
         EventKind::BackupCodesRegenerated,
         EventKind::AccountDisabled,
+        EventKind::PasskeyAdded,
+        EventKind::PasskeyRemoved,
+        EventKind::PasskeyLogin,
+        EventKind::PasskeyCounterRegressed,
     ];
 
     /// The kind stored under `name`.
@@ -97,6 +110,10 @@ impl EventKind {
             EventKind::BackupCodeUsed => "backup_code_used",
             EventKind::BackupCodesRegenerated => "backup_codes_regenerated",
             EventKind::AccountDisabled => "account_disabled",
+            EventKind::PasskeyAdded => "passkey_added",
+            EventKind::PasskeyRemoved => "passkey_removed",
+            EventKind::PasskeyLogin => "passkey_login",
+            EventKind::PasskeyCounterRegressed => "passkey_counter_regressed",
         }
     }
 }

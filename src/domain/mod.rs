@@ -7,3 +7,4 @@ pub mod profile;
 pub mod totp;
 pub mod user;
 pub mod username;
+pub mod webauthn;

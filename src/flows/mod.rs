@@ -18,6 +18,7 @@ pub mod session;
 pub mod sessions;
 pub mod throttle;
 pub mod username;
+pub mod webauthn;
 
 use crate::config::Settings;
 use crate::domain::event::{Event, EventKind, Events};
@@ -180,6 +181,9 @@ pub enum FlowError {
     /// resend_activation while activation e-mails are off: djoser's empty 400.
     #[error("activation e-mails are off")]
     ActivationOff,
+    /// A passkey ceremony did not verify (the reason is logged, never shown).
+    #[error("WebAuthn verification failed")]
+    WebauthnFailed,
     /// An activation link for a user who is already active (or was activated meanwhile).
     #[error("stale activation token")]
     StaleToken,

@@ -22,6 +22,7 @@ pub mod sessions;
 pub mod token;
 pub mod username;
 pub mod users;
+pub mod webauthn;
 
 use futures_util::StreamExt;
 use serde_json::json;

@@ -7,7 +7,9 @@ use std::pin::Pin;
 use worker::Response;
 
 use crate::error::ApiError;
-use crate::http::{activation, jwt, mfa, password, schema, sessions, token, username, users, Ctx};
+use crate::http::{
+    activation, jwt, mfa, password, schema, sessions, token, username, users, webauthn, Ctx,
+};
 
 /// A handler's future.
 pub type Handled<'a> = Pin<Box<dyn Future<Output = Result<Response, ApiError>> + 'a>>;
@@ -334,6 +336,66 @@ pub static ROUTES: &[RouteDef] = &[
         endpoints: &[ep!("POST", Anyone, mfa::login)],
         exposure: Exposure::Private,
     },
+    // djoser's webauthn app (404 while WEBAUTHN_RP_ID is unset), then this service's own
+    // management of several passkeys.
+    RouteDef {
+        action: "webauthn_signup_request",
+        paths: &["webauthn/signup_request"],
+        name: "Signup Request",
+        description: "",
+        auth: Auth::Header,
+        unmapped: Unmapped::NotAllowed,
+        endpoints: &[ep!("POST", Anyone, webauthn::signup_request)],
+        exposure: Exposure::Private,
+    },
+    RouteDef {
+        action: "webauthn_signup",
+        paths: &["webauthn/signup/{id}"],
+        name: "Signup",
+        description: "",
+        auth: Auth::Header,
+        unmapped: Unmapped::NotAllowed,
+        endpoints: &[ep!("POST", Anyone, webauthn::signup)],
+        exposure: Exposure::Private,
+    },
+    RouteDef {
+        action: "webauthn_login_request",
+        paths: &["webauthn/login_request"],
+        name: "Login Request",
+        description: "",
+        auth: Auth::Header,
+        unmapped: Unmapped::NotAllowed,
+        endpoints: &[ep!("POST", Anyone, webauthn::login_request)],
+        exposure: Exposure::Private,
+    },
+    RouteDef {
+        action: "webauthn_login",
+        paths: &["webauthn/login"],
+        name: "Login",
+        description: "",
+        auth: Auth::Header,
+        unmapped: Unmapped::NotAllowed,
+        endpoints: &[ep!("POST", Anyone, webauthn::login)],
+        exposure: Exposure::Private,
+    },
+    own_route!(
+        "webauthn-credentials",
+        "Passkeys",
+        ["webauthn/credentials"],
+        [
+            ep!("GET", User, webauthn::list),
+            ep!("POST", User, webauthn::add)
+        ]
+    ),
+    own_route!(
+        "webauthn-credential",
+        "Passkeys",
+        ["webauthn/credentials/{id}"],
+        [
+            ep!("PATCH", User, webauthn::rename),
+            ep!("DELETE", User, webauthn::remove)
+        ]
+    ),
     // djoser-compat: simplejwt's routes are unanchored, so anything after them still matches.
     RouteDef {
         action: "jwt-create",
@@ -621,6 +683,12 @@ mod tests {
                 "mfa-totp-deactivate mfa/totp/deactivate [POST, OPTIONS]",
                 "mfa-backup-codes-regenerate mfa/backup_codes/regenerate [POST, OPTIONS]",
                 "mfa-login mfa/login [POST, OPTIONS]",
+                "webauthn_signup_request webauthn/signup_request [POST, OPTIONS]",
+                "webauthn_signup webauthn/signup/{id} [POST, OPTIONS]",
+                "webauthn_login_request webauthn/login_request [POST, OPTIONS]",
+                "webauthn_login webauthn/login [POST, OPTIONS]",
+                "webauthn-credentials webauthn/credentials [GET, POST, HEAD, OPTIONS]",
+                "webauthn-credential webauthn/credentials/{id} [PATCH, DELETE, OPTIONS]",
                 "jwt-create jwt/create/* [POST, OPTIONS]",
                 "jwt-refresh jwt/refresh/* [POST, OPTIONS]",
                 "jwt-verify jwt/verify/* [POST, OPTIONS]",

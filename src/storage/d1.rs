@@ -13,8 +13,9 @@ use crate::domain::user::{email_key, NewUser, ProfileChange, User};
 use crate::storage::kv::RefreshStore;
 use crate::storage::{
     AuthTokenStore, Challenge, Conflicts, Counter, Counts, EventStore, ExpiredRows, Hit, MfaStore,
-    PasswordChange, RefreshArbiter, RefreshState, Result, SessionIndex, SessionRecord, Spend,
-    StorageError, ThrottleStore, TotpRecord, UserLookup, UserStore,
+    PasskeyChallenge, PasskeyCredential, PasskeyStore, PasswordChange, RefreshArbiter,
+    RefreshState, Result, SessionIndex, SessionRecord, Spend, StorageError, ThrottleStore,
+    TotpRecord, UserLookup, UserStore,
 };
 
 // Every write of last_login moves it strictly forward (at least one second past the stored
@@ -29,6 +30,10 @@ impl From<worker::Error> for StorageError {
             StorageError::Conflict { field: "username" }
         } else if text.contains("UNIQUE constraint failed: users.email_key") {
             StorageError::Conflict { field: "email" }
+        } else if text.contains("UNIQUE constraint failed: webauthn_credentials.credential_id") {
+            StorageError::Conflict {
+                field: "credential_id",
+            }
         } else {
             StorageError::Backend(format!("d1: {text}"))
         }
@@ -294,6 +299,7 @@ impl ExpiredRows for Store {
             "revoked_families",
             "throttle",
             "mfa_challenges",
+            "webauthn_challenges",
         ]
         .iter()
         .map(|table| {
@@ -1085,6 +1091,212 @@ impl MfaStore for Store {
 
     async fn consume_challenge(&self, id: &str) -> Result<bool> {
         let stmt = self.stmt("DELETE FROM mfa_challenges WHERE id = ?1", &[text(id)])?;
+        Ok(self.changes(stmt).await? > 0)
+    }
+}
+
+#[derive(Deserialize)]
+struct PasskeyRow {
+    id: i64,
+    user_id: i64,
+    credential_id: String,
+    public_key: String,
+    sign_count: i64,
+    ukey: String,
+    name: String,
+    created: i64,
+    last_used: Option<i64>,
+}
+
+impl From<PasskeyRow> for PasskeyCredential {
+    fn from(r: PasskeyRow) -> Self {
+        PasskeyCredential {
+            id: r.id,
+            user_id: r.user_id,
+            credential_id: r.credential_id,
+            public_key: r.public_key,
+            sign_count: r.sign_count,
+            ukey: r.ukey,
+            name: r.name,
+            created: r.created,
+            last_used: r.last_used,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PasskeyChallengeRow {
+    challenge: String,
+    purpose: String,
+    ukey: Option<String>,
+    username: Option<String>,
+    display_name: Option<String>,
+    user_id: Option<i64>,
+    expires_at: i64,
+}
+
+impl From<PasskeyChallengeRow> for PasskeyChallenge {
+    fn from(r: PasskeyChallengeRow) -> Self {
+        PasskeyChallenge {
+            challenge: r.challenge,
+            purpose: r.purpose,
+            ukey: r.ukey,
+            username: r.username,
+            display_name: r.display_name,
+            user_id: r.user_id,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+const PASSKEY_COLUMNS: &str =
+    "id, user_id, credential_id, public_key, sign_count, ukey, name, created, last_used";
+const PASSKEY_CHALLENGE_COLUMNS: &str =
+    "challenge, purpose, ukey, username, display_name, user_id, expires_at";
+
+fn opt_text(s: Option<&str>) -> JsValue {
+    s.map(text).unwrap_or(JsValue::NULL)
+}
+
+impl PasskeyStore for Store {
+    async fn create_passkey_challenge(&self, c: &PasskeyChallenge) -> Result<()> {
+        let stmt = self.stmt(
+            "INSERT INTO webauthn_challenges \
+             (challenge, purpose, ukey, username, display_name, user_id, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            &[
+                text(&c.challenge),
+                text(&c.purpose),
+                opt_text(c.ukey.as_deref()),
+                opt_text(c.username.as_deref()),
+                opt_text(c.display_name.as_deref()),
+                opt_num(c.user_id),
+                num(c.expires_at),
+            ],
+        )?;
+        stmt.run().await?;
+        Ok(())
+    }
+
+    async fn signup_challenge(&self, ukey: &str, now: i64) -> Result<Option<PasskeyChallenge>> {
+        let row: Option<PasskeyChallengeRow> = self
+            .stmt(
+                &format!(
+                    "SELECT {PASSKEY_CHALLENGE_COLUMNS} FROM webauthn_challenges \
+                     WHERE ukey = ?1 AND purpose = 'signup' AND expires_at > ?2"
+                ),
+                &[text(ukey), num(now)],
+            )?
+            .first(None)
+            .await?;
+        Ok(row.map(PasskeyChallenge::from))
+    }
+
+    async fn take_passkey_challenge(
+        &self,
+        challenge: &str,
+        purpose: &str,
+        now: i64,
+    ) -> Result<Option<PasskeyChallenge>> {
+        let row: Option<PasskeyChallengeRow> = self
+            .stmt(
+                &format!(
+                    "DELETE FROM webauthn_challenges \
+                     WHERE challenge = ?1 AND purpose = ?2 AND expires_at > ?3 \
+                     RETURNING {PASSKEY_CHALLENGE_COLUMNS}"
+                ),
+                &[text(challenge), text(purpose), num(now)],
+            )?
+            .first(None)
+            .await?;
+        Ok(row.map(PasskeyChallenge::from))
+    }
+
+    async fn passkeys(&self, user_id: i64) -> Result<Vec<PasskeyCredential>> {
+        let rows: Vec<PasskeyRow> = self
+            .stmt(
+                &format!(
+                    "SELECT {PASSKEY_COLUMNS} FROM webauthn_credentials \
+                     WHERE user_id = ?1 ORDER BY id"
+                ),
+                &[num(user_id)],
+            )?
+            .all()
+            .await?
+            .results()?;
+        Ok(rows.into_iter().map(PasskeyCredential::from).collect())
+    }
+
+    async fn passkey_by_credential_id(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<PasskeyCredential>> {
+        let row: Option<PasskeyRow> = self
+            .stmt(
+                &format!(
+                    "SELECT {PASSKEY_COLUMNS} FROM webauthn_credentials WHERE credential_id = ?1"
+                ),
+                &[text(credential_id)],
+            )?
+            .first(None)
+            .await?;
+        Ok(row.map(PasskeyCredential::from))
+    }
+
+    async fn add_passkey(&self, c: &PasskeyCredential) -> Result<i64> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: i64,
+        }
+        let row: Option<Row> = self
+            .stmt(
+                "INSERT INTO webauthn_credentials \
+                 (user_id, credential_id, public_key, sign_count, ukey, name, created) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+                &[
+                    num(c.user_id),
+                    text(&c.credential_id),
+                    text(&c.public_key),
+                    num(c.sign_count),
+                    text(&c.ukey),
+                    text(&c.name),
+                    num(c.created),
+                ],
+            )?
+            .first(None)
+            .await?;
+        row.map(|r| r.id)
+            .ok_or_else(|| StorageError::Backend("insert returned no row".into()))
+    }
+
+    async fn advance_passkey(
+        &self,
+        id: i64,
+        old_count: i64,
+        new_count: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let stmt = self.stmt(
+            "UPDATE webauthn_credentials SET sign_count = ?3, last_used = ?4 \
+             WHERE id = ?1 AND sign_count = ?2",
+            &[num(id), num(old_count), num(new_count), num(now)],
+        )?;
+        Ok(self.changes(stmt).await? > 0)
+    }
+
+    async fn rename_passkey(&self, user_id: i64, id: i64, name: &str) -> Result<bool> {
+        let stmt = self.stmt(
+            "UPDATE webauthn_credentials SET name = ?3 WHERE id = ?1 AND user_id = ?2",
+            &[num(id), num(user_id), text(name)],
+        )?;
+        Ok(self.changes(stmt).await? > 0)
+    }
+
+    async fn delete_passkey(&self, user_id: i64, id: i64) -> Result<bool> {
+        let stmt = self.stmt(
+            "DELETE FROM webauthn_credentials WHERE id = ?1 AND user_id = ?2",
+            &[num(id), num(user_id)],
+        )?;
         Ok(self.changes(stmt).await? > 0)
     }
 }

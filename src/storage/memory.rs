@@ -15,8 +15,9 @@ use crate::domain::event::Event;
 use crate::domain::user::{email_key, NewUser, ProfileChange, User};
 use crate::storage::{
     AuthTokenStore, Challenge, Conflicts, Counter, Counts, EventStore, ExpiredRows, Hit, MfaStore,
-    PasswordChange, RefreshArbiter, RefreshState, Result, SessionIndex, SessionRecord, Spend,
-    StorageError, ThrottleStore, TotpRecord, UserLookup, UserStore,
+    PasskeyChallenge, PasskeyCredential, PasskeyStore, PasswordChange, RefreshArbiter,
+    RefreshState, Result, SessionIndex, SessionRecord, Spend, StorageError, ThrottleStore,
+    TotpRecord, UserLookup, UserStore,
 };
 
 /// One throttle counter row.
@@ -53,7 +54,12 @@ pub struct State {
     pub backup_codes: BTreeMap<i64, BTreeSet<String>>,
     /// Open second-factor challenges by id.
     pub challenges: BTreeMap<String, Challenge>,
+    /// Passkeys by row id.
+    pub passkeys: BTreeMap<i64, PasskeyCredential>,
+    /// Open passkey challenges by challenge.
+    pub passkey_challenges: BTreeMap<String, PasskeyChallenge>,
     next_id: i64,
+    next_passkey: i64,
 }
 
 /// The fake store.
@@ -355,6 +361,7 @@ impl UserStore for MemoryStore {
         state.totp.remove(&id);
         state.backup_codes.remove(&id);
         state.challenges.retain(|_, c| c.user_id != id);
+        state.passkeys.retain(|_, c| c.user_id != id);
         Ok(())
     }
 }
@@ -911,5 +918,140 @@ impl MfaStore for MemoryStore {
     async fn consume_challenge(&self, id: &str) -> Result<bool> {
         self.enter().await?;
         Ok(self.state.borrow_mut().challenges.remove(id).is_some())
+    }
+}
+
+impl PasskeyStore for MemoryStore {
+    async fn create_passkey_challenge(&self, challenge: &PasskeyChallenge) -> Result<()> {
+        self.enter().await?;
+        self.state
+            .borrow_mut()
+            .passkey_challenges
+            .insert(challenge.challenge.clone(), challenge.clone());
+        Ok(())
+    }
+
+    async fn signup_challenge(&self, ukey: &str, now: i64) -> Result<Option<PasskeyChallenge>> {
+        self.enter().await?;
+        Ok(self
+            .state
+            .borrow()
+            .passkey_challenges
+            .values()
+            .find(|c| {
+                c.purpose == "signup" && c.ukey.as_deref() == Some(ukey) && c.expires_at > now
+            })
+            .cloned())
+    }
+
+    async fn take_passkey_challenge(
+        &self,
+        challenge: &str,
+        purpose: &str,
+        now: i64,
+    ) -> Result<Option<PasskeyChallenge>> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        match state.passkey_challenges.get(challenge) {
+            Some(c) if c.purpose == purpose && c.expires_at > now => {
+                Ok(state.passkey_challenges.remove(challenge))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn passkeys(&self, user_id: i64) -> Result<Vec<PasskeyCredential>> {
+        self.enter().await?;
+        Ok(self
+            .state
+            .borrow()
+            .passkeys
+            .values()
+            .filter(|c| c.user_id == user_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn passkey_by_credential_id(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<PasskeyCredential>> {
+        self.enter().await?;
+        Ok(self
+            .state
+            .borrow()
+            .passkeys
+            .values()
+            .find(|c| c.credential_id == credential_id)
+            .cloned())
+    }
+
+    async fn add_passkey(&self, credential: &PasskeyCredential) -> Result<i64> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        if state
+            .passkeys
+            .values()
+            .any(|c| c.credential_id == credential.credential_id)
+        {
+            return Err(StorageError::Conflict {
+                field: "credential_id",
+            });
+        }
+        state.next_passkey += 1;
+        let id = state.next_passkey;
+        state.passkeys.insert(
+            id,
+            PasskeyCredential {
+                id,
+                ..credential.clone()
+            },
+        );
+        Ok(id)
+    }
+
+    async fn advance_passkey(
+        &self,
+        id: i64,
+        old_count: i64,
+        new_count: i64,
+        now: i64,
+    ) -> Result<bool> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        match state.passkeys.get_mut(&id) {
+            Some(c) if c.sign_count == old_count => {
+                c.sign_count = new_count;
+                c.last_used = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn rename_passkey(&self, user_id: i64, id: i64, name: &str) -> Result<bool> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        match state.passkeys.get_mut(&id) {
+            Some(c) if c.user_id == user_id => {
+                c.name = name.to_string();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_passkey(&self, user_id: i64, id: i64) -> Result<bool> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        if state
+            .passkeys
+            .get(&id)
+            .is_some_and(|c| c.user_id == user_id)
+        {
+            state.passkeys.remove(&id);
+            return Ok(true);
+        }
+        Ok(false)
     }
 }

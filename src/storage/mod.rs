@@ -235,3 +235,44 @@ pub trait MfaStore {
     /// Deletes the challenge only if it is still there: false when another request used it.
     async fn consume_challenge(&self, id: &str) -> Result<bool>;
 }
+
+/// Passkeys: the credentials and the challenges of their ceremonies. A challenge is used once
+/// (`take_passkey_challenge` decides which request gets it) and a sign counter only moves
+/// forward (`advance_passkey` is a compare-and-set on the counter read).
+pub trait PasskeyStore {
+    /// Stores a new challenge.
+    async fn create_passkey_challenge(&self, challenge: &PasskeyChallenge) -> Result<()>;
+    /// The unexpired signup challenge issued with user handle `ukey`.
+    async fn signup_challenge(&self, ukey: &str, now: i64) -> Result<Option<PasskeyChallenge>>;
+    /// Deletes and returns the challenge if it is still there, unexpired and of `purpose`:
+    /// `None` when it never was, expired, or another request took it.
+    async fn take_passkey_challenge(
+        &self,
+        challenge: &str,
+        purpose: &str,
+        now: i64,
+    ) -> Result<Option<PasskeyChallenge>>;
+    /// The user's passkeys, oldest first.
+    async fn passkeys(&self, user_id: i64) -> Result<Vec<PasskeyCredential>>;
+    /// The passkey with this credential id (base64url).
+    async fn passkey_by_credential_id(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<PasskeyCredential>>;
+    /// Stores a passkey (its `id` is assigned); a credential id already stored is a conflict
+    /// on "credential_id".
+    async fn add_passkey(&self, credential: &PasskeyCredential) -> Result<i64>;
+    /// Moves the counter from `old_count` to `new_count` and marks the use, only if the counter
+    /// is still `old_count`: false when a concurrent sign-in moved it first.
+    async fn advance_passkey(
+        &self,
+        id: i64,
+        old_count: i64,
+        new_count: i64,
+        now: i64,
+    ) -> Result<bool>;
+    /// Renames one of the user's passkeys; false when it has none with `id`.
+    async fn rename_passkey(&self, user_id: i64, id: i64, name: &str) -> Result<bool>;
+    /// Deletes one of the user's passkeys; false when it has none with `id`.
+    async fn delete_passkey(&self, user_id: i64, id: i64) -> Result<bool>;
+}

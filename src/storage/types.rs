@@ -169,3 +169,45 @@ pub struct Challenge {
     /// Unix seconds after which it is dead.
     pub expires_at: i64,
 }
+
+/// A registered passkey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyCredential {
+    /// The row id (`webauthn/credentials/{id}/`).
+    pub id: i64,
+    /// Whose it is.
+    pub user_id: i64,
+    /// The credential id, base64url.
+    pub credential_id: String,
+    /// The COSE public key, base64url.
+    pub public_key: String,
+    /// The last sign counter seen.
+    pub sign_count: i64,
+    /// The user handle the credential was created with (djoser's ukey).
+    pub ukey: String,
+    /// The owner's label.
+    pub name: String,
+    /// When it was registered.
+    pub created: i64,
+    /// When it last signed in.
+    pub last_used: Option<i64>,
+}
+
+/// An issued WebAuthn challenge, waiting for its ceremony.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyChallenge {
+    /// The challenge as issued (the client data echoes it).
+    pub challenge: String,
+    /// `signup`, `login` or `add`.
+    pub purpose: String,
+    /// signup: the user handle in the signup URL.
+    pub ukey: Option<String>,
+    /// signup: the name asked for.
+    pub username: Option<String>,
+    /// signup: the display name asked for.
+    pub display_name: Option<String>,
+    /// login by name and add: the user.
+    pub user_id: Option<i64>,
+    /// Unix seconds after which it is dead.
+    pub expires_at: i64,
+}
