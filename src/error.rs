@@ -90,6 +90,8 @@ pub enum ApiError {
     /// 400 with a bare JSON list of one message: djoser raises some errors with `self.fail(..)`
     /// outside `is_valid()`, and DRF renders such a ValidationError as a list.
     Bare(String),
+    /// 400 whose body is one bare JSON string (djoser.social's redirect_uri refusal).
+    BareString(String),
     /// 400 with no body and no Content-Type (djoser's `Response(status=400)`).
     EmptyBadRequest,
     /// 400 JSON parse error with the parser's explanation.
@@ -180,6 +182,7 @@ impl ApiError {
             ApiError::Fields(_)
             | ApiError::Parse(_)
             | ApiError::Bare(_)
+            | ApiError::BareString(_)
             | ApiError::EmptyBadRequest => 400,
             ApiError::Detail { status, .. } => *status,
             ApiError::UnsupportedMediaType(_) => 415,
@@ -211,6 +214,7 @@ impl ApiError {
                 Value::Object(map)
             }
             ApiError::Bare(message) => json!([message]),
+            ApiError::BareString(message) => json!(message),
             ApiError::EmptyBadRequest => Value::Null,
             ApiError::Parse(reason) => json!({ "detail": format!("JSON parse error - {reason}") }),
             ApiError::UnsupportedMediaType(media) => {
@@ -283,6 +287,10 @@ impl From<FlowError> for ApiError {
         match e {
             FlowError::Fields(errors) => ApiError::Fields(errors),
             FlowError::Bare(message) => ApiError::Bare(message.into()),
+            FlowError::BareString(message) => ApiError::BareString(message.into()),
+            FlowError::ProviderNotSupported(name) => {
+                ApiError::detail(404, format!("Provider '{name}' not supported"))
+            }
             FlowError::ActivationOff => ApiError::EmptyBadRequest,
             FlowError::StaleToken => ApiError::detail(403, msg::STALE_TOKEN),
             FlowError::NoActiveAccount => ApiError::detail(401, msg::NO_ACTIVE_ACCOUNT),

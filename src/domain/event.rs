@@ -46,11 +46,18 @@ pub enum EventKind {
     BackupCodesRegenerated,
     /// An operator disabled the account (`npm run admin -- disable`).
     AccountDisabled,
+    /// A sign-in through a social provider (`o/{provider}/`) succeeded.
+    SocialLogin,
+    /// A first social sign-in created the account.
+    SocialAccountCreated,
+    /// A provider identity was linked to an existing account by its verified e-mail
+    /// (SOCIAL_AUTH_ASSOCIATE_BY_EMAIL).
+    SocialAccountLinked,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 21] = [
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
         EventKind::RefreshReuseDetected,
@@ -69,6 +76,9 @@ impl EventKind {
         EventKind::BackupCodeUsed,
         EventKind::BackupCodesRegenerated,
         EventKind::AccountDisabled,
+        EventKind::SocialLogin,
+        EventKind::SocialAccountCreated,
+        EventKind::SocialAccountLinked,
     ];
 
     /// The kind stored under `name`.
@@ -97,6 +107,9 @@ impl EventKind {
             EventKind::BackupCodeUsed => "backup_code_used",
             EventKind::BackupCodesRegenerated => "backup_codes_regenerated",
             EventKind::AccountDisabled => "account_disabled",
+            EventKind::SocialLogin => "social_login",
+            EventKind::SocialAccountCreated => "social_account_created",
+            EventKind::SocialAccountLinked => "social_account_linked",
         }
     }
 }

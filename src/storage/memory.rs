@@ -15,8 +15,9 @@ use crate::domain::event::Event;
 use crate::domain::user::{email_key, NewUser, ProfileChange, User};
 use crate::storage::{
     AuthTokenStore, Challenge, Conflicts, Counter, Counts, EventStore, ExpiredRows, Hit, MfaStore,
-    PasswordChange, RefreshArbiter, RefreshState, Result, SessionIndex, SessionRecord, Spend,
-    StorageError, ThrottleStore, TotpRecord, UserLookup, UserStore,
+    PasswordChange, RefreshArbiter, RefreshState, Result, SessionIndex, SessionRecord, SocialLink,
+    SocialState, SocialStore, Spend, StorageError, ThrottleStore, TotpRecord, UserLookup,
+    UserStore,
 };
 
 /// One throttle counter row.
@@ -53,6 +54,10 @@ pub struct State {
     pub backup_codes: BTreeMap<i64, BTreeSet<String>>,
     /// Open second-factor challenges by id.
     pub challenges: BTreeMap<String, Challenge>,
+    /// Social sign-in states by id.
+    pub social_states: BTreeMap<String, SocialState>,
+    /// Linked identities: (provider, subject) → (user id, e-mail, last login).
+    pub social_accounts: BTreeMap<(String, String), (i64, String, Option<i64>)>,
     next_id: i64,
 }
 
@@ -355,6 +360,9 @@ impl UserStore for MemoryStore {
         state.totp.remove(&id);
         state.backup_codes.remove(&id);
         state.challenges.retain(|_, c| c.user_id != id);
+        state
+            .social_accounts
+            .retain(|_, (owner, _, _)| *owner != id);
         Ok(())
     }
 }
@@ -911,5 +919,70 @@ impl MfaStore for MemoryStore {
     async fn consume_challenge(&self, id: &str) -> Result<bool> {
         self.enter().await?;
         Ok(self.state.borrow_mut().challenges.remove(id).is_some())
+    }
+}
+
+impl SocialStore for MemoryStore {
+    async fn create_social_state(&self, social: &SocialState) -> Result<()> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        if state.social_states.contains_key(&social.id) {
+            return Err(StorageError::Backend(
+                "UNIQUE constraint failed: social_states.id".into(),
+            ));
+        }
+        state
+            .social_states
+            .insert(social.id.clone(), social.clone());
+        Ok(())
+    }
+
+    async fn consume_social_state(
+        &self,
+        id: &str,
+        provider: &str,
+        now: i64,
+    ) -> Result<Option<SocialState>> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        let live = state
+            .social_states
+            .get(id)
+            .is_some_and(|s| s.provider == provider && s.expires_at > now);
+        Ok(if live {
+            state.social_states.remove(id)
+        } else {
+            None
+        })
+    }
+
+    async fn social_user(&self, provider: &str, subject: &str, now: i64) -> Result<Option<User>> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        let key = (provider.to_string(), subject.to_string());
+        let Some(link) = state.social_accounts.get_mut(&key) else {
+            return Ok(None);
+        };
+        link.2 = Some(now);
+        let owner = link.0;
+        Ok(state.users.get(&owner).cloned())
+    }
+
+    async fn link_social(&self, link: &SocialLink<'_>) -> Result<bool> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        if !state.users.contains_key(&link.user_id) {
+            return Err(StorageError::Backend(
+                "FOREIGN KEY constraint failed".into(),
+            ));
+        }
+        let key = (link.provider.to_string(), link.subject.to_string());
+        if state.social_accounts.contains_key(&key) {
+            return Ok(false);
+        }
+        state
+            .social_accounts
+            .insert(key, (link.user_id, link.email.to_string(), Some(link.now)));
+        Ok(true)
     }
 }

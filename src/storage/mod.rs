@@ -235,3 +235,23 @@ pub trait MfaStore {
     /// Deletes the challenge only if it is still there: false when another request used it.
     async fn consume_challenge(&self, id: &str) -> Result<bool>;
 }
+
+/// Social sign-in: the single-use states between the authorization URL and the callback, and
+/// the provider identities linked to users.
+pub trait SocialStore {
+    /// Stores a new state.
+    async fn create_social_state(&self, state: &SocialState) -> Result<()>;
+    /// Deletes and returns the state `id` only if it belongs to `provider` and has not expired
+    /// at `now`: one caller per state gets it; a foreign or expired state stays as it was.
+    async fn consume_social_state(
+        &self,
+        id: &str,
+        provider: &str,
+        now: i64,
+    ) -> Result<Option<SocialState>>;
+    /// The user linked to `(provider, subject)`, with the link's last login moved to `now`.
+    async fn social_user(&self, provider: &str, subject: &str, now: i64) -> Result<Option<User>>;
+    /// Links an identity to a user; false (nothing written) when the identity is already
+    /// linked (to anyone: a concurrent first sign-in may have won).
+    async fn link_social(&self, link: &SocialLink<'_>) -> Result<bool>;
+}
