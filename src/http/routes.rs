@@ -7,7 +7,9 @@ use std::pin::Pin;
 use worker::Response;
 
 use crate::error::ApiError;
-use crate::http::{activation, jwt, mfa, password, schema, sessions, token, username, users, Ctx};
+use crate::http::{
+    activation, jwt, mfa, password, schema, sessions, social, token, username, users, Ctx,
+};
 
 /// A handler's future.
 pub type Handled<'a> = Pin<Box<dyn Future<Output = Result<Response, ApiError>> + 'a>>;
@@ -334,6 +336,21 @@ pub static ROUTES: &[RouteDef] = &[
         endpoints: &[ep!("POST", Anyone, mfa::login)],
         exposure: Exposure::Private,
     },
+    // djoser.social's ProviderAuthView (a CreateAPIView with AllowAny, DRF's default
+    // authentication): GET the authorization URL, POST the provider's code and state.
+    RouteDef {
+        action: "provider-auth",
+        paths: &["o/{id}"],
+        name: "Provider Auth",
+        description: "",
+        auth: Auth::Header,
+        unmapped: Unmapped::NotAllowed,
+        endpoints: &[
+            ep!("GET", Anyone, social::authorization_url),
+            ep!("POST", Anyone, social::complete),
+        ],
+        exposure: Exposure::Private,
+    },
     // djoser-compat: simplejwt's routes are unanchored, so anything after them still matches.
     RouteDef {
         action: "jwt-create",
@@ -621,6 +638,7 @@ mod tests {
                 "mfa-totp-deactivate mfa/totp/deactivate [POST, OPTIONS]",
                 "mfa-backup-codes-regenerate mfa/backup_codes/regenerate [POST, OPTIONS]",
                 "mfa-login mfa/login [POST, OPTIONS]",
+                "provider-auth o/{id} [GET, POST, HEAD, OPTIONS]",
                 "jwt-create jwt/create/* [POST, OPTIONS]",
                 "jwt-refresh jwt/refresh/* [POST, OPTIONS]",
                 "jwt-verify jwt/verify/* [POST, OPTIONS]",
