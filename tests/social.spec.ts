@@ -7,12 +7,17 @@ import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import Provider from "oidc-provider";
-import { decodeJwt, spawnApp, type TestApp } from "./helpers";
+import { decodeJwt, signedIn, spawnApp, totp, type TestApp } from "./helpers";
 
 const REDIRECT = "http://localhost:3000/auth/callback";
 const CLIENT_ID = "djoser-edge-test";
 const CLIENT_SECRET = `secret-${randomBytes(16).toString("hex")}`;
 const ACCOUNT = { sub: "jane-0001", email: "jane@example.com", preferred_username: "jane" };
+/** A second test account, whose address someone registers first. */
+const SAM = { sub: "sam-0002", email: "sam@example.com", preferred_username: "sam" };
+const ACCOUNTS = new Map([ACCOUNT, SAM].map((a) => [a.sub, a]));
+/** A client whose ID tokens are ES256 (the other's are RS256). */
+const ES_CLIENT_ID = "djoser-edge-es256";
 
 function listen(server: Server): Promise<string> {
   return new Promise((resolve) => {
@@ -24,14 +29,16 @@ function listen(server: Server): Promise<string> {
 
 let issuer = "";
 let oidcServer: Server;
-/** When set, the JWK Set served is this one instead of the provider's (a key mismatch). */
-let foreignJwks: unknown = null;
+/** The JWK Set served: the provider's, another RSA key under the same kid (a key mismatch), or
+ * only the provider's RSA key (an ES256 ID token then has no key). */
+let jwksMode: "provider" | "foreign" | "rsa-only" = "provider";
 
 async function startProvider(): Promise<void> {
   const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const signing = { ...(privateKey.export({ format: "jwk" }) as object), kid: "rs-1", alg: "RS256", use: "sig" };
   const other = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ format: "jwk" }) as object;
-  foreignJwks = null;
+  const ec = { ...(generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }) as object), kid: "es-1", alg: "ES256", use: "sig" };
+  jwksMode = "provider";
   const server = createServer();
   issuer = await listen(server);
   const provider = new Provider(issuer, {
@@ -44,28 +51,39 @@ async function startProvider(): Promise<void> {
         response_types: ["code"],
         token_endpoint_auth_method: "client_secret_post",
       },
+      {
+        client_id: ES_CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        redirect_uris: [REDIRECT],
+        grant_types: ["authorization_code"],
+        response_types: ["code"],
+        token_endpoint_auth_method: "client_secret_post",
+        id_token_signed_response_alg: "ES256",
+      },
     ],
-    jwks: { keys: [signing] },
+    jwks: { keys: [signing, ec] },
     pkce: { required: () => true },
     conformIdTokenClaims: false,
     claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["preferred_username", "given_name", "family_name"] },
     cookies: { keys: [randomBytes(16).toString("hex")] },
     // The test account: any other login finds nobody.
     async findAccount(_ctx: unknown, id: string) {
-      if (id !== ACCOUNT.sub) return undefined;
+      const account = ACCOUNTS.get(id);
+      if (!account) return undefined;
       return {
         accountId: id,
         async claims() {
-          return { ...ACCOUNT, email_verified: true, given_name: "Jane", family_name: "Doe" };
+          return { ...account, email_verified: true, given_name: "Jane", family_name: "Doe" };
         },
       };
     },
   });
   const callback = provider.callback();
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    if (foreignJwks && req.url === "/jwks") {
+    if (jwksMode !== "provider" && req.url === "/jwks") {
+      const rsa = jwksMode === "foreign" ? other : { kty: "RSA", n: (signing as any).n, e: (signing as any).e };
       res.setHeader("content-type", "application/json");
-      res.end(JSON.stringify({ keys: [{ ...other, kid: "rs-1", alg: "RS256", use: "sig" }] }));
+      res.end(JSON.stringify({ keys: [{ ...rsa, kid: "rs-1", alg: "RS256", use: "sig" }] }));
       return;
     }
     callback(req, res);
@@ -206,15 +224,15 @@ afterAll(async () => {
 
 const enc = encodeURIComponent;
 
-async function authorizationUrl(provider = "oidc"): Promise<string> {
-  const res = await app.call(`/auth/o/${provider}/?redirect_uri=${enc(REDIRECT)}`);
+async function authorizationUrl(provider = "oidc", on: TestApp = app): Promise<string> {
+  const res = await on.call(`/auth/o/${provider}/?redirect_uri=${enc(REDIRECT)}`);
   expect(res.status, res.text).toBe(200);
   expect(Object.keys(res.body)).toEqual(["authorization_url"]);
   return res.body.authorization_url;
 }
 
-function complete(provider: string, code: string, state: string) {
-  return app.call(`/auth/o/${provider}/?code=${enc(code)}&state=${enc(state)}`, { method: "POST" });
+function complete(provider: string, code: string, state: string, on: TestApp = app) {
+  return on.call(`/auth/o/${provider}/?code=${enc(code)}&state=${enc(state)}`, { method: "POST" });
 }
 
 describe("GET o/{provider}/", () => {
@@ -344,13 +362,13 @@ describe("POST o/{provider}/ with a real OpenID Connect provider", () => {
 
   test("an_id_token_that_does_not_verify_against_the_providers_keys_is_refused", async () => {
     const back = await browse(await authorizationUrl());
-    foreignJwks = true;
+    jwksMode = "foreign";
     try {
       const res = await complete("oidc", back.get("code")!, back.get("state")!);
       expect(res.status).toBe(400);
       expect(res.body).toEqual({ non_field_errors: ["The authentication response signature could not be verified."] });
     } finally {
-      foreignJwks = null;
+      jwksMode = "provider";
     }
     expect((await app.sql("SELECT COUNT(*) AS n FROM users"))[0].n).toBe(2);
   });
@@ -365,6 +383,15 @@ describe("POST o/{provider}/ with a real OpenID Connect provider", () => {
     } finally {
       await app.sql("UPDATE users SET is_active = 1 WHERE username = 'jane'");
     }
+  });
+
+  test("an_address_of_an_existing_account_is_refused_without_SOCIAL_AUTH_ASSOCIATE_BY_EMAIL", async () => {
+    const sam = await signedIn(app, { email: SAM.email });
+    const back = await browse(await authorizationUrl(), SAM.sub);
+    const res = await complete("oidc", back.get("code")!, back.get("state")!);
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ non_field_errors: ["This email address is already in use."] });
+    expect(await app.sql("SELECT * FROM social_accounts WHERE user_id = ?", sam.id)).toEqual([]);
   });
 
   test("the_client_secret_never_reaches_the_log", () => {
@@ -391,5 +418,59 @@ describe("POST o/github/ with a fake GitHub", () => {
     const res = await complete("github", "not-the-code", back.get("state")!);
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ non_field_errors: ["The authorization code was rejected. Please restart login."] });
+  });
+});
+
+describe("SOCIAL_AUTH_ASSOCIATE_BY_EMAIL, ES256 ID tokens and a second factor", () => {
+  let linking: TestApp;
+  beforeAll(async () => {
+    linking = await spawnApp({
+      SOCIAL_AUTH_ALLOWED_REDIRECT_URIS: REDIRECT,
+      SOCIAL_AUTH_OIDC_OIDC_ENDPOINT: issuer,
+      SOCIAL_AUTH_OIDC_KEY: ES_CLIENT_ID,
+      SOCIAL_AUTH_OIDC_SECRET: CLIENT_SECRET,
+      SOCIAL_AUTH_ASSOCIATE_BY_EMAIL: "true",
+    });
+    linking.forwarded.add(issuer);
+  });
+  afterAll(async () => {
+    await linking?.dispose();
+  });
+
+  test("a_verified_address_joins_the_existing_account_and_a_second_factor_is_asked_for", async () => {
+    const jane = await signedIn(linking, { email: ACCOUNT.email });
+    const url = await authorizationUrl("oidc", linking);
+    expect(new URL(url).searchParams.get("client_id")).toBe(ES_CLIENT_ID);
+    const back = await browse(url);
+    const res = await complete("oidc", back.get("code")!, back.get("state")!, linking);
+    expect(res.status, res.text).toBe(201);
+    expect(res.body.user).toBe(jane.username);
+    const kinds = (await linking.sql("SELECT kind FROM events WHERE user_id = ? ORDER BY id", jane.id)).map((r) => r.kind);
+    expect(kinds.slice(-3)).toEqual(["social_account_linked", "login_succeeded", "social_login"]);
+    // This client's ID tokens are ES256: with only the RSA key published, they do not verify.
+    jwksMode = "rsa-only";
+    try {
+      const es = await browse(await authorizationUrl("oidc", linking));
+      const refused = await complete("oidc", es.get("code")!, es.get("state")!, linking);
+      expect(refused.body).toEqual({ non_field_errors: ["The authentication response signature could not be verified."] });
+    } finally {
+      jwksMode = "provider";
+    }
+
+    // TOTP on: the sign-in answers jwt/create's challenge, and mfa/login completes it.
+    const started = await linking.post("/auth/mfa/totp/activate/", { current_password: jane.password }, { auth: jane.auth });
+    expect(started.status, started.text).toBe(200);
+    const confirmed = await linking.post("/auth/mfa/totp/activate/confirm/", { code: totp(started.body.secret) }, { auth: jane.auth });
+    expect(confirmed.status, confirmed.text).toBe(200);
+    const again = await browse(await authorizationUrl("oidc", linking));
+    const challenged = await complete("oidc", again.get("code")!, again.get("state")!, linking);
+    expect(challenged.status, challenged.text).toBe(200);
+    expect(Object.keys(challenged.body)).toEqual(["mfa_required", "ephemeral_token", "methods"]);
+    const done = await linking.post("/auth/mfa/login/", {
+      ephemeral_token: challenged.body.ephemeral_token,
+      code: confirmed.body.backup_codes[0],
+    });
+    expect(done.status, done.text).toBe(200);
+    expect(decodeJwt(done.body.access).payload.user_id).toBe(String(jane.id));
   });
 });
