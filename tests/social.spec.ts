@@ -29,14 +29,16 @@ function listen(server: Server): Promise<string> {
 
 let issuer = "";
 let oidcServer: Server;
-/** The JWK Set served: the provider's, another RSA key under the same kid (a key mismatch), or
- * only the provider's RSA key (an ES256 ID token then has no key). */
-let jwksMode: "provider" | "foreign" | "rsa-only" = "provider";
+/** The JWK Set served: the provider's, or only its RSA key (an ES256 ID token then has none). */
+let jwksMode: "provider" | "rsa-only" = "provider";
+/** When set, the token endpoint's ID token has its `sub` changed after signing (tampering). */
+let tamper = false;
+/** Requests the provider served, by path. */
+const served = new Map<string, number>();
 
 async function startProvider(): Promise<void> {
   const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const signing = { ...(privateKey.export({ format: "jwk" }) as object), kid: "rs-1", alg: "RS256", use: "sig" };
-  const other = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ format: "jwk" }) as object;
   const ec = { ...(generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }) as object), kid: "es-1", alg: "ES256", use: "sig" };
   jwksMode = "provider";
   const server = createServer();
@@ -80,11 +82,26 @@ async function startProvider(): Promise<void> {
   });
   const callback = provider.callback();
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    if (jwksMode !== "provider" && req.url === "/jwks") {
-      const rsa = jwksMode === "foreign" ? other : { kty: "RSA", n: (signing as any).n, e: (signing as any).e };
+    const path = new URL(req.url!, issuer).pathname;
+    served.set(path, (served.get(path) ?? 0) + 1);
+    if (jwksMode === "rsa-only" && req.url === "/jwks") {
+      const rsa = { kty: "RSA", n: (signing as any).n, e: (signing as any).e };
       res.setHeader("content-type", "application/json");
       res.end(JSON.stringify({ keys: [{ ...rsa, kid: "rs-1", alg: "RS256", use: "sig" }] }));
       return;
+    }
+    if (tamper && req.method === "POST" && req.url === "/token") {
+      const end = res.end.bind(res) as (body: string) => ServerResponse;
+      (res as any).end = (chunk: Buffer | string) => {
+        const body = JSON.parse(chunk.toString());
+        const [header, payload, signature] = body.id_token.split(".");
+        const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
+        claims.sub = "someone-else";
+        body.id_token = [header, Buffer.from(JSON.stringify(claims)).toString("base64url"), signature].join(".");
+        const text = JSON.stringify(body);
+        res.setHeader("content-length", Buffer.byteLength(text));
+        return end(text);
+      };
     }
     callback(req, res);
   });
@@ -292,9 +309,13 @@ describe("POST o/{provider}/ with a real OpenID Connect provider", () => {
     expect(user[0].is_active).toBe(1);
   });
 
-  test("a_second_sign_in_finds_the_same_user", async () => {
+  test("a_second_sign_in_finds_the_same_user_with_the_providers_documents_kept_in_kv", async () => {
+    const before = { discovery: served.get("/.well-known/openid-configuration"), jwks: served.get("/jwks") };
+    expect(before.jwks).toBe(1);
     const back = await browse(await authorizationUrl());
     const res = await complete("oidc", back.get("code")!, back.get("state")!);
+    expect(served.get("/.well-known/openid-configuration")).toBe(before.discovery);
+    expect(served.get("/jwks")).toBe(before.jwks);
     expect(res.status, res.text).toBe(201);
     expect(res.body.user).toBe("jane");
     expect(decodeJwt(res.body.access).payload.user_id).toBe(decodeJwt(first.access).payload.user_id);
@@ -360,17 +381,18 @@ describe("POST o/{provider}/ with a real OpenID Connect provider", () => {
     expect((await complete("oidc", ok.get("code")!, ok.get("state")!)).status).toBe(201);
   });
 
-  test("an_id_token_that_does_not_verify_against_the_providers_keys_is_refused", async () => {
+  test("a_tampered_id_token_is_refused", async () => {
     const back = await browse(await authorizationUrl());
-    jwksMode = "foreign";
+    tamper = true;
     try {
       const res = await complete("oidc", back.get("code")!, back.get("state")!);
       expect(res.status).toBe(400);
       expect(res.body).toEqual({ non_field_errors: ["The authentication response signature could not be verified."] });
     } finally {
-      jwksMode = "provider";
+      tamper = false;
     }
     expect((await app.sql("SELECT COUNT(*) AS n FROM users"))[0].n).toBe(2);
+    expect(await app.sql("SELECT * FROM social_accounts WHERE subject = 'someone-else'")).toEqual([]);
   });
 
   test("a_disabled_user_is_refused", async () => {
@@ -437,6 +459,27 @@ describe("SOCIAL_AUTH_ASSOCIATE_BY_EMAIL, ES256 ID tokens and a second factor", 
     await linking?.dispose();
   });
 
+  test("this_clients_id_tokens_are_es256_and_a_kept_jwk_set_is_refetched_after_a_rotation", async () => {
+    // With only the RSA key published, an ES256 ID token has no key: refused (after the kept
+    // set and a fresh one were both tried).
+    jwksMode = "rsa-only";
+    try {
+      const es = await browse(await authorizationUrl("oidc", linking));
+      const refused = await complete("oidc", es.get("code")!, es.get("state")!, linking);
+      expect(refused.body).toEqual({ non_field_errors: ["The authentication response signature could not be verified."] });
+    } finally {
+      jwksMode = "provider";
+    }
+    // The RSA-only set is still kept in KV; the next sign-in finds no key in it, fetches the
+    // set again and gets in (the provider "rotated" back to its EC key).
+    const back = await browse(await authorizationUrl("oidc", linking));
+    const res = await complete("oidc", back.get("code")!, back.get("state")!, linking);
+    expect(res.status, res.text).toBe(201);
+    // That user goes, so that the next test's account can take the address.
+    await linking.sql("DELETE FROM social_accounts");
+    await linking.sql("DELETE FROM users");
+  });
+
   test("a_verified_address_joins_the_existing_account_and_a_second_factor_is_asked_for", async () => {
     const jane = await signedIn(linking, { email: ACCOUNT.email });
     const url = await authorizationUrl("oidc", linking);
@@ -447,16 +490,6 @@ describe("SOCIAL_AUTH_ASSOCIATE_BY_EMAIL, ES256 ID tokens and a second factor", 
     expect(res.body.user).toBe(jane.username);
     const kinds = (await linking.sql("SELECT kind FROM events WHERE user_id = ? ORDER BY id", jane.id)).map((r) => r.kind);
     expect(kinds.slice(-3)).toEqual(["social_account_linked", "login_succeeded", "social_login"]);
-    // This client's ID tokens are ES256: with only the RSA key published, they do not verify.
-    jwksMode = "rsa-only";
-    try {
-      const es = await browse(await authorizationUrl("oidc", linking));
-      const refused = await complete("oidc", es.get("code")!, es.get("state")!, linking);
-      expect(refused.body).toEqual({ non_field_errors: ["The authentication response signature could not be verified."] });
-    } finally {
-      jwksMode = "provider";
-    }
-
     // TOTP on: the sign-in answers jwt/create's challenge, and mfa/login completes it.
     const started = await linking.post("/auth/mfa/totp/activate/", { current_password: jane.password }, { auth: jane.auth });
     expect(started.status, started.text).toBe(200);

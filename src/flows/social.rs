@@ -66,16 +66,27 @@ pub enum NetError {
     Unreachable(String),
 }
 
+/// Whether a GET may be answered from the short cache of provider documents (the discovery
+/// document and the JWK Set, in KV at the edge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    /// Always fetched (user data).
+    Never,
+    /// A cached copy will do; a fetched one is kept.
+    Allow,
+    /// Fetched whatever is cached, and kept (a JWK Set that lacked the token's key).
+    Refresh,
+}
+
 /// Outbound HTTP to providers: the Worker's `fetch` with a timeout at the edge, a fake in tests.
 #[allow(async_fn_in_trait)] // used through generics on one thread; no Send bound is wanted
 pub trait Outbound {
-    /// GET `url` with `headers`. `cacheable` marks documents that may be kept briefly (the
-    /// discovery document, the JWK Set).
+    /// GET `url` with `headers`; `cache` says whether a briefly kept copy will do.
     async fn get(
         &self,
         url: &str,
         headers: &[(&str, &str)],
-        cacheable: bool,
+        cache: Cache,
     ) -> Result<HttpAnswer, NetError>;
     /// POST `form` (form-encoded) to `url` with `headers`.
     async fn post_form(
@@ -192,7 +203,7 @@ async fn discover<S, N: Outbound>(
         .get(
             &oidc::discovery_url(issuer),
             &[("Accept", "application/json")],
-            true,
+            Cache::Allow,
         )
         .await
         .map_err(|e| net_error(cx.warn, provider.name, e))?;
@@ -447,29 +458,34 @@ async fn oidc_identity<S, N: Outbound>(
             "no id_token in the token response",
         ));
     };
-    let answer = net
-        .get(&found.jwks_uri, &[("Accept", "application/json")], true)
-        .await
-        .map_err(|e| net_error(cx.warn, provider.name, e))?;
-    let jwks = Value::Object(json_answer(cx.warn, provider.name, "jwks_uri", answer)?);
     let mut issuers = vec![found.issuer.clone()];
     if found.issuer == crate::config::GOOGLE_ISSUER {
         // Google's ID tokens also carry the issuer without its scheme.
         issuers.push("accounts.google.com".into());
     }
-    let claims = oidc::verify_id_token(
-        id_token,
-        &jwks,
-        &Expected {
-            issuers: &issuers,
-            client_id: &provider.key,
-            nonce: &begun.nonce,
-            now: cx.now,
-            leeway: ID_TOKEN_LEEWAY,
-            max_age: ID_TOKEN_MAX_AGE,
-        },
-    )
-    .map_err(|e| {
+    let expected = Expected {
+        issuers: &issuers,
+        client_id: &provider.key,
+        nonce: &begun.nonce,
+        now: cx.now,
+        leeway: ID_TOKEN_LEEWAY,
+        max_age: ID_TOKEN_MAX_AGE,
+    };
+    let mut verdict = Err(IdTokenError::Signature);
+    // A kept JWK Set may predate a key rotation: a signature it cannot check is tried once more
+    // against a fresh one.
+    for cache in [Cache::Allow, Cache::Refresh] {
+        let answer = net
+            .get(&found.jwks_uri, &[("Accept", "application/json")], cache)
+            .await
+            .map_err(|e| net_error(cx.warn, provider.name, e))?;
+        let jwks = Value::Object(json_answer(cx.warn, provider.name, "jwks_uri", answer)?);
+        verdict = oidc::verify_id_token(id_token, &jwks, &expected);
+        if verdict != Err(IdTokenError::Signature) {
+            break;
+        }
+    }
+    let claims = verdict.map_err(|e| {
         (cx.warn)(&format!(
             "social {}: ID token refused: {e:?}",
             provider.name
@@ -538,12 +554,12 @@ async fn github_identity<S, N: Outbound>(
         ("User-Agent", "djoser-edge"),
     ];
     let answer = net
-        .get(&format!("{api_url}user"), &headers, false)
+        .get(&format!("{api_url}user"), &headers, Cache::Never)
         .await
         .map_err(|e| net_error(cx.warn, provider.name, e))?;
     let user = json_answer(cx.warn, provider.name, "user API", answer)?;
     let emails = match net
-        .get(&format!("{api_url}user/emails"), &headers, false)
+        .get(&format!("{api_url}user/emails"), &headers, Cache::Never)
         .await
     {
         Ok(answer) if (200..300).contains(&answer.status) => {

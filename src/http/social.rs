@@ -10,14 +10,27 @@ use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestIni
 
 use crate::error::ApiError;
 use crate::flows::session::SignIn;
-use crate::flows::social::{self, form_encode, HttpAnswer, NetError, Outbound, MAX_ANSWER_BYTES};
+use crate::flows::social::{
+    self, form_encode, Cache, HttpAnswer, NetError, Outbound, MAX_ANSWER_BYTES,
+};
 use crate::http::{extract, jwt, response, Ctx};
+use crate::storage::kv::ProviderCache;
 
 /// How long one call to a provider may take.
 pub const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The Worker's `fetch`.
-pub struct WorkerNet;
+/// The Worker's `fetch`, with provider documents kept briefly in KV (when the binding is there).
+pub struct WorkerNet {
+    cache: Option<ProviderCache>,
+}
+
+impl WorkerNet {
+    fn new(ctx: &Ctx) -> Self {
+        WorkerNet {
+            cache: ctx.env.kv("AUTH_KV").ok().map(ProviderCache::new),
+        }
+    }
+}
 
 async fn send(request: Request) -> Result<HttpAnswer, NetError> {
     let controller = AbortController::default();
@@ -78,9 +91,22 @@ impl Outbound for WorkerNet {
         &self,
         url: &str,
         headers: &[(&str, &str)],
-        _cacheable: bool,
+        cache: Cache,
     ) -> Result<HttpAnswer, NetError> {
-        send(request(Method::Get, url, headers, None)?).await
+        let kept = match (&self.cache, cache) {
+            (Some(kept), Cache::Allow | Cache::Refresh) => Some(kept),
+            _ => None,
+        };
+        if let (Some(kept), Cache::Allow) = (kept, cache) {
+            if let Some(body) = kept.get(url).await {
+                return Ok(HttpAnswer { status: 200, body });
+            }
+        }
+        let answer = send(request(Method::Get, url, headers, None)?).await?;
+        if let Some(kept) = kept.filter(|_| answer.status == 200) {
+            kept.put(url, &answer.body).await;
+        }
+        Ok(answer)
     }
 
     async fn post_form(
@@ -118,7 +144,7 @@ pub async fn authorization_url(ctx: &Ctx) -> Result<Response, ApiError> {
     let provider = provider_name(ctx)?;
     let url = social::begin(
         &ctx.flow(),
-        &WorkerNet,
+        &WorkerNet::new(ctx),
         provider,
         query(ctx, "redirect_uri"),
     )
@@ -141,7 +167,7 @@ pub async fn complete(ctx: &Ctx) -> Result<Response, ApiError> {
         .or_else(|| from_body("state"));
     match social::complete(
         &ctx.flow(),
-        &WorkerNet,
+        &WorkerNet::new(ctx),
         provider,
         code.as_deref(),
         state.as_deref(),

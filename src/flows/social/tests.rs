@@ -38,8 +38,10 @@ struct Fake {
     github_emails: RefCell<Value>,
     /// Every call fails like this.
     down: Option<NetError>,
-    /// GET calls, by URL.
-    gets: RefCell<Vec<String>>,
+    /// GET calls, by URL, with their cache policy.
+    gets: RefCell<Vec<(String, Cache)>>,
+    /// A kept JWK Set from before a key rotation, answered while a cached copy will do.
+    stale_jwks: Option<Value>,
 }
 
 impl Fake {
@@ -68,6 +70,7 @@ impl Fake {
             ])),
             down: None,
             gets: RefCell::default(),
+            stale_jwks: None,
         }
     }
 
@@ -143,12 +146,17 @@ impl Outbound for Fake {
         &self,
         url: &str,
         _headers: &[(&str, &str)],
-        _cacheable: bool,
+        cache: Cache,
     ) -> Result<HttpAnswer, NetError> {
         if let Some(e) = &self.down {
             return Err(e.clone());
         }
-        self.gets.borrow_mut().push(url.to_string());
+        self.gets.borrow_mut().push((url.to_string(), cache));
+        if let (Some(stale), Cache::Allow, "https://id.example.com/jwks") =
+            (&self.stale_jwks, cache, url)
+        {
+            return ok(stale.clone());
+        }
         match url {
             "https://id.example.com/.well-known/openid-configuration" => ok(json!({
                 "issuer": ISSUER,
@@ -596,7 +604,7 @@ fn github_signs_in_with_the_primary_verified_address_and_a_unique_username() {
         .gets
         .borrow()
         .iter()
-        .any(|u| u.ends_with("/api/user/emails")));
+        .any(|(u, cache)| u.ends_with("/api/user/emails") && *cache == Cache::Never));
 }
 
 #[test]
@@ -639,5 +647,45 @@ fn form_encoding_escapes_everything_but_the_unreserved_set() {
     assert_eq!(
         with_query("https://x/a?p=1", &[("q", "r s")]),
         "https://x/a?p=1&q=r+s"
+    );
+}
+
+#[test]
+fn a_kept_jwk_set_without_the_tokens_key_is_fetched_again_once() {
+    let s = social_settings(false);
+    let store = MemoryStore::new();
+    let mut fake = Fake::new();
+    fake.stale_jwks = Some(json!({"keys": []}));
+    assert!(matches!(
+        sign_in(&s, &store, &fake, "oidc"),
+        Ok(SignIn::Open(_))
+    ));
+    let jwks: Vec<Cache> = fake
+        .gets
+        .borrow()
+        .iter()
+        .filter(|(u, _)| u.ends_with("/jwks"))
+        .map(|(_, c)| *c)
+        .collect();
+    assert_eq!(jwks, [Cache::Allow, Cache::Refresh]);
+    // Documents may come from the cache; a signature that fails with a fresh set too is refused.
+    assert!(fake
+        .gets
+        .borrow()
+        .iter()
+        .all(|(u, c)| !u.ends_with("openid-configuration") || *c == Cache::Allow));
+    fake.gets.borrow_mut().clear();
+    fake.wrong_key = true;
+    assert_eq!(
+        sign_in(&s, &store, &fake, "oidc"),
+        Err(non_field(msg::SOCIAL_INVALID_SIGNATURE))
+    );
+    assert_eq!(
+        fake.gets
+            .borrow()
+            .iter()
+            .filter(|(u, _)| u.ends_with("/jwks"))
+            .count(),
+        2
     );
 }
