@@ -613,9 +613,20 @@ impl ExpiredRows for MemoryStore {
             .map(|(id, _)| id.clone())
             .take(limit)
             .collect();
-        let removed = spent.len() + revoked.len() + throttle.len() + challenges.len();
+        let social: Vec<_> = state
+            .social_states
+            .iter()
+            .filter(|(_, st)| st.expires_at < now)
+            .map(|(id, _)| id.clone())
+            .take(limit)
+            .collect();
+        let removed =
+            spent.len() + revoked.len() + throttle.len() + challenges.len() + social.len();
         for id in challenges {
             state.challenges.remove(&id);
+        }
+        for id in social {
+            state.social_states.remove(&id);
         }
         for jti in spent {
             state.spent.remove(&jti);

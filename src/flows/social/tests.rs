@@ -689,3 +689,19 @@ fn a_kept_jwk_set_without_the_tokens_key_is_fetched_again_once() {
         2
     );
 }
+
+#[test]
+fn expired_states_go_with_the_scheduled_purge() {
+    use crate::storage::ExpiredRows;
+    let s = social_settings(false);
+    let store = MemoryStore::new();
+    let fake = Fake::new();
+    block_on(begin(&cx(&s, &store), &fake, "github", Some(REDIRECT))).unwrap();
+    let later = cx_at(&s, &store, NOW + 60);
+    block_on(begin(&later, &fake, "github", Some(REDIRECT))).unwrap();
+    assert_eq!(
+        block_on(store.purge_expired_chunk(NOW + STATE_LIFETIME + 1, 100)),
+        Ok(1)
+    );
+    assert_eq!(store.snapshot().social_states.len(), 1);
+}
