@@ -507,3 +507,28 @@ describe("SOCIAL_AUTH_ASSOCIATE_BY_EMAIL, ES256 ID tokens and a second factor", 
     expect(decodeJwt(done.body.access).payload.user_id).toBe(String(jane.id));
   });
 });
+
+describe("throttling", () => {
+  test("both_halves_of_a_sign_in_count_against_RATE_LIMIT_LOGIN_per_client", async () => {
+    const limited = await spawnApp({
+      RATE_LIMITS: "on",
+      RATE_LIMIT_LOGIN: "2/60",
+      SOCIAL_AUTH_ALLOWED_REDIRECT_URIS: REDIRECT,
+      SOCIAL_AUTH_GITHUB_KEY: "gh-client",
+      SOCIAL_AUTH_GITHUB_SECRET: GITHUB_SECRET,
+    });
+    try {
+      const url = `/auth/o/github/?redirect_uri=${enc(REDIRECT)}`;
+      expect((await limited.call(url)).status).toBe(200);
+      expect((await limited.call(url)).status).toBe(200);
+      const third = await limited.call(url);
+      expect(third.status).toBe(429);
+      expect(third.headers.get("retry-after")).toMatch(/^\d+$/);
+      const post = await limited.call("/auth/o/github/?code=c&state=s", { method: "POST" });
+      expect(post.status).toBe(429);
+      expect((await limited.sql("SELECT COUNT(*) AS n FROM social_states"))[0].n).toBe(2);
+    } finally {
+      await limited.dispose();
+    }
+  });
+});

@@ -3798,6 +3798,7 @@ export interface operations {
                     "application/json": components["schemas"]["Detail"];
                 };
             };
+            429: components["responses"]["Throttled"];
             500: components["responses"]["ServerError"];
         };
     };
@@ -3873,6 +3874,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["Throttled"];
             500: components["responses"]["ServerError"];
         };
     };
@@ -3942,6 +3944,13 @@ export interface operations {
             };
             /** @description As GET. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description As GET. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -28,10 +28,12 @@ use crate::domain::user::{NewUser, ProfileChange, User};
 use crate::domain::username::{username_errors, USERNAME_MAX_LENGTH};
 use crate::flows::mfa::{self, Purpose};
 use crate::flows::session::{self, SignIn, TokenPair};
+use crate::flows::throttle::{self, Scope};
 use crate::flows::{random, Cx, FlowError};
 use crate::messages as msg;
 use crate::storage::{
-    MfaStore, SessionIndex, SocialLink, SocialState, SocialStore, StorageError, UserStore,
+    MfaStore, SessionIndex, SocialLink, SocialState, SocialStore, StorageError, ThrottleStore,
+    UserStore,
 };
 use crate::tokens::auth_token::hex;
 
@@ -234,7 +236,7 @@ fn provider<'a, S>(cx: &'a Cx<'_, S>, name: &str) -> Result<&'a Provider, FlowEr
 
 /// GET o/{provider}/?redirect_uri=…: the authorization URL of a new sign-in. As djoser, the
 /// redirect_uri is checked first (400, a bare string), then the provider (404).
-pub async fn begin<S: SocialStore, N: Outbound>(
+pub async fn begin<S: SocialStore + ThrottleStore, N: Outbound>(
     cx: &Cx<'_, S>,
     net: &N,
     provider_name: &str,
@@ -245,6 +247,9 @@ pub async fn begin<S: SocialStore, N: Outbound>(
         return Err(FlowError::BareString(msg::SOCIAL_REDIRECT_URI_NOT_ALLOWED));
     };
     let provider = provider(cx, provider_name)?;
+    // Each half of a sign-in counts as a password check does: the GET writes a row, the POST
+    // calls the provider.
+    throttle::check(cx, Scope::Login, None).await?;
     let state = URL_SAFE_NO_PAD.encode(random::<32>()?);
     let verifier = oidc::pkce_verifier(&random::<32>()?);
     let challenge = oidc::pkce_challenge(&verifier);
@@ -309,11 +314,12 @@ pub async fn complete<S, N>(
     state: Option<&str>,
 ) -> Result<SignIn<Completed>, FlowError>
 where
-    S: SocialStore + UserStore + SessionIndex + MfaStore,
+    S: SocialStore + ThrottleStore + SessionIndex + MfaStore,
     N: Outbound,
 {
     let provider = provider(cx, provider_name)?;
     let key = session::jwt_key(cx)?;
+    throttle::check(cx, Scope::Login, None).await?;
     let (Some(state), Some(code)) = (param(state), param(code)) else {
         return Err(FlowError::non_field(msg::SOCIAL_MISSING_PARAMETER));
     };

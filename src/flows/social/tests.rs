@@ -228,6 +228,8 @@ impl Outbound for Fake {
 
 fn social_settings(associate: bool) -> Settings {
     let mut s = settings();
+    // The throttle has its own test below; the others sign in many times from one client.
+    s.rate_limits = false;
     s.social.allowed_redirect_uris = vec![REDIRECT.to_string()];
     s.social.associate_by_email = associate;
     s.social.providers = vec![
@@ -703,5 +705,30 @@ fn expired_states_go_with_the_scheduled_purge() {
         block_on(store.purge_expired_chunk(NOW + STATE_LIFETIME + 1, 100)),
         Ok(1)
     );
+    assert_eq!(store.snapshot().social_states.len(), 1);
+}
+
+#[test]
+fn both_halves_of_a_sign_in_count_against_the_login_limit_of_the_client() {
+    let mut s = social_settings(false);
+    s.rate_limits = true;
+    s.rate_limit_login = crate::config::RateLimit {
+        count: 3,
+        window: 60,
+    };
+    let store = MemoryStore::new();
+    let fake = Fake::new();
+    sign_in(&s, &store, &fake, "oidc").unwrap();
+    let c = cx(&s, &store);
+    block_on(begin(&c, &fake, "oidc", Some(REDIRECT))).unwrap();
+    assert!(matches!(
+        block_on(begin(&c, &fake, "oidc", Some(REDIRECT))),
+        Err(FlowError::Throttled { .. })
+    ));
+    assert!(matches!(
+        block_on(complete(&c, &fake, "oidc", Some("c"), Some("s"))),
+        Err(FlowError::Throttled { .. })
+    ));
+    // The refused GET stored nothing.
     assert_eq!(store.snapshot().social_states.len(), 1);
 }
