@@ -219,6 +219,8 @@ beforeAll(async () => {
   await startProvider();
   await startGithub();
   app = await spawnApp({
+    // Each distinct D1 statement is logged once, for the query-plan check at the end.
+    SQL_TRACE: "true",
     SOCIAL_AUTH_ALLOWED_REDIRECT_URIS: REDIRECT,
     SOCIAL_AUTH_OIDC_OIDC_ENDPOINT: issuer,
     SOCIAL_AUTH_OIDC_KEY: CLIENT_ID,
@@ -530,5 +532,31 @@ describe("throttling", () => {
     } finally {
       await limited.dispose();
     }
+  });
+});
+
+describe("query plans", () => {
+  test("no_statement_of_social_sign_in_scans_a_whole_table", async () => {
+    await (await app.mf.getWorker()).scheduled({ cron: "17 * * * *" });
+    await new Promise((r) => setTimeout(r, 200));
+    const statements = new Set<string>();
+    for (const line of app.logs) {
+      if (!line.startsWith("{")) continue;
+      const parsed = JSON.parse(line);
+      if (parsed.event === "sql_trace" && /social_/.test(parsed.sql)) statements.add(parsed.sql);
+    }
+    // The state's insert and spend, the link's look-up, insert and last login, the purge.
+    expect(statements.size).toBeGreaterThanOrEqual(5);
+    const db = await app.mf.getD1Database("DB");
+    const scans: string[] = [];
+    for (const sql of statements) {
+      const params = new Set([...sql.matchAll(/\?(\d+)/g)].map((m) => Number(m[1])));
+      const count = params.size ? Math.max(...params) : (sql.match(/\?/g) ?? []).length;
+      const plan = await db.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...Array(count).fill(null)).all();
+      for (const row of plan.results as any[]) {
+        if (/^SCAN \w+( AS \w+)?$/.test(String(row.detail))) scans.push(`${row.detail}\n    in: ${sql}`);
+      }
+    }
+    expect(scans, scans.join("\n")).toEqual([]);
   });
 });
