@@ -340,6 +340,16 @@ describe("POST o/{provider}/ with a real OpenID Connect provider", () => {
     expect(again.body).toEqual({ non_field_errors: ["Invalid state has been provided."] });
   });
 
+  test("two_concurrent_callbacks_with_one_state_sign_in_once", async () => {
+    const back = await browse(await authorizationUrl());
+    const [a, b] = await Promise.all([
+      complete("oidc", back.get("code")!, back.get("state")!),
+      complete("oidc", back.get("code")!, back.get("state")!),
+    ]);
+    expect([a.status, b.status].sort()).toEqual([201, 400]);
+    expect([a, b].find((r) => r.status === 400)!.body).toEqual({ non_field_errors: ["Invalid state has been provided."] });
+  });
+
   test("a_missing_unknown_foreign_or_expired_state_is_refused", async () => {
     const missing = await app.call("/auth/o/oidc/?code=abc", { method: "POST" });
     expect(missing.status).toBe(400);

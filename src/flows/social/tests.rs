@@ -164,6 +164,12 @@ impl Outbound for Fake {
                 "token_endpoint": "https://id.example.com/token",
                 "jwks_uri": "https://id.example.com/jwks",
             })),
+            "https://accounts.google.com/.well-known/openid-configuration" => ok(json!({
+                "issuer": "https://accounts.google.com",
+                "authorization_endpoint": "https://accounts.google.com/o/oauth2/v2/auth",
+                "token_endpoint": "https://oauth2.googleapis.com/token",
+                "jwks_uri": "https://id.example.com/jwks",
+            })),
             "https://id.example.com/jwks" => {
                 let mut jwk =
                     serde_json::to_value(JsonWebKey::from(self.key.verifying_key())).unwrap();
@@ -215,7 +221,7 @@ impl Outbound for Fake {
             });
         }
         match url {
-            "https://id.example.com/token" => ok(json!({
+            "https://id.example.com/token" | "https://oauth2.googleapis.com/token" => ok(json!({
                 "access_token": "at", "token_type": "Bearer", "id_token": self.id_token(&nonce),
             })),
             "https://gh.example.com/token" => {
@@ -731,4 +737,51 @@ fn both_halves_of_a_sign_in_count_against_the_login_limit_of_the_client() {
     ));
     // The refused GET stored nothing.
     assert_eq!(store.snapshot().social_states.len(), 1);
+}
+
+#[test]
+fn google_is_oidc_with_its_issuer_written_either_way() {
+    let mut s = social_settings(false);
+    s.social.providers.push(Provider {
+        name: "google-oauth2",
+        kind: ProviderKind::Oidc {
+            issuer: crate::config::GOOGLE_ISSUER.into(),
+        },
+        key: CLIENT_ID.into(),
+        secret: "s3cret".into(),
+        scope: vec!["openid".into(), "email".into(), "profile".into()],
+    });
+    let store = MemoryStore::new();
+    let fake = Fake::new();
+    let url = block_on(begin(
+        &cx(&s, &store),
+        &fake,
+        "google-oauth2",
+        Some(REDIRECT),
+    ))
+    .unwrap();
+    assert!(
+        url.starts_with("https://accounts.google.com/o/oauth2/v2/auth?"),
+        "{url}"
+    );
+    for iss in ["accounts.google.com", "https://accounts.google.com"] {
+        fake.claims.borrow_mut()["iss"] = json!(iss);
+        assert!(
+            matches!(
+                sign_in(&s, &store, &fake, "google-oauth2"),
+                Ok(SignIn::Open(_))
+            ),
+            "{iss}"
+        );
+    }
+    fake.claims.borrow_mut()["iss"] = json!(ISSUER);
+    assert_eq!(
+        sign_in(&s, &store, &fake, "google-oauth2"),
+        Err(non_field(msg::SOCIAL_INVALID_CLAIM))
+    );
+    // One identity per backend: the Google sign-ins made their own user.
+    assert!(store
+        .snapshot()
+        .social_accounts
+        .contains_key(&("google-oauth2".to_string(), "subject-1".to_string())));
 }
