@@ -476,8 +476,11 @@ mod tests {
 
     #[test]
     fn a_social_backend_needs_its_secret_and_the_secret_stays_out_of_vars() {
-        let github =
-            filled_in().replace("[vars]", "[vars]\nSOCIAL_AUTH_GITHUB_KEY = \"gh-client\"");
+        let github = filled_in().replace(
+            "[vars]",
+            "[vars]\nSOCIAL_AUTH_GITHUB_KEY = \"gh-client\"\n\
+             SOCIAL_AUTH_ALLOWED_REDIRECT_URIS = \"https://app.acme-widgets.io/auth/callback\"",
+        );
         let r = production(&github, &["SIGNING_KEY"]);
         assert!(
             r.errors

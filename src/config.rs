@@ -1061,6 +1061,7 @@ impl Settings {
                     .to_string(),
             );
         }
+        social::warnings(&self.social, &mut out);
         out
     }
 

@@ -208,6 +208,25 @@ pub(super) fn read<F: Fn(&str) -> Option<String>>(r: &mut Reader<F>, s: &mut Set
     s.social = social;
 }
 
+/// Social settings that work but are unsafe or useless outside local development.
+pub(super) fn warnings(social: &SocialSettings, out: &mut Vec<String>) {
+    for uri in &social.allowed_redirect_uris {
+        if uri.starts_with("http://") {
+            out.push(format!(
+                "SOCIAL_AUTH_ALLOWED_REDIRECT_URIS: {uri:?} is not https: the provider would send \
+                 the code there in the clear; use it for local development only"
+            ));
+        }
+    }
+    if !social.providers.is_empty() && social.allowed_redirect_uris.is_empty() {
+        out.push(
+            "SOCIAL_AUTH_ALLOWED_REDIRECT_URIS: empty, so no social sign-in can begin although a \
+             backend is configured"
+                .into(),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::Settings;
@@ -260,6 +279,32 @@ mod tests {
         assert!(social.provider("facebook").is_none());
         // The secret never shows in Debug.
         assert!(!format!("{social:?}").contains("gh-secret"));
+    }
+
+    #[test]
+    fn http_redirect_uris_and_a_backend_without_any_are_warned_about() {
+        let github = [
+            ("SOCIAL_AUTH_GITHUB_KEY", "gh-id"),
+            ("SOCIAL_AUTH_GITHUB_SECRET", "gh-secret"),
+        ];
+        let none = settings(&github).unwrap();
+        assert!(none
+            .warnings()
+            .iter()
+            .any(|w| w.contains("no social sign-in can begin")));
+        let mut pairs = github.to_vec();
+        pairs.push((
+            "SOCIAL_AUTH_ALLOWED_REDIRECT_URIS",
+            "https://app.example.com/cb http://localhost:3000/cb myapp://cb",
+        ));
+        let warned: Vec<String> = settings(&pairs)
+            .unwrap()
+            .warnings()
+            .into_iter()
+            .filter(|w| w.starts_with("SOCIAL_AUTH"))
+            .collect();
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(warned[0].contains("http://localhost:3000/cb"));
     }
 
     #[test]
