@@ -284,6 +284,10 @@ describe("GET o/{provider}/", () => {
     expect(unknown.text).toBe('{"detail":"Provider \'facebook\' not supported"}');
     const post = await complete("facebook", "c", "s");
     expect(post.status).toBe(404);
+    // DRF's default authentication runs first, as in djoser: a bad credential is a 401.
+    const badAuth = await app.call(`/auth/o/oidc/?redirect_uri=${enc(REDIRECT)}`, { auth: "Bearer garbage" });
+    expect(badAuth.status).toBe(401);
+    expect(badAuth.body.code).toBe("token_not_valid");
   });
 });
 
