@@ -574,3 +574,33 @@ describe("query plans", () => {
     expect(scans, scans.join("\n")).toEqual([]);
   });
 });
+
+describe("cookie mode", () => {
+  test("a_social_sign_in_sets_jwt_creates_cookies_and_keeps_the_refresh_token_out_of_the_body", async () => {
+    const browser = await spawnApp({
+      JWT_AUTH_COOKIE: "access",
+      SOCIAL_AUTH_ALLOWED_REDIRECT_URIS: REDIRECT,
+      SOCIAL_AUTH_GITHUB_KEY: "gh-client",
+      SOCIAL_AUTH_GITHUB_SECRET: GITHUB_SECRET,
+      SOCIAL_AUTH_GITHUB_ACCESS_TOKEN_URL: `${github}/login/oauth/access_token`,
+      SOCIAL_AUTH_GITHUB_API_URL: `${github}/api/`,
+    });
+    browser.forwarded.add(github);
+    try {
+      const back = githubAuthorize(await authorizationUrl("github", browser));
+      const res = await complete("github", back.get("code")!, back.get("state")!, browser);
+      expect(res.status, res.text).toBe(201);
+      expect(res.body.refresh).toBe("");
+      expect(res.body.user).toBe("octocat");
+      const cookies = res.headers.getSetCookie().map((c) => c.split("=")[0]);
+      expect(cookies).toEqual(expect.arrayContaining(["access", "csrftoken"]));
+      expect(res.headers.get("x-csrftoken")).toBeTruthy();
+      const access = res.headers.getSetCookie().find((c) => c.startsWith("access="))!.split(";")[0];
+      const me = await browser.call("/auth/users/me/", { headers: { cookie: access } });
+      expect(me.status).toBe(200);
+      expect(me.body.username).toBe("octocat");
+    } finally {
+      await browser.dispose();
+    }
+  });
+});

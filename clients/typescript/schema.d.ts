@@ -3844,9 +3844,13 @@ export interface operations {
                     "application/json": components["schemas"]["MfaRequired"];
                 };
             };
-            /** @description djoser's answer: the pair and the user's username. */
+            /** @description djoser's answer: the pair and the user's username (in cookie mode also the cookies of jwt/create, and `"refresh": ""` with JWT_AUTH_HTTPONLY). */
             201: {
                 headers: {
+                    /** @description Cookie mode (JWT_AUTH_COOKIE): the access, refresh and csrftoken cookies. */
+                    "Set-Cookie"?: string;
+                    /** @description Cookie mode: the CSRF token to echo in `X-CSRFToken` on unsafe requests. */
+                    "X-CSRFToken"?: string;
                     [name: string]: unknown;
                 };
                 content: {

@@ -13,7 +13,7 @@ use crate::flows::session::SignIn;
 use crate::flows::social::{
     self, form_encode, Cache, HttpAnswer, NetError, Outbound, MAX_ANSWER_BYTES,
 };
-use crate::http::{extract, jwt, response, Ctx};
+use crate::http::{cookies, extract, jwt, response, Ctx};
 use crate::storage::kv::ProviderCache;
 
 /// How long one call to a provider may take.
@@ -174,11 +174,30 @@ pub async fn complete(ctx: &Ctx) -> Result<Response, ApiError> {
     )
     .await?
     {
-        SignIn::Open(done) => response::created(&json!({
-            "access": done.tokens.access,
-            "refresh": done.tokens.refresh,
-            "user": done.user,
-        })),
+        SignIn::Open(done) => {
+            let Some(mode) = ctx.settings.cookies.as_ref() else {
+                return response::created(&json!({
+                    "access": done.tokens.access,
+                    "refresh": done.tokens.refresh,
+                    "user": done.user,
+                }));
+            };
+            // Cookie mode: the cookies of jwt/create, and its body rules for `refresh`.
+            let csrf = cookies::new_csrf_token()?;
+            let body = json!({
+                "access": done.tokens.access,
+                "refresh": jwt::body_refresh(mode, &done.tokens.refresh),
+                "user": done.user,
+            });
+            let set = cookies::signed_in(
+                ctx.settings,
+                mode,
+                &done.tokens.access,
+                Some(&done.tokens.refresh),
+                &csrf,
+            );
+            response::with_cookies(response::created(&body)?, &set, Some(&csrf))
+        }
         SignIn::SecondFactor(token) => jwt::second_factor_due(&token),
     }
 }
