@@ -178,6 +178,8 @@ async function startGithub(): Promise<void> {
       res.end(JSON.stringify(value));
     };
     if (req.method === "POST" && url.pathname === "/login/oauth/access_token") {
+      // A provider that hangs: longer than the Worker waits.
+      if (body.get("code") === "slow") await new Promise((r) => setTimeout(r, 12_000));
       const issued = githubCodes.get(body.get("code") ?? "");
       githubCodes.delete(body.get("code") ?? "");
       const verifier = body.get("code_verifier") ?? "";
@@ -238,7 +240,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.dispose();
   oidcServer?.close();
+  oidcServer?.closeAllConnections();
   githubServer?.close();
+  githubServer?.closeAllConnections();
 });
 
 const enc = encodeURIComponent;
@@ -450,6 +454,19 @@ describe("POST o/github/ with a fake GitHub", () => {
     expect(me.body.email).toBe("octocat@example.com");
     expect(me.body.username).toBe(res.body.user);
   });
+
+  test("a_provider_that_does_not_answer_in_time_is_a_clear_400", async () => {
+    const back = githubAuthorize(await authorizationUrl("github"));
+    const started = Date.now();
+    const slow = await complete("github", "slow", back.get("state")!);
+    const waited = Date.now() - started;
+    expect(slow.status).toBe(400);
+    expect(slow.body).toEqual({ non_field_errors: ["The authentication provider did not respond in time."] });
+    expect(waited).toBeGreaterThanOrEqual(9_500);
+    expect(waited).toBeLessThan(12_000);
+    // (A connection failure is a rejected fetch in the Workers runtime; Miniflare's outbound
+    // hook turns it into a 500 answer, so that case is covered by the host tests.)
+  }, 30_000);
 
   test("a_code_github_refuses_is_a_400", async () => {
     const back = githubAuthorize(await authorizationUrl("github"));
