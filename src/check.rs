@@ -475,6 +475,35 @@ mod tests {
     }
 
     #[test]
+    fn a_social_backend_needs_its_secret_and_the_secret_stays_out_of_vars() {
+        let github = filled_in().replace(
+            "[vars]",
+            "[vars]\nSOCIAL_AUTH_GITHUB_KEY = \"gh-client\"\n\
+             SOCIAL_AUTH_ALLOWED_REDIRECT_URIS = \"https://app.acme-widgets.io/auth/callback\"",
+        );
+        let r = production(&github, &["SIGNING_KEY"]);
+        assert!(
+            r.errors
+                .iter()
+                .any(|e| e.contains("SOCIAL_AUTH_GITHUB_SECRET: needed")),
+            "{r:?}"
+        );
+        assert!(
+            production(&github, &["SIGNING_KEY", "SOCIAL_AUTH_GITHUB_SECRET"])
+                .errors
+                .is_empty()
+        );
+        let in_vars = github.replace("[vars]", "[vars]\nSOCIAL_AUTH_GITHUB_SECRET = \"oops\"");
+        let r = production(&in_vars, &["SIGNING_KEY"]);
+        assert!(
+            r.errors
+                .iter()
+                .any(|e| e.starts_with("SOCIAL_AUTH_GITHUB_SECRET: a secret in [vars]")),
+            "{r:?}"
+        );
+    }
+
+    #[test]
     fn an_asymmetric_algorithm_needs_its_key_set_secret() {
         for alg in ["ES256", "EdDSA"] {
             let toml = filled_in().replace("[vars]", &format!("[vars]\nALGORITHM = \"{alg}\""));

@@ -9,8 +9,10 @@ use std::fmt;
 use std::sync::Arc;
 
 mod customisation;
+mod social;
 
 pub use customisation::{Permission, Permissions};
+pub use social::{Provider, ProviderKind, SocialSettings, GOOGLE_ISSUER};
 
 use crate::domain::profile::UserField;
 
@@ -289,6 +291,8 @@ pub struct Settings {
     /// ACCESS_TOKEN_CLAIMS (none): user attributes written into every access token, read from
     /// the user at login and at every refresh.
     pub access_token_claims: Vec<String>,
+    /// Social sign-in (`o/{provider}/`, docs/social.md): SOCIAL_AUTH_* keys.
+    pub social: SocialSettings,
     /// EMAIL_TEMPLATE_OVERRIDES (False): the mailer uses the operator's templates stored in
     /// AUTH_KV under `email_template:<kind>` (one KV read per e-mail).
     pub email_template_overrides: bool,
@@ -422,6 +426,22 @@ pub const KNOWN_KEYS: &[&str] = &[
     "JWT_AUTH_SAMESITE",
     "JWT_AUTH_COOKIE_DOMAIN",
     "JWT_AUTH_COOKIE_USE_CSRF",
+    // djoser.social and python-social-auth (docs/social.md)
+    "SOCIAL_AUTH_ALLOWED_REDIRECT_URIS",
+    "SOCIAL_AUTH_ASSOCIATE_BY_EMAIL",
+    "SOCIAL_AUTH_OIDC_KEY",
+    "SOCIAL_AUTH_OIDC_SECRET",
+    "SOCIAL_AUTH_OIDC_SCOPE",
+    "SOCIAL_AUTH_OIDC_OIDC_ENDPOINT",
+    "SOCIAL_AUTH_GOOGLE_OAUTH2_KEY",
+    "SOCIAL_AUTH_GOOGLE_OAUTH2_SECRET",
+    "SOCIAL_AUTH_GOOGLE_OAUTH2_SCOPE",
+    "SOCIAL_AUTH_GITHUB_KEY",
+    "SOCIAL_AUTH_GITHUB_SECRET",
+    "SOCIAL_AUTH_GITHUB_SCOPE",
+    "SOCIAL_AUTH_GITHUB_AUTHORIZATION_URL",
+    "SOCIAL_AUTH_GITHUB_ACCESS_TOKEN_URL",
+    "SOCIAL_AUTH_GITHUB_API_URL",
 ];
 
 /// The keys that are secrets: set with `wrangler secret put` (and `.dev.vars` locally), never
@@ -434,6 +454,9 @@ pub const SECRET_KEYS: &[&str] = &[
     "RESEND_API_KEY",
     "EVENTS_WEBHOOK_SECRET",
     "MFA_ENCRYPTION_KEY",
+    "SOCIAL_AUTH_OIDC_SECRET",
+    "SOCIAL_AUTH_GOOGLE_OAUTH2_SECRET",
+    "SOCIAL_AUTH_GITHUB_SECRET",
 ];
 
 /// Shortest SIGNING_KEY accepted: 256 bits (RFC 7518 3.2 for HS256).
@@ -536,6 +559,7 @@ impl Default for Settings {
             email_required: false,
             permissions: Permissions::default(),
             access_token_claims: Vec::new(),
+            social: SocialSettings::default(),
             email_template_overrides: false,
             email_webhook_context: false,
         }
@@ -1048,6 +1072,7 @@ impl Settings {
         r.bool("DEBUG", &mut s.debug);
         s.cookies = r.cookies();
         customisation::read(&mut r, &mut s);
+        social::read(&mut r, &mut s);
         if s.cookies.is_some() && s.cors_allowed_origins.iter().any(|o| o == "*") {
             r.problems.push(
                 "CORS_ALLOWED_ORIGINS: cannot be * in cookie mode (JWT_AUTH_COOKIE): list the \
@@ -1120,6 +1145,7 @@ impl Settings {
                     .to_string(),
             );
         }
+        social::warnings(&self.social, &mut out);
         out
     }
 

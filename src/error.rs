@@ -90,6 +90,8 @@ pub enum ApiError {
     /// 400 with a bare JSON list of one message: djoser raises some errors with `self.fail(..)`
     /// outside `is_valid()`, and DRF renders such a ValidationError as a list.
     Bare(String),
+    /// 400 whose body is one bare JSON string (djoser.social's redirect_uri refusal).
+    BareString(String),
     /// 400 with no body and no Content-Type (djoser's `Response(status=400)`).
     EmptyBadRequest,
     /// 400 `{"non_field_errors": "WebAuthn verification failed."}`: djoser's webauthn views
@@ -184,7 +186,8 @@ impl ApiError {
             | ApiError::Parse(_)
             | ApiError::Bare(_)
             | ApiError::EmptyBadRequest
-            | ApiError::WebauthnFailed => 400,
+            | ApiError::WebauthnFailed
+            | ApiError::BareString(_) => 400,
             ApiError::Detail { status, .. } => *status,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::MethodNotAllowed(_) => 405,
@@ -215,6 +218,7 @@ impl ApiError {
                 Value::Object(map)
             }
             ApiError::Bare(message) => json!([message]),
+            ApiError::BareString(message) => json!(message),
             ApiError::EmptyBadRequest => Value::Null,
             ApiError::WebauthnFailed => json!({ "non_field_errors": msg::WEBAUTHN_FAILED }),
             ApiError::Parse(reason) => json!({ "detail": format!("JSON parse error - {reason}") }),
@@ -288,6 +292,10 @@ impl From<FlowError> for ApiError {
         match e {
             FlowError::Fields(errors) => ApiError::Fields(errors),
             FlowError::Bare(message) => ApiError::Bare(message.into()),
+            FlowError::BareString(message) => ApiError::BareString(message.into()),
+            FlowError::ProviderNotSupported(name) => {
+                ApiError::detail(404, format!("Provider '{name}' not supported"))
+            }
             FlowError::ActivationOff => ApiError::EmptyBadRequest,
             FlowError::WebauthnFailed => ApiError::WebauthnFailed,
             FlowError::StaleToken => ApiError::detail(403, msg::STALE_TOKEN),

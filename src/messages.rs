@@ -127,3 +127,41 @@ pub const WEBAUTHN_LAST_CREDENTIAL: &str =
     "This is the account's only way to sign in; set a password or add another passkey first.";
 /// djoser's signup/{ukey}/ for a ukey it has no CredentialOptions for (get_object_or_404).
 pub const WEBAUTHN_NO_OPTIONS: &str = "No CredentialOptions matches the given query.";
+// ---- djoser.social (djoser/social/) and python-social-auth 6's reasons ----
+/// GET o/{provider}/ with a redirect_uri not in SOCIAL_AUTH_ALLOWED_REDIRECT_URIS (a bare string).
+pub const SOCIAL_REDIRECT_URI_NOT_ALLOWED: &str =
+    "redirect_uri must be in SOCIAL_AUTH_ALLOWED_REDIRECT_URIS";
+/// POST without `state` (or `code`): python-social-auth's missing_parameter.
+pub const SOCIAL_MISSING_PARAMETER: &str = "A required authentication parameter is missing.";
+/// A `state` that was never issued, was used, expired, or belongs to another provider
+/// (djoser's STATE_INVALID).
+pub const SOCIAL_STATE_INVALID: &str = "Invalid state has been provided.";
+/// The token endpoint refused the code (or the PKCE verifier).
+pub const SOCIAL_CODE_REJECTED: &str = "The authorization code was rejected. Please restart login.";
+/// Another error status from the provider.
+pub const SOCIAL_HTTP_ERROR: &str = "The authentication provider rejected the request.";
+/// The provider's answer was not what the protocol says.
+pub const SOCIAL_MALFORMED_RESPONSE: &str =
+    "The authentication provider returned an invalid response.";
+/// The provider could not be reached.
+pub const SOCIAL_CONNECTION_FAILED: &str = "The authentication provider could not be reached.";
+/// The provider did not answer in time.
+pub const SOCIAL_TIMEOUT: &str = "The authentication provider did not respond in time.";
+/// The ID token's signature does not verify against the provider's keys.
+pub const SOCIAL_INVALID_SIGNATURE: &str =
+    "The authentication response signature could not be verified.";
+/// A required ID token claim is missing.
+pub const SOCIAL_MISSING_CLAIM: &str = "The authentication response is missing a required field.";
+/// An ID token claim has the wrong value.
+pub const SOCIAL_INVALID_CLAIM: &str = "An authentication response field could not be verified.";
+/// The ID token's nonce is not the one of this sign-in.
+pub const SOCIAL_NONCE_MISMATCH: &str =
+    "The authentication response could not be matched to the request.";
+/// The ID token has expired.
+pub const SOCIAL_RESPONSE_EXPIRED: &str = "The authentication response has expired.";
+/// The ID token is not valid yet.
+pub const SOCIAL_NOT_YET_VALID: &str = "The authentication response is not yet valid.";
+/// The e-mail belongs to an account that this identity may not join.
+pub const SOCIAL_EMAIL_IN_USE: &str = "This email address is already in use.";
+/// The account is inactive or disabled.
+pub const SOCIAL_DISALLOWED: &str = "Authentication is not allowed by the application policy.";

@@ -172,6 +172,9 @@ export class TestApp {
   /** Outbound URLs other than the mail webhook that answer a status of their own (a test's
    * receiver, e.g. the events webhook) instead of the 599 "no network" answer. */
   readonly receivers = new Map<string, number>();
+  /** Origins (`http://127.0.0.1:PORT`) whose requests go to the real network: servers a test
+   * runs on 127.0.0.1 (the social sign-in providers). */
+  readonly forwarded = new Set<string>();
   /** Lines the Worker wrote to stdout/stderr (console_log!/console_error!), also echoed as usual. */
   readonly logs: string[] = [];
 
@@ -371,6 +374,10 @@ export async function spawnApp(
         }
         const status = app.receivers.get(req.url);
         if (status !== undefined) return new Response(null, { status });
+        if (app.forwarded.has(new URL(req.url).origin)) {
+          const bodyless = req.method === "GET" || req.method === "HEAD";
+          return await fetch(req.url, { method: req.method, headers: req.headers, body: bodyless ? undefined : body, redirect: "manual" });
+        }
         app.outbound.push(req.url);
         return new Response("no network in tests", { status: 599 });
       } finally {

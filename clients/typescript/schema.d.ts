@@ -887,6 +887,26 @@ export interface paths {
         patch: operations["renamePasskey"];
         trace?: never;
     };
+    "/auth/o/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Begin a social sign-in: the provider's authorization URL (state, PKCE S256 challenge, nonce) */
+        get: operations["socialAuthorizationUrl"];
+        put?: never;
+        /** Complete a social sign-in with the provider's code and state */
+        post: operations["socialComplete"];
+        delete?: never;
+        /** DRF's OPTIONS metadata, or a CORS preflight's grant */
+        options: operations["auth_o_id_options"];
+        /** HEAD of o/{id}: the same status and headers, no body */
+        head: operations["socialAuthorizationUrlHead"];
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1212,6 +1232,18 @@ export interface components {
             current_password?: components["schemas"]["Messages"];
             name?: components["schemas"]["Messages"];
             non_field_errors?: components["schemas"]["Messages"];
+        };
+        AuthorizationUrl: {
+            authorization_url: string;
+        };
+        SocialTokens: {
+            access: string;
+            refresh: string;
+            /** @description The username (DRF renders the user as `str(user)`). */
+            user: string;
+        };
+        SocialErrors: {
+            non_field_errors: components["schemas"]["Messages"];
         };
     };
     responses: {
@@ -5454,6 +5486,220 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["ServerError"];
+        };
+    };
+    socialAuthorizationUrl: {
+        parameters: {
+            query: {
+                /** @description One of SOCIAL_AUTH_ALLOWED_REDIRECT_URIS: where the provider sends the browser back with `code` and `state`. */
+                redirect_uri: string;
+            };
+            header?: never;
+            path: {
+                /** @description The python-social-auth backend: `oidc`, `google-oauth2` or `github` (those whose SOCIAL_AUTH_<BACKEND>_KEY is set). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The URL to send the browser to. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthorizationUrl"];
+                };
+            };
+            /** @description A redirect_uri not in SOCIAL_AUTH_ALLOWED_REDIRECT_URIS (djoser's bare string), or `non_field_errors` when the provider's discovery document cannot be read. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": "redirect_uri must be in SOCIAL_AUTH_ALLOWED_REDIRECT_URIS" | components["schemas"]["SocialErrors"];
+                };
+            };
+            401: components["responses"]["NotAuthenticated"];
+            /** @description No such backend: `{"detail": "Provider '<x>' not supported"}`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Detail"];
+                };
+            };
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["ServerError"];
+        };
+    };
+    socialComplete: {
+        parameters: {
+            query?: {
+                /** @description The provider's authorization code (or in the body). */
+                code?: string;
+                /** @description The state of the authorization URL (or in the body); single-use, ten minutes. */
+                state?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The python-social-auth backend: `oidc`, `google-oauth2` or `github` (those whose SOCIAL_AUTH_<BACKEND>_KEY is set). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Optional: `code` and `state` here instead of the query string (JSON, form-encoded or multipart). */
+        requestBody?: {
+            content: {
+                "application/json": {
+                    code?: string;
+                    state?: string;
+                };
+                "application/x-www-form-urlencoded": {
+                    code?: string;
+                    state?: string;
+                };
+                "multipart/form-data": {
+                    code?: string;
+                    state?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A user with a second factor: the challenge for mfa/login/ (no tokens). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaRequired"];
+                };
+            };
+            /** @description djoser's answer: the pair and the user's username (in cookie mode also the cookies of jwt/create, and `"refresh": ""` with JWT_AUTH_HTTPONLY). */
+            201: {
+                headers: {
+                    /** @description Cookie mode (JWT_AUTH_COOKIE): the access, refresh and csrftoken cookies. */
+                    "Set-Cookie"?: string;
+                    /** @description Cookie mode: the CSRF token to echo in `X-CSRFToken` on unsafe requests. */
+                    "X-CSRFToken"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SocialTokens"];
+                };
+            };
+            /** @description `non_field_errors` with python-social-auth's reason (missing or invalid state, the provider's refusal, an ID token that does not verify, an e-mail in use, an inactive account), or a `detail` for a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SocialErrors"] | components["schemas"]["Detail"];
+                };
+            };
+            401: components["responses"]["NotAuthenticated"];
+            /** @description No such backend: `{"detail": "Provider '<x>' not supported"}`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Detail"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["ServerError"];
+        };
+    };
+    auth_o_id_options: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The python-social-auth backend: `oidc`, `google-oauth2` or `github` (those whose SOCIAL_AUTH_<BACKEND>_KEY is set). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The view's metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Metadata"];
+                };
+            };
+            /** @description A CORS preflight from a CORS_ALLOWED_ORIGINS origin: the grant in Access-Control-Allow-* headers, no body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            500: components["responses"]["ServerError"];
+        };
+    };
+    socialAuthorizationUrlHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The python-social-auth backend: `oidc`, `google-oauth2` or `github` (those whose SOCIAL_AUTH_<BACKEND>_KEY is set). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The URL. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description As GET. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description As GET. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description As GET. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description As GET. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description As GET. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
 }

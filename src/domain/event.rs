@@ -55,11 +55,18 @@ pub enum EventKind {
     /// A passkey sign-in was refused because its sign counter did not grow: the authenticator
     /// may have been cloned.
     PasskeyCounterRegressed,
+    /// A sign-in through a social provider (`o/{provider}/`) succeeded.
+    SocialLogin,
+    /// A first social sign-in created the account.
+    SocialAccountCreated,
+    /// A provider identity was linked to an existing account by its verified e-mail
+    /// (SOCIAL_AUTH_ASSOCIATE_BY_EMAIL).
+    SocialAccountLinked,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 22] = [
+    pub const ALL: [EventKind; 25] = [
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
         EventKind::RefreshReuseDetected,
@@ -82,6 +89,9 @@ impl EventKind {
         EventKind::PasskeyRemoved,
         EventKind::PasskeyLogin,
         EventKind::PasskeyCounterRegressed,
+        EventKind::SocialLogin,
+        EventKind::SocialAccountCreated,
+        EventKind::SocialAccountLinked,
     ];
 
     /// The kind stored under `name`.
@@ -114,6 +124,9 @@ impl EventKind {
             EventKind::PasskeyRemoved => "passkey_removed",
             EventKind::PasskeyLogin => "passkey_login",
             EventKind::PasskeyCounterRegressed => "passkey_counter_regressed",
+            EventKind::SocialLogin => "social_login",
+            EventKind::SocialAccountCreated => "social_account_created",
+            EventKind::SocialAccountLinked => "social_account_linked",
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod email;
 pub mod event;
+pub mod oidc;
 pub mod password;
 pub mod profile;
 pub mod totp;

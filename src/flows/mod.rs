@@ -16,6 +16,7 @@ pub mod password;
 pub mod registration;
 pub mod session;
 pub mod sessions;
+pub mod social;
 pub mod throttle;
 pub mod username;
 pub mod webauthn;
@@ -178,6 +179,12 @@ pub enum FlowError {
     /// A validation error djoser raises outside `is_valid()`: rendered as a bare list.
     #[error("{0}")]
     Bare(&'static str),
+    /// A 400 whose body is a bare JSON string (djoser.social's `Response("…", status=400)`).
+    #[error("{0}")]
+    BareString(&'static str),
+    /// `o/{provider}/` for a backend that is not configured: 404 naming it.
+    #[error("provider {0:?} not supported")]
+    ProviderNotSupported(String),
     /// resend_activation while activation e-mails are off: djoser's empty 400.
     #[error("activation e-mails are off")]
     ActivationOff,

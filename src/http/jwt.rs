@@ -61,7 +61,7 @@ pub fn signed_in(ctx: &Ctx, pair: &session::TokenPair) -> Result<Response, ApiEr
 
 /// The body's `refresh` in cookie mode: `""` with JWT_AUTH_HTTPONLY, as dj-rest-auth answers, so
 /// page scripts never see the token the cookie keeps from them.
-fn body_refresh<'a>(mode: &CookieSettings, refresh: &'a str) -> &'a str {
+pub(crate) fn body_refresh<'a>(mode: &CookieSettings, refresh: &'a str) -> &'a str {
     if mode.http_only {
         ""
     } else {

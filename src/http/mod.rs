@@ -19,6 +19,7 @@ pub mod response;
 pub mod routes;
 pub mod schema;
 pub mod sessions;
+pub mod social;
 pub mod token;
 pub mod username;
 pub mod users;

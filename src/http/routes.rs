@@ -8,7 +8,7 @@ use worker::Response;
 
 use crate::error::ApiError;
 use crate::http::{
-    activation, jwt, mfa, password, schema, sessions, token, username, users, webauthn, Ctx,
+    activation, jwt, mfa, password, schema, sessions, social, token, username, users, webauthn, Ctx,
 };
 
 /// A handler's future.
@@ -396,6 +396,21 @@ pub static ROUTES: &[RouteDef] = &[
             ep!("DELETE", User, webauthn::remove)
         ]
     ),
+    // djoser.social's ProviderAuthView (a CreateAPIView with AllowAny, DRF's default
+    // authentication): GET the authorization URL, POST the provider's code and state.
+    RouteDef {
+        action: "provider-auth",
+        paths: &["o/{id}"],
+        name: "Provider Auth",
+        description: "",
+        auth: Auth::Header,
+        unmapped: Unmapped::NotAllowed,
+        endpoints: &[
+            ep!("GET", Anyone, social::authorization_url),
+            ep!("POST", Anyone, social::complete),
+        ],
+        exposure: Exposure::Private,
+    },
     // djoser-compat: simplejwt's routes are unanchored, so anything after them still matches.
     RouteDef {
         action: "jwt-create",
@@ -689,6 +704,7 @@ mod tests {
                 "webauthn_login webauthn/login [POST, OPTIONS]",
                 "webauthn-credentials webauthn/credentials [GET, POST, HEAD, OPTIONS]",
                 "webauthn-credential webauthn/credentials/{id} [PATCH, DELETE, OPTIONS]",
+                "provider-auth o/{id} [GET, POST, HEAD, OPTIONS]",
                 "jwt-create jwt/create/* [POST, OPTIONS]",
                 "jwt-refresh jwt/refresh/* [POST, OPTIONS]",
                 "jwt-verify jwt/verify/* [POST, OPTIONS]",

@@ -14,8 +14,8 @@ use crate::storage::kv::RefreshStore;
 use crate::storage::{
     AuthTokenStore, Challenge, Conflicts, Counter, Counts, EventStore, ExpiredRows, Hit, MfaStore,
     PasskeyChallenge, PasskeyCredential, PasskeyStore, PasswordChange, RefreshArbiter,
-    RefreshState, Result, SessionIndex, SessionRecord, Spend, StorageError, ThrottleStore,
-    TotpRecord, UserLookup, UserStore,
+    RefreshState, Result, SessionIndex, SessionRecord, SocialLink, SocialState, SocialStore, Spend,
+    StorageError, ThrottleStore, TotpRecord, UserLookup, UserStore,
 };
 
 // Every write of last_login moves it strictly forward (at least one second past the stored
@@ -300,6 +300,7 @@ impl ExpiredRows for Store {
             "throttle",
             "mfa_challenges",
             "webauthn_challenges",
+            "social_states",
         ]
         .iter()
         .map(|table| {
@@ -1296,6 +1297,105 @@ impl PasskeyStore for Store {
         let stmt = self.stmt(
             "DELETE FROM webauthn_credentials WHERE id = ?1 AND user_id = ?2",
             &[num(id), num(user_id)],
+        )?;
+        Ok(self.changes(stmt).await? > 0)
+    }
+}
+
+impl SocialStore for Store {
+    async fn create_social_state(&self, st: &SocialState) -> Result<()> {
+        self.stmt(
+            "INSERT INTO social_states (id, provider, redirect_uri, verifier, nonce, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &[
+                text(&st.id),
+                text(&st.provider),
+                text(&st.redirect_uri),
+                text(&st.verifier),
+                text(&st.nonce),
+                num(st.expires_at),
+            ],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    async fn consume_social_state(
+        &self,
+        id: &str,
+        provider: &str,
+        now: i64,
+    ) -> Result<Option<SocialState>> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+            provider: String,
+            redirect_uri: String,
+            verifier: String,
+            nonce: String,
+            expires_at: i64,
+        }
+        // One statement: the DELETE is the arbiter, only the caller whose DELETE removed the
+        // row gets it back.
+        let row: Option<Row> = self
+            .stmt(
+                "DELETE FROM social_states WHERE id = ?1 AND provider = ?2 AND expires_at > ?3 \
+                 RETURNING id, provider, redirect_uri, verifier, nonce, expires_at",
+                &[text(id), text(provider), num(now)],
+            )?
+            .first(None)
+            .await?;
+        Ok(row.map(|r| SocialState {
+            id: r.id,
+            provider: r.provider,
+            redirect_uri: r.redirect_uri,
+            verifier: r.verifier,
+            nonce: r.nonce,
+            expires_at: r.expires_at,
+        }))
+    }
+
+    async fn social_user(&self, provider: &str, subject: &str, now: i64) -> Result<Option<User>> {
+        let columns = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let results = self
+            .db
+            .batch(vec![
+                self.stmt(
+                    "UPDATE social_accounts SET last_login = ?3 WHERE provider = ?1 AND subject = ?2",
+                    &[text(provider), text(subject), num(now)],
+                )?,
+                self.stmt(
+                    &format!(
+                        "SELECT {columns} FROM social_accounts s JOIN users u ON u.id = s.user_id \
+                         WHERE s.provider = ?1 AND s.subject = ?2"
+                    ),
+                    &[text(provider), text(subject)],
+                )?,
+            ])
+            .await?;
+        let rows: Vec<UserRow> = match results.get(1) {
+            Some(r) => r.results()?,
+            None => Vec::new(),
+        };
+        Ok(rows.into_iter().next().map(User::from))
+    }
+
+    async fn link_social(&self, link: &SocialLink<'_>) -> Result<bool> {
+        let stmt = self.stmt(
+            "INSERT INTO social_accounts (provider, subject, user_id, email, created, last_login) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (provider, subject) DO NOTHING",
+            &[
+                text(link.provider),
+                text(link.subject),
+                num(link.user_id),
+                text(link.email),
+                num(link.now),
+            ],
         )?;
         Ok(self.changes(stmt).await? > 0)
     }

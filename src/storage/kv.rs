@@ -108,6 +108,47 @@ fn kv_error(e: worker::KvError) -> StorageError {
     StorageError::Backend(format!("kv: {e}"))
 }
 
+/// Social sign-in's short cache of provider documents (discovery documents and JWK Sets), by
+/// URL, in `AUTH_KV`. It decides nothing: a miss or a KV failure is a fetch, and a JWK Set that
+/// lacks a token's key is fetched again.
+pub struct ProviderCache {
+    kv: KvStore,
+}
+
+/// Seconds a provider document is kept.
+pub const PROVIDER_CACHE_TTL: u64 = 300;
+
+impl ProviderCache {
+    /// Wraps the `AUTH_KV` binding.
+    pub fn new(kv: KvStore) -> Self {
+        ProviderCache { kv }
+    }
+
+    fn key(url: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(url.as_bytes());
+        format!(
+            "social_doc:{}",
+            digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )
+    }
+
+    /// The kept copy of `url`, if any.
+    pub async fn get(&self, url: &str) -> Option<String> {
+        self.kv.get(&Self::key(url)).text().await.ok().flatten()
+    }
+
+    /// Keeps `body` as the copy of `url` for [`PROVIDER_CACHE_TTL`] seconds.
+    pub async fn put(&self, url: &str, body: &str) {
+        if let Ok(put) = self.kv.put(&Self::key(url), body) {
+            let _ = put.expiration_ttl(PROVIDER_CACHE_TTL).execute().await;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

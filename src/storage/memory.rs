@@ -16,8 +16,8 @@ use crate::domain::user::{email_key, NewUser, ProfileChange, User};
 use crate::storage::{
     AuthTokenStore, Challenge, Conflicts, Counter, Counts, EventStore, ExpiredRows, Hit, MfaStore,
     PasskeyChallenge, PasskeyCredential, PasskeyStore, PasswordChange, RefreshArbiter,
-    RefreshState, Result, SessionIndex, SessionRecord, Spend, StorageError, ThrottleStore,
-    TotpRecord, UserLookup, UserStore,
+    RefreshState, Result, SessionIndex, SessionRecord, SocialLink, SocialState, SocialStore, Spend,
+    StorageError, ThrottleStore, TotpRecord, UserLookup, UserStore,
 };
 
 /// One throttle counter row.
@@ -58,6 +58,10 @@ pub struct State {
     pub passkeys: BTreeMap<i64, PasskeyCredential>,
     /// Open passkey challenges by challenge.
     pub passkey_challenges: BTreeMap<String, PasskeyChallenge>,
+    /// Social sign-in states by id.
+    pub social_states: BTreeMap<String, SocialState>,
+    /// Linked identities: (provider, subject) → (user id, e-mail, last login).
+    pub social_accounts: BTreeMap<(String, String), (i64, String, Option<i64>)>,
     next_id: i64,
     next_passkey: i64,
 }
@@ -362,6 +366,9 @@ impl UserStore for MemoryStore {
         state.backup_codes.remove(&id);
         state.challenges.retain(|_, c| c.user_id != id);
         state.passkeys.retain(|_, c| c.user_id != id);
+        state
+            .social_accounts
+            .retain(|_, (owner, _, _)| *owner != id);
         Ok(())
     }
 }
@@ -612,9 +619,20 @@ impl ExpiredRows for MemoryStore {
             .map(|(id, _)| id.clone())
             .take(limit)
             .collect();
-        let removed = spent.len() + revoked.len() + throttle.len() + challenges.len();
+        let social: Vec<_> = state
+            .social_states
+            .iter()
+            .filter(|(_, st)| st.expires_at < now)
+            .map(|(id, _)| id.clone())
+            .take(limit)
+            .collect();
+        let removed =
+            spent.len() + revoked.len() + throttle.len() + challenges.len() + social.len();
         for id in challenges {
             state.challenges.remove(&id);
+        }
+        for id in social {
+            state.social_states.remove(&id);
         }
         for jti in spent {
             state.spent.remove(&jti);
@@ -1053,5 +1071,70 @@ impl PasskeyStore for MemoryStore {
             return Ok(true);
         }
         Ok(false)
+    }
+}
+
+impl SocialStore for MemoryStore {
+    async fn create_social_state(&self, social: &SocialState) -> Result<()> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        if state.social_states.contains_key(&social.id) {
+            return Err(StorageError::Backend(
+                "UNIQUE constraint failed: social_states.id".into(),
+            ));
+        }
+        state
+            .social_states
+            .insert(social.id.clone(), social.clone());
+        Ok(())
+    }
+
+    async fn consume_social_state(
+        &self,
+        id: &str,
+        provider: &str,
+        now: i64,
+    ) -> Result<Option<SocialState>> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        let live = state
+            .social_states
+            .get(id)
+            .is_some_and(|s| s.provider == provider && s.expires_at > now);
+        Ok(if live {
+            state.social_states.remove(id)
+        } else {
+            None
+        })
+    }
+
+    async fn social_user(&self, provider: &str, subject: &str, now: i64) -> Result<Option<User>> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        let key = (provider.to_string(), subject.to_string());
+        let Some(link) = state.social_accounts.get_mut(&key) else {
+            return Ok(None);
+        };
+        link.2 = Some(now);
+        let owner = link.0;
+        Ok(state.users.get(&owner).cloned())
+    }
+
+    async fn link_social(&self, link: &SocialLink<'_>) -> Result<bool> {
+        self.enter().await?;
+        let mut state = self.state.borrow_mut();
+        if !state.users.contains_key(&link.user_id) {
+            return Err(StorageError::Backend(
+                "FOREIGN KEY constraint failed".into(),
+            ));
+        }
+        let key = (link.provider.to_string(), link.subject.to_string());
+        if state.social_accounts.contains_key(&key) {
+            return Ok(false);
+        }
+        state
+            .social_accounts
+            .insert(key, (link.user_id, link.email.to_string(), Some(link.now)));
+        Ok(true)
     }
 }

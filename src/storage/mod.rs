@@ -276,3 +276,23 @@ pub trait PasskeyStore {
     /// Deletes one of the user's passkeys; false when it has none with `id`.
     async fn delete_passkey(&self, user_id: i64, id: i64) -> Result<bool>;
 }
+
+/// Social sign-in: the single-use states between the authorization URL and the callback, and
+/// the provider identities linked to users.
+pub trait SocialStore {
+    /// Stores a new state.
+    async fn create_social_state(&self, state: &SocialState) -> Result<()>;
+    /// Deletes and returns the state `id` only if it belongs to `provider` and has not expired
+    /// at `now`: one caller per state gets it; a foreign or expired state stays as it was.
+    async fn consume_social_state(
+        &self,
+        id: &str,
+        provider: &str,
+        now: i64,
+    ) -> Result<Option<SocialState>>;
+    /// The user linked to `(provider, subject)`, with the link's last login moved to `now`.
+    async fn social_user(&self, provider: &str, subject: &str, now: i64) -> Result<Option<User>>;
+    /// Links an identity to a user; false (nothing written) when the identity is already
+    /// linked (to anyone: a concurrent first sign-in may have won).
+    async fn link_social(&self, link: &SocialLink<'_>) -> Result<bool>;
+}

@@ -211,3 +211,34 @@ pub struct PasskeyChallenge {
     /// Unix seconds after which it is dead.
     pub expires_at: i64,
 }
+/// A social sign-in begun: what the callback needs, stored under the digest of its `state`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocialState {
+    /// The SHA-256 (hex) of the `state` sent to the provider.
+    pub id: String,
+    /// The backend it was begun with.
+    pub provider: String,
+    /// The redirect URI the provider was given (the code exchange repeats it).
+    pub redirect_uri: String,
+    /// The PKCE code verifier.
+    pub verifier: String,
+    /// The OpenID Connect nonce the ID token must carry (empty for GitHub).
+    pub nonce: String,
+    /// Unix seconds after which it is dead.
+    pub expires_at: i64,
+}
+
+/// A provider identity linked to a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocialLink<'a> {
+    /// The backend.
+    pub provider: &'a str,
+    /// The provider's stable id of the person (`sub`, GitHub's numeric id).
+    pub subject: &'a str,
+    /// The user it signs in as.
+    pub user_id: i64,
+    /// The address the provider gave at linking (for the operator; never decides anything).
+    pub email: &'a str,
+    /// Unix seconds.
+    pub now: i64,
+}
