@@ -5,7 +5,16 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 OUT="build/index_bg.wasm"
-if [ -f "$OUT" ] && [ -z "$(find src data openapi Cargo.toml Cargo.lock -newer "$OUT" -print -quit 2>/dev/null)" ]; then
+# wasm's 128-bit SIMD (every Workers runtime has it): the argon2id module's compression function
+# runs on it (src/tokens/argon2id). Only the wasm target gets the flag, so host builds and their
+# cache are untouched; an explicit RUSTFLAGS would take precedence over it, so it is added to one.
+SIMD="-C target-feature=+simd128"
+if [ -n "${RUSTFLAGS:-}" ]; then
+  case " $RUSTFLAGS " in *"+simd128"*) ;; *) export RUSTFLAGS="$RUSTFLAGS $SIMD" ;; esac
+else
+  export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$SIMD"
+fi
+if [ -f "$OUT" ] && [ -z "$(find src data openapi Cargo.toml Cargo.lock scripts/build.sh -newer "$OUT" -print -quit 2>/dev/null)" ]; then
   echo "[build] build/ is up to date" >&2
   exit 0
 fi

@@ -1,5 +1,6 @@
 //! Tokens: JWTs, e-mailed one-time tokens, DRF auth-token keys and password hashes.
 
+pub mod argon2id;
 pub mod auth_token;
 pub mod jwt;
 pub mod one_time;
