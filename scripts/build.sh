@@ -5,10 +5,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 OUT="build/index_bg.wasm"
-# wasm's 128-bit SIMD (every Workers runtime has it): the argon2id module's compression function
-# runs on it (src/tokens/argon2id). Only the wasm target gets the flag, so host builds and their
+# wasm's 128-bit SIMD and relaxed SIMD (V8 has shipped both since 2023): the argon2id module's
+# compression function runs on them (src/tokens/argon2id). Only the wasm target gets the flag, so host builds and their
 # cache are untouched; an explicit RUSTFLAGS would take precedence over it, so it is added to one.
-SIMD="-C target-feature=+simd128"
+SIMD="-C target-feature=+simd128,+relaxed-simd"
 if [ -n "${RUSTFLAGS:-}" ]; then
   case " $RUSTFLAGS " in *"+simd128"*) ;; *) export RUSTFLAGS="$RUSTFLAGS $SIMD" ;; esac
 else

@@ -9,8 +9,8 @@
 //!
 //! The block type and its compression function G come in two versions with the same interface:
 //! [`portable`] (plain `u64` arithmetic, the host's, where the tests run it) and `simd128`
-//! (`core::arch::wasm32` v128 lanes of two `u64`), chosen by `target_feature = "simd128"`, which
-//! the Worker's build enables (scripts/build.sh).
+//! (`core::arch::wasm32` v128 lanes of two `u64`), chosen by the `simd128` and `relaxed-simd`
+//! target features, which the Worker's build enables (scripts/build.sh).
 //!
 //! Parameters are validated by the caller ([`super::password_hash`] uses the `argon2` crate's
 //! `Params` for that, so this module accepts exactly what the crate accepts); [`hash`] only refuses
@@ -20,16 +20,32 @@ use blake2::digest::{Update, VariableOutput};
 use blake2::Blake2bVar;
 
 #[cfg_attr(
-    all(target_arch = "wasm32", target_feature = "simd128"),
+    all(
+        target_arch = "wasm32",
+        target_feature = "simd128",
+        target_feature = "relaxed-simd"
+    ),
     allow(dead_code)
 )]
 pub(crate) mod portable;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[cfg(all(
+    target_arch = "wasm32",
+    target_feature = "simd128",
+    target_feature = "relaxed-simd"
+))]
 mod simd128;
 
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[cfg(not(all(
+    target_arch = "wasm32",
+    target_feature = "simd128",
+    target_feature = "relaxed-simd"
+)))]
 use portable::Block;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[cfg(all(
+    target_arch = "wasm32",
+    target_feature = "simd128",
+    target_feature = "relaxed-simd"
+))]
 use simd128::Block;
 
 /// Bytes in a memory block.

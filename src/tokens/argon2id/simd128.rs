@@ -7,9 +7,16 @@
 //! two and three words (across the vector pair), runs the same two-wide quarter rounds, and
 //! rotates back. Both halves of P read vectors of two adjacent words: the rows of the block
 //! are vectors 8i..8i+7, its columns vectors i, i+8, ..., i+56.
+//!
+//! Written for what LLVM and V8 make of it (read in V8's machine code): LLVM rewrites a
+//! widening multiply of gathered low halves as a mask and a full 64-bit `i64x2.mul` (three
+//! `pmuludq` with shifts in V8), and V8 rebuilds each constant byte-shuffle mask with four scalar
+//! instructions at every use. So the byte permutations are relaxed swizzles (exact for in-range
+//! indices) by masks that LLVM cannot see (`black_box`, once per block): LLVM keeps the
+//! `extmul`, V8 keeps the masks in registers. Needs `relaxed-simd` besides `simd128`.
 
 use core::arch::wasm32::{
-    i64x2_add, i64x2_shl, i64x2_shuffle, i8x16, i8x16_shuffle, i8x16_swizzle, u32x4_shuffle, u64x2,
+    i64x2_add, i64x2_shuffle, i8x16, i8x16_relaxed_swizzle, u32x4_shuffle, u64x2,
     u64x2_extmul_low_u32x4, u64x2_extract_lane, u64x2_shr, v128, v128_or, v128_xor,
 };
 
@@ -71,13 +78,14 @@ impl Block {
     pub fn compress(x: &Block, y: &Block, out: &mut Block, xor_into: bool) {
         let (x, y) = (&x.0, &y.0);
         let mut q = [u64x2(0, 0); 64];
+        let m = Masks::new();
         for row in 0..8 {
             let at = 8 * row;
             let r: [v128; 8] = core::array::from_fn(|k| v128_xor(x[at + k], y[at + k]));
-            q[at..at + 8].copy_from_slice(&round(r));
+            q[at..at + 8].copy_from_slice(&round(r, m));
         }
         for column in 0..8 {
-            let o = round(core::array::from_fn(|k| q[column + 8 * k]));
+            let o = round(core::array::from_fn(|k| q[column + 8 * k]), m);
             for (k, w) in o.into_iter().enumerate() {
                 q[column + 8 * k] = w;
             }
@@ -95,15 +103,33 @@ impl Block {
     }
 }
 
-/// BlaMka's addition on both lanes: x + y + 2 · lo32(x) · lo32(y), mod 2^64. The low halves
-/// are the even 32-bit lanes; gathered into lanes 0 and 1, one widening multiply gives both
-/// products. The gathering is a swizzle, which the optimiser leaves alone: written as a
-/// shuffle, it is recognised as a mask and the widening multiply turned into a full 64-bit
-/// one, several times slower in V8.
+/// The byte permutations: each lane's low half twice, rotations right by 24 and 16 bits.
+#[derive(Clone, Copy)]
+struct Masks {
+    low: v128,
+    r24: v128,
+    r16: v128,
+}
+
+impl Masks {
+    /// The masks, hidden from the optimiser (see the module's comment).
+    #[inline(always)]
+    fn new() -> Masks {
+        core::hint::black_box(Masks {
+            low: i8x16(0, 1, 2, 3, 8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11),
+            r24: i8x16(3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10),
+            r16: i8x16(2, 3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9),
+        })
+    }
+}
+
+/// BlaMka's addition on both lanes: x + y + 2 · lo32(x) · lo32(y), mod 2^64; the low halves
+/// gathered into lanes 0 and 1, one widening multiply gives both products.
 #[inline(always)]
-fn blamka(x: v128, y: v128) -> v128 {
-    let low = i8x16(0, 1, 2, 3, 8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11);
-    let product = u64x2_extmul_low_u32x4(i8x16_swizzle(x, low), i8x16_swizzle(y, low));
+fn blamka(x: v128, y: v128, m: Masks) -> v128 {
+    let low = m.low;
+    let product =
+        u64x2_extmul_low_u32x4(i8x16_relaxed_swizzle(x, low), i8x16_relaxed_swizzle(y, low));
     i64x2_add(i64x2_add(x, y), i64x2_add(product, product))
 }
 
@@ -113,46 +139,46 @@ fn rotr32(x: v128) -> v128 {
 }
 
 #[inline(always)]
-fn rotr24(x: v128) -> v128 {
-    i8x16_shuffle::<3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10>(x, x)
+fn rotr24(x: v128, m: Masks) -> v128 {
+    i8x16_relaxed_swizzle(x, m.r24)
 }
 
 #[inline(always)]
-fn rotr16(x: v128) -> v128 {
-    i8x16_shuffle::<2, 3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9>(x, x)
+fn rotr16(x: v128, m: Masks) -> v128 {
+    i8x16_relaxed_swizzle(x, m.r16)
 }
 
 #[inline(always)]
 fn rotr63(x: v128) -> v128 {
-    v128_or(i64x2_shl(x, 1), u64x2_shr(x, 63))
+    v128_or(i64x2_add(x, x), u64x2_shr(x, 63))
 }
 
 /// Two quarter rounds side by side: (a, b, c, d) hold one column's words in lane 0 and the
 /// next column's in lane 1.
 #[inline(always)]
-fn quarter(a: &mut v128, b: &mut v128, c: &mut v128, d: &mut v128) {
-    *a = blamka(*a, *b);
+fn quarter(a: &mut v128, b: &mut v128, c: &mut v128, d: &mut v128, m: Masks) {
+    *a = blamka(*a, *b, m);
     *d = rotr32(v128_xor(*d, *a));
-    *c = blamka(*c, *d);
-    *b = rotr24(v128_xor(*b, *c));
-    *a = blamka(*a, *b);
-    *d = rotr16(v128_xor(*d, *a));
-    *c = blamka(*c, *d);
+    *c = blamka(*c, *d, m);
+    *b = rotr24(v128_xor(*b, *c), m);
+    *a = blamka(*a, *b, m);
+    *d = rotr16(v128_xor(*d, *a), m);
+    *c = blamka(*c, *d, m);
     *b = rotr63(v128_xor(*b, *c));
 }
 
 /// One BLAKE2b round on sixteen words held as eight vectors (see the module's comment).
 #[inline(always)]
-fn round(v: [v128; 8]) -> [v128; 8] {
+fn round(v: [v128; 8], m: Masks) -> [v128; 8] {
     let [mut a0, mut a1, mut b0, mut b1, mut c0, mut c1, mut d0, mut d1] = v;
-    quarter(&mut a0, &mut b0, &mut c0, &mut d0);
-    quarter(&mut a1, &mut b1, &mut c1, &mut d1);
+    quarter(&mut a0, &mut b0, &mut c0, &mut d0, m);
+    quarter(&mut a1, &mut b1, &mut c1, &mut d1, m);
     // Diagonals: b as (v5,v6) (v7,v4), c as (v10,v11) (v8,v9), d as (v15,v12) (v13,v14).
     let (mut e0, mut e1) = (i64x2_shuffle::<1, 2>(b0, b1), i64x2_shuffle::<1, 2>(b1, b0));
     let (mut f0, mut f1) = (c1, c0);
     let (mut g0, mut g1) = (i64x2_shuffle::<1, 2>(d1, d0), i64x2_shuffle::<1, 2>(d0, d1));
-    quarter(&mut a0, &mut e0, &mut f0, &mut g0);
-    quarter(&mut a1, &mut e1, &mut f1, &mut g1);
+    quarter(&mut a0, &mut e0, &mut f0, &mut g0, m);
+    quarter(&mut a1, &mut e1, &mut f1, &mut g1, m);
     b0 = i64x2_shuffle::<1, 2>(e1, e0);
     b1 = i64x2_shuffle::<1, 2>(e0, e1);
     d0 = i64x2_shuffle::<1, 2>(g0, g1);
