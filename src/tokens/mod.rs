@@ -1,6 +1,5 @@
 //! Tokens: JWTs, e-mailed one-time tokens, DRF auth-token keys and password hashes.
 
-pub mod argon2id;
 pub mod auth_token;
 pub mod jwt;
 pub mod one_time;
