@@ -231,6 +231,45 @@ mod tests {
     }
 }
 
+/// Stored PHC strings other than the ones this service makes: the reference implementation's
+/// (its test.c), argon2i as well as argon2id, with and without the version field, verify with
+/// the parameters they carry; malformed ones never do.
+#[cfg(test)]
+mod reference_phc {
+    use super::*;
+
+    #[test]
+    fn reference_phc_strings_verify() {
+        for phc in [
+            "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+            "$argon2id$v=19$m=256,t=2,p=2$c29tZXNhbHQ$bQk8UB/VmZZF4Oo79iDXuL5/0ttZwg2f/5U52iv1cDc",
+            "$argon2id$m=256,t=2,p=2$c29tZXNhbHQ$bQk8UB/VmZZF4Oo79iDXuL5/0ttZwg2f/5U52iv1cDc",
+            "$argon2i$v=19$m=256,t=2,p=1$c29tZXNhbHQ$iekCn0Y3spW+sCcFanM2xBT63UP2sghkUoHLIUpWRS8",
+            "$argon2i$v=19$m=256,t=2,p=2$c29tZXNhbHQ$T/XOJ2mh1/TIpJHfCdQan76Q5esCFVoT5MAeIM1Oq2E",
+        ] {
+            assert!(verify_password("password", phc), "{phc}");
+            assert!(!verify_password("passwore", phc), "{phc}");
+        }
+    }
+
+    #[test]
+    fn malformed_argon2_strings_never_verify() {
+        for phc in [
+            // Salt under 8 bytes, unknown variant, unknown version, unknown parameter, m < 8p,
+            // t = 0, no hash.
+            "$argon2id$v=19$m=256,t=2,p=1$c29tZQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+            "$argon2x$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+            "$argon2id$v=18$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+            "$argon2id$v=19$m=256,t=2,p=1,x=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+            "$argon2id$v=19$m=15,t=2,p=2$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+            "$argon2id$v=19$m=256,t=0,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+            "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ",
+        ] {
+            assert!(!verify_password("password", phc), "{phc}");
+        }
+    }
+}
+
 /// The verifiers against hashes made by real Django (tests/fixtures/django, from
 /// make_fixture.sh): each known password verifies against its user's stored hash, a wrong one
 /// does not, and each asks to be re-hashed to argon2id.
