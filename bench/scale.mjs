@@ -226,7 +226,7 @@ async function main() {
   out.push(`Purge: ${purge.before.toLocaleString("en")} expired spent-token rows removed in ${purge.runs.length} scheduled runs ` +
     `(${perRun.toLocaleString("en")} rows a run, median ${median(runMs).toFixed(0)} ms a run, slowest ${Math.max(...runMs).toFixed(0)} ms), ` +
     `${purge.after} left; the ${purge.liveThrottleKept.toLocaleString("en")} live throttle rows kept. ` +
-    "One run makes at most 40 D1 calls (20 batches of 4 bounded DELETEs, 20 event DELETEs).");
+    "One run makes at most 40 D1 calls (20 batches of 6 bounded DELETEs, 20 event DELETEs).");
   out.push(`Budgets: ${allMet ? "every endpoint within 15% of its empty-database figure" : "NOT every endpoint within 15%"}.`);
   console.log(out.join("\n"));
   if (purge.after !== 0) throw new Error("the purge left expired rows");
