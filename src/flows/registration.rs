@@ -12,7 +12,7 @@ use crate::flows::links::{self, Purpose, Wanted};
 use crate::flows::throttle::{self, Scope, Subject};
 use crate::flows::{ok_if_empty, take, Checked, Cx, FlowError, Outbox};
 use crate::messages as msg;
-use crate::storage::{StorageError, ThrottleStore, UserLookup};
+use crate::storage::{StorageError, ThrottleStore, UserLookup, UserStore};
 use crate::tokens::one_time;
 
 /// Registration's fields as the edge read them, each with its own format errors.
@@ -126,18 +126,7 @@ pub async fn register<S: ThrottleStore>(
         date_joined: cx.now,
         profile,
     };
-    let user = match cx.store.create_user(&new_user).await {
-        Ok(user) => user,
-        // A concurrent registration of the same name won the unique index: the answer is the
-        // one the loser would have had a moment later.
-        Err(StorageError::Conflict { field: "username" }) => {
-            return Err(FlowError::field("username", msg::USERNAME_TAKEN))
-        }
-        Err(StorageError::Conflict { field: "email" }) => {
-            return Err(FlowError::field("email", msg::EMAIL_TAKEN))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let user = insert_user(cx.store, &new_user).await?;
     let mut mail = Vec::new();
     if s.send_activation_email {
         links::queue(cx, &mut mail, &user, EmailKind::Activation)?;
@@ -220,6 +209,24 @@ pub async fn resend_activation<S: ThrottleStore>(
         links::queue(cx, &mut mail, &user, EmailKind::Activation)?;
     }
     Ok(mail)
+}
+
+/// Stores a new account. A unique index that refuses it (a concurrent registration of the same
+/// name or address won) answers what the loser would have heard a moment later.
+pub(crate) async fn insert_user<S: UserStore>(
+    store: &S,
+    new_user: &NewUser,
+) -> Result<User, FlowError> {
+    match store.create_user(new_user).await {
+        Ok(user) => Ok(user),
+        Err(StorageError::Conflict { field: "username" }) => {
+            Err(FlowError::field("username", msg::USERNAME_TAKEN))
+        }
+        Err(StorageError::Conflict { field: "email" }) => {
+            Err(FlowError::field("email", msg::EMAIL_TAKEN))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

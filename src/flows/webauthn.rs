@@ -332,16 +332,7 @@ pub async fn signup<S: ThrottleStore + PasskeyStore>(
         date_joined: cx.now,
         profile,
     };
-    let user = match cx.store.create_user(&new_user).await {
-        Ok(user) => user,
-        Err(StorageError::Conflict { field: "username" }) => {
-            return Err(FlowError::field("username", msg::USERNAME_TAKEN))
-        }
-        Err(StorageError::Conflict { field: "email" }) => {
-            return Err(FlowError::field("email", msg::EMAIL_TAKEN))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let user = crate::flows::registration::insert_user(cx.store, &new_user).await?;
     let name = pending.display_name.unwrap_or_default();
     match cx
         .store
