@@ -57,6 +57,21 @@ const mib = (kib) => `${(kib / 1024).toFixed(kib % 1024 ? 1 : 0)} MiB`;
 export const describeScrypt = (s) => `scrypt N=${s.N} r=${s.r} p=${s.p} dkLen=${s.dkLen} (${mib(s.bytes / 1024)})`;
 export const describeArgon2 = (a) => `argon2id m=${a.m} t=${a.t} p=${a.p} (${mib(a.m)})`;
 
+/**
+ * What Miniflare needs to serve the bundle (after buildBetterAuth) on 127.0.0.1:`port`, with a
+ * D1 binding named DB added by the caller. better-auth checks the Origin of its POSTs against
+ * BETTER_AUTH_URL, so the port is chosen beforehand.
+ */
+export function betterAuthWorker(port) {
+  return {
+    // The bundle imports node:sqlite dynamically (never reached with D1), which Miniflare's module
+    // walker refuses: name the one module explicitly instead.
+    modules: [{ type: "ESModule", path: join(BETTER_AUTH_BUILD, "index.js") }],
+    compatibilityFlags: ["nodejs_compat"],
+    bindings: { BETTER_AUTH_SECRET: SECRET, BETTER_AUTH_URL: `http://127.0.0.1:${port}` },
+  };
+}
+
 /** The better-auth flows under load; `request(s)` builds the next request for its state `s`. */
 export const BETTER_AUTH_FLOWS = [
   {
@@ -113,21 +128,18 @@ export async function startPeer(h) {
   };
   if (!strength.matched.atLeastAsStrong) throw new Error("the matched argon2id cost is below scrypt's");
 
-  // better-auth checks the Origin of its POSTs against baseURL: give it its real address.
   const port = await h.freePort();
-  const base = `http://127.0.0.1:${port}`;
+  const { modules, compatibilityFlags } = betterAuthWorker(port);
   const extra = {
-    // The bundle imports node:sqlite dynamically (never reached with D1), which Miniflare's module
-    // walker refuses: name the one module explicitly instead.
     scriptPath: undefined,
     modulesRoot: undefined,
     modulesRules: undefined,
-    modules: [{ type: "ESModule", path: join(BETTER_AUTH_BUILD, "index.js") }],
-    compatibilityFlags: ["nodejs_compat"],
+    modules,
+    compatibilityFlags,
     kvNamespaces: [],
     port,
   };
-  const bindings = { BETTER_AUTH_SECRET: SECRET, BETTER_AUTH_URL: base };
+  const { bindings } = betterAuthWorker(port);
   const ba = await h.startMeasuredWorker(BETTER_AUTH_BUILD, bindings, "/__bench/ready", extra);
   h.workers.push(ba.mf);
   if (!ba.cpu) throw new Error("better-auth: cannot find its workerd process to measure its CPU");
