@@ -199,7 +199,7 @@ export async function startPeer(h) {
   // rounds, as run.mjs warms the service up.
   for (const flow of BETTER_AUTH_FLOWS) await h.loadWorkerd(bs, flow, 1);
 
-  return { version, scrypt, matchedArgon2, strength, bs, ms };
+  return { version, scrypt, matchedArgon2, strength, bs, ms, probes: [] };
 }
 
 async function betterAuthCall(s, path, json) {
@@ -229,6 +229,32 @@ async function signIn(s) {
  */
 export async function peerRound(peer, round, h) {
   await signIn(peer.bs); // a fresh session each round
+  // One request at a time first: latency without queueing, less exposed to a busy machine.
+  const flow = (k) => BETTER_AUTH_FLOWS.find((f) => f.key === k);
+  const probes = {
+    ...(await h.sequentialMedians(
+      peer.bs.base,
+      {
+        signin: { build: () => flow("signin").request(peer.bs), expect: 200 },
+        session: { build: () => flow("session").request(peer.bs), expect: 200 },
+      },
+      h.probes,
+    )),
+    ...(await h.sequentialMedians(
+      peer.ms.base,
+      { matchedSignin: { build: () => h.endpoint("create").request(peer.ms), expect: 200 } },
+      h.probes,
+    )),
+    ...(await h.sequentialMedians(
+      h.ps.base,
+      {
+        shippedSignin: { build: () => h.endpoint("create").request(h.ps), expect: 200 },
+        me: { build: () => h.endpoint("me").request(h.ps), expect: 200 },
+      },
+      h.probes,
+    )),
+  };
+  peer.probes.push(probes);
   for (const flow of BETTER_AUTH_FLOWS) {
     const endpoint = h.endpoint(COUNTERPART[flow.key]);
     const runs = {
@@ -239,7 +265,10 @@ export async function peerRound(peer, round, h) {
           : () => h.record("matched", flow.key, peer.ms, () => h.loadWorkerd(peer.ms, endpoint, h.duration)),
     };
     const order = round % 2 ? ["better-auth", "ours"] : ["ours", "better-auth"];
-    for (const who of order) await runs[who]();
+    for (const who of order) {
+      await settle([peer.bs, peer.ms, h.ps]);
+      await runs[who]();
+    }
   }
   for (const r of h.runs.filter((x) => x.round === round && x.target === "better-auth")) {
     // A run may end before a slow hash answers (short BENCH_DURATION on a busy machine): only
@@ -247,6 +276,24 @@ export async function peerRound(peer, round, h) {
     if (r.unexpected > r.total / 100) {
       throw new Error(`better-auth ${r.endpoint}: ${r.unexpected} unexpected of ${r.total} ${JSON.stringify(r.statuses)}`);
     }
+  }
+}
+
+/**
+ * Waits until none of the servers is still working (its CPU time stops growing), at most 20 s.
+ * A load run ends with up to one request per connection still queued in the server (for a
+ * sign-in, several hashes); without this they would run during, and be billed to, the next run.
+ */
+async function settle(states) {
+  const meters = states.map((s) => s.cpu).filter(Boolean);
+  const total = () => meters.reduce((sum, m) => sum + m(), 0);
+  const deadline = Date.now() + 20_000;
+  let last = total();
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 300));
+    const now = total();
+    if (now - last <= 10) return; // at most one clock tick in 300 ms: idle
+    last = now;
   }
 }
 
@@ -314,6 +361,16 @@ export function peerReport(data, peer, h) {
       `${peer.strength.shipped.atLeastAsStrong ? "at least as strong" : "weaker by that measure"}, ` +
       `the matched ${matchedHash} is ${peer.strength.matched.atLeastAsStrong ? "at least as strong" : "weaker"}. ` +
       `better-auth's scrypt runs as native code in workerd (node:crypto), ours as WebAssembly.`,
+  );
+  const probe = (k) => {
+    const xs = peer.probes.map((p) => p[k]).filter(Number.isFinite).sort((x, y) => x - y);
+    return xs.length ? xs[Math.floor((xs.length - 1) / 2)] : NaN;
+  };
+  L.push(
+    `One request at a time (median of ${h.probes} sequential requests per round, median over ` +
+      `rounds; no queueing): sign-in better-auth ${fmtMs(probe("signin"))} ms · matched ` +
+      `${fmtMs(probe("matchedSignin"))} ms · shipped ${fmtMs(probe("shippedSignin"))} ms; session ` +
+      `check better-auth ${fmtMs(probe("session"))} ms · users/me ${fmtMs(probe("me"))} ms.`,
   );
   const signin = out["matched:signin"];
   const session = out["project:session"];

@@ -1084,6 +1084,8 @@ async function main() {
         record,
         loadWorkerd,
         endpoint: byKey,
+        sequentialMedians,
+        probes: PROBES,
         ps,
         runs: data.runs,
         duration: DURATION,
@@ -1095,9 +1097,10 @@ async function main() {
   const { text: mainText, budgets, helpers } = report(data);
   let text = mainText;
   if (peer) {
-    const section = peerReport(data, peer, { ...helpers, argon2: ARGON2, connections: CONNECTIONS });
+    const section = peerReport(data, peer, { ...helpers, argon2: ARGON2, connections: CONNECTIONS, probes: PROBES });
     text += section.text;
     data.goals = section.goals;
+    data.betterAuth.probes = peer.probes;
   }
   data.budgets = budgets;
   data.seconds = (performance.now() - startedAt) / 1000;
