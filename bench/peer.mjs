@@ -390,6 +390,20 @@ export function peerReport(data, peer, h) {
       rpsOk,
     ],
   ];
+  // The spread behind the medians, round by round (ours / better-auth).
+  const perRound = (targetA, keyA, keyB, field, fmt) =>
+    data.rounds
+      .map((round) => {
+        const a = data.runs.find((r) => r.round === round && r.target === targetA && r.endpoint === keyA);
+        const b = data.runs.find((r) => r.round === round && r.target === "better-auth" && r.endpoint === keyB);
+        return `${fmt(a?.[field])} / ${fmt(b?.[field])}`;
+      })
+      .join(", ");
+  L.push(
+    `Round by round, ours / better-auth: server CPU ms per sign-in (matched) ` +
+      `${perRound("matched", "signin", "signin", "cpuMs", fmtCpu)}; session check req/s ` +
+      `${perRound("project", "session", "session", "rps", fmtInt)}.`,
+  );
   L.push("");
   L.push("| goal (issue #16) | measured | verdict |");
   L.push("|---|--:|:-:|");
