@@ -129,7 +129,7 @@ export async function startPeer(h) {
   if (!strength.matched.atLeastAsStrong) throw new Error("the matched argon2id cost is below scrypt's");
 
   const port = await h.freePort();
-  const { modules, compatibilityFlags } = betterAuthWorker(port);
+  const { modules, compatibilityFlags, bindings } = betterAuthWorker(port);
   const extra = {
     scriptPath: undefined,
     modulesRoot: undefined,
@@ -139,7 +139,6 @@ export async function startPeer(h) {
     kvNamespaces: [],
     port,
   };
-  const { bindings } = betterAuthWorker(port);
   const ba = await h.startMeasuredWorker(BETTER_AUTH_BUILD, bindings, "/__bench/ready", extra);
   h.workers.push(ba.mf);
   if (!ba.cpu) throw new Error("better-auth: cannot find its workerd process to measure its CPU");
@@ -194,6 +193,14 @@ export async function startPeer(h) {
   const ms = h.makeState("matched", matched.base);
   ms.cpu = matched.cpu;
   await h.prepareProject(ms, matched.mf);
+  const phc = await (await matched.mf.getD1Database("DB"))
+    .prepare("SELECT password FROM users WHERE username = ?1")
+    .bind(ms.user.username)
+    .first();
+  const cost = `$argon2id$v=19$m=${matchedArgon2.m},t=${matchedArgon2.t},p=${matchedArgon2.p}$`;
+  if (!String(phc?.password).startsWith(cost)) {
+    throw new Error(`the matched instance stored ${String(phc?.password).slice(0, 40)}…, not ${cost}`);
+  }
 
   // better-auth is JavaScript: give V8 a second per flow to compile its hot paths before the
   // rounds, as run.mjs warms the service up.
