@@ -4,7 +4,8 @@
 //   project: build/ (the service) under plain Miniflare, shipped vars + RATE_LIMITS=off;
 //   bare:    bench/bare/build/ (a hello-world Rust Worker, same toolchain) served the same way;
 //            also as each endpoint's "I/O twin": same request, body read, same D1/KV calls, no work;
-//   djoser:  the real djoser, from bench/djoser/ (its run.sh: gunicorn with 2 sync workers, sqlite).
+//   djoser:  the real djoser, from bench/djoser/ (its run.sh: gunicorn with 2 sync workers, sqlite);
+//   better-auth: the peer from the edge, bench/better-auth/ under the same workerd (bench/peer.mjs).
 // Before that it counts each endpoint's D1/KV round trips on a separate, instrumented instance.
 // Then prints one markdown report (throughput, latency, ratios, argon2 in workerd vs native, time
 // per login, .wasm size, startup time, storage round trips per endpoint, budgets) and writes it to
@@ -12,7 +13,8 @@
 //
 // Knobs (environment): BENCH_DURATION seconds per run (5), BENCH_ROUNDS (3),
 // BENCH_CONNECTIONS (10), BENCH_DJOSER=off to skip djoser, DJOSER_REFERENCE (another script to
-// serve djoser in place of bench/djoser/run.sh, called the same way: see startDjoser).
+// serve djoser in place of bench/djoser/run.sh, called the same way: see startDjoser),
+// BENCH_BETTER_AUTH=off to skip better-auth (otherwise the bench fails when it cannot run it).
 import autocannon from "autocannon";
 import { Miniflare } from "miniflare";
 import { spawn, execFileSync } from "node:child_process";
@@ -25,6 +27,8 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { randomBytes } from "node:crypto";
 import { closedLoop } from "./load.mjs";
+import { discardOutput } from "./worker.mjs";
+import { WITH_BETTER_AUTH, peerReport, peerRound, startPeer } from "./peer.mjs";
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(BENCH, "..");
@@ -231,9 +235,9 @@ function cpuMeter(pids) {
 }
 
 /** Starts a Worker and finds the workerd process Miniflare spawned for it. */
-async function startMeasuredWorker(dir, bindings, path) {
+async function startMeasuredWorker(dir, bindings, path, extra = {}) {
   const before = new Set(childPids(process.pid, "workerd"));
-  const w = await startWorker(dir, bindings, path);
+  const w = await startWorker(dir, bindings, path, extra);
   const mine = childPids(process.pid, "workerd").filter((pid) => !before.has(pid));
   w.cpu = mine.length === 1 ? cpuMeter(() => mine) : null;
   return w;
@@ -523,8 +527,18 @@ async function sequentialMedians(base, builders, n) {
   for (let i = 0; i < n; i++) {
     for (const [name, { build, expect }] of Object.entries(builders)) {
       const req = build();
-      const t0 = performance.now();
-      const res = await fetch(base + req.path, { method: req.method, headers: req.headers, body: req.body });
+      const send = () => fetch(base + req.path, { method: req.method, headers: req.headers, body: req.body });
+      let t0 = performance.now();
+      let res;
+      try {
+        res = await send();
+      } catch (e) {
+        // The pooled keep-alive socket was closed by workerd while Node was blocked (the native
+        // argon2 runs just before): undici only notices on reuse. Once more on a new socket.
+        if (e?.cause?.code !== "UND_ERR_SOCKET") throw e;
+        t0 = performance.now();
+        res = await send();
+      }
       await res.arrayBuffer();
       const ms = performance.now() - t0;
       if (res.status !== expect) throw new Error(`probe ${name}: ${res.status}`);
@@ -548,7 +562,6 @@ function nativeArgon2(profile) {
 // separate instance with sequential requests, never on the instance under load.
 const COUNTING_WRAPPER = `
 import Service from "./index.js";
-import { discardOutput } from "./worker.mjs";
 const ops = { d1: [], kv: [] };
 let patched = false;
 function patch(proto, names, kind) {
@@ -850,7 +863,7 @@ function report(data) {
   L.push("| budget | measured | verdict |");
   L.push("|---|--:|:-:|");
   for (const [name, value, ok] of budgets) L.push(`| ${name} | ${value} | ${verdict(ok)} |`);
-  return { text: L.join("\n") + "\n", budgets };
+  return { text: L.join("\n") + "\n", budgets, helpers: { agg, ratio, fmtInt, fmtMs, fmtCpu, fmtRatio } };
 }
 
 // ---- main --------------------------------------------------------------------------------
@@ -972,6 +985,28 @@ async function main() {
     }
   }
 
+  // better-auth and the service's "matched" instance (bench/peer.mjs); any failure ends the bench.
+  let peer = null;
+  if (WITH_BETTER_AUTH) {
+    log("building and starting better-auth (bench/better-auth) and the matched instance");
+    peer = await startPeer({
+      startMeasuredWorker,
+      projectBindings,
+      projectDir,
+      migrate,
+      mustCall,
+      freePort,
+      makeState,
+      prepareProject,
+      loadWorkerd,
+      workers,
+      argon2: ARGON2,
+      runId: RUN_ID,
+      password: PASSWORD,
+    });
+    data.betterAuth = { version: peer.version, scrypt: peer.scrypt, matchedArgon2: peer.matchedArgon2 };
+  }
+
   const byKey = (k) => ENDPOINTS.find((e) => e.key === k);
   const unknown = { username: `nobody${RUN_ID}`, password: PASSWORD };
   data.argon2 = { workerd: [], login: [], native3: [], nativeS: [], ratio3: [], ratioS: [], probes: [] };
@@ -1054,10 +1089,29 @@ async function main() {
         else if (target === "djoser" && ds) await record("djoser", e.key, ds, () => loadClosedLoop(ds, e, DURATION));
       }
     }
+    if (peer) {
+      await peerRound(peer, round, {
+        record,
+        loadWorkerd,
+        endpoint: byKey,
+        sequentialMedians,
+        probes: PROBES,
+        ps,
+        runs: data.runs,
+        duration: DURATION,
+      });
+    }
   }
 
   data.load = { start: data.load.start, end: fmtLoad() };
-  const { text, budgets } = report(data);
+  const { text: mainText, budgets, helpers } = report(data);
+  let text = mainText;
+  if (peer) {
+    const section = peerReport(data, peer, { ...helpers, argon2: ARGON2, connections: CONNECTIONS, probes: PROBES });
+    text += section.text;
+    data.goals = section.goals;
+    data.betterAuth.probes = peer.probes;
+  }
   data.budgets = budgets;
   data.seconds = (performance.now() - startedAt) / 1000;
   writeFileSync(join(OUT, "latest.md"), text);
@@ -1069,7 +1123,7 @@ async function main() {
 try {
   await main();
 } catch (e) {
-  log(`failed: ${e.stack ?? e}`);
+  log(`failed: ${e.stack ?? e}${e.cause ? `\n  cause: ${e.cause.stack ?? e.cause}` : ""}`);
   process.exitCode = 1;
 } finally {
   await cleanup();

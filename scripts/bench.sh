@@ -6,11 +6,13 @@
 # markdown table (also written to bench/out/latest.md).
 # Then bench/algorithms.mjs prints what each ALGORITHM (HS256, ES256, EdDSA) costs on jwt/verify,
 # users/me and jwt/refresh (appended to bench/out/latest.md too).
+# bench/run.mjs also runs better-auth (bench/better-auth, bundled by bench/peer.mjs on first use)
+# in the same rounds, and fails if it cannot.
 # With BENCH_SCALE=1, bench/scale.mjs last: the same endpoints on a database of a million rows a
 # table against an empty one, and the purge of a million expired rows (appended too).
 # Knobs: BENCH_DURATION (s per run, 5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (10), BENCH_DJOSER=off
-# (the bench fails when djoser cannot run unless this says to skip it), BENCH_ALGORITHMS=off,
-# BENCH_SCALE=1.
+# (the bench fails when djoser cannot run unless this says to skip it), BENCH_BETTER_AUTH=off (the
+# same for better-auth), BENCH_ALGORITHMS=off, BENCH_SCALE=1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/bootstrap.sh"
