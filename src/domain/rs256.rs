@@ -200,10 +200,7 @@ mod tests {
         // An even modulus is not an RSA modulus.
         let mut even = modulus(2048);
         *even.last_mut().unwrap() = 0xfe;
-        assert_eq!(
-            PublicKey::from_be_bytes(&even, &e),
-            Err(KeyError::Modulus)
-        );
+        assert_eq!(PublicKey::from_be_bytes(&even, &e), Err(KeyError::Modulus));
     }
 
     #[test]
