@@ -18,8 +18,8 @@
 //! Algorithms: ES256 (COSE -7, P-256), EdDSA (COSE -8, Ed25519) and RS256 (COSE -257,
 //! RSASSA-PKCS1-v1_5 with SHA-256; RSA keys of 2048 to 4096 bits with an odd exponent from 3,
 //! the policy of `domain::rs256`, which social sign-in's ID tokens share). RS256 is what
-//! Windows Hello's TPM-backed credentials use, and the second algorithm browsers offer by
-//! default; the `rsa` crate was in the Worker already for ID tokens.
+//! Windows Hello's TPM-backed credentials use, and with ES256 what Chromium asks for when a site
+//! names no algorithm; the `rsa` crate was in the Worker already for ID tokens.
 
 use ciborium::value::Value;
 use sha2::{Digest, Sha256};
