@@ -8,8 +8,10 @@
 //
 // The ceremony: sign up with a passkey on authenticator A, sign in with it, lose A, add a second
 // passkey on authenticator B while signed in, remove the first, sign in with the second (by name
-// and discoverably, without one).
+// and discoverably, without one). Then, on a fresh tab, an RS256 passkey: the page offers only
+// -257 of the options' algorithms, so the virtual authenticator makes an RSA key.
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { createPrivateKey } from "node:crypto";
 import { createServer, IncomingMessage, Server, ServerResponse } from "node:http";
 import { CDPSession, Page } from "playwright-core";
 import { Browser, launchChromium } from "./chromium";
@@ -35,10 +37,12 @@ async function create(options) {
   const cred = await navigator.credentials.create({ publicKey: creation(options) });
   return { clientData: enc(cred.response.clientDataJSON), attObj: enc(cred.response.attestationObject) };
 }
-window.signUp = async (username) => {
+window.signUp = async (username, algs) => {
   const options = await api("signup_request/", { username, display_name: "Browser " + username });
   if (options.status !== 200) return options;
-  return api("signup/" + options.body.user.id + "/", { username, ...(await create(options.body)) });
+  const o = options.body;
+  const offered = algs ? { ...o, pubKeyCredParams: o.pubKeyCredParams.filter((p) => algs.includes(p.alg)) } : o;
+  return api("signup/" + o.user.id + "/", { username, ...(await create(offered)) });
 };
 window.addPasskey = async (auth, name) => {
   const options = await api("credentials/", {}, auth);
@@ -123,8 +127,8 @@ afterAll(async () => {
   site?.close();
 });
 
-async function authenticator(): Promise<string> {
-  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+async function authenticator(session = cdp): Promise<string> {
+  const { authenticatorId } = await session.send("WebAuthn.addVirtualAuthenticator", {
     options: {
       protocol: "ctap2",
       transport: "internal",
@@ -186,6 +190,45 @@ test(
     expect(rows).toHaveLength(1);
     expect(rows[0].credential_id).toBe(list.body[1].credential_id);
     expect(rows[0].sign_count).toBeGreaterThanOrEqual(2);
+  },
+  60_000,
+);
+
+test(
+  "a_browser_signs_up_and_in_with_an_rs256_passkey",
+  async () => {
+    // A tab of its own: virtual authenticators belong to a tab, and the first test's B is still on
+    // the first one.
+    const tab = await browser.context.newPage();
+    const session = await browser.context.newCDPSession(tab);
+    await session.send("WebAuthn.enable");
+    const id = await authenticator(session);
+    await tab.goto(`${origin}/`);
+    await expect.poll(() => tab.textContent("#ready")).toBe("ready");
+    const username = unique("browserrsa");
+
+    const signedUp = await tab.evaluate(([u]) => (window as any).signUp(u, [-257]), [username]);
+    expect(signedUp.status, JSON.stringify(signedUp.body)).toBe(201);
+    const made = (await session.send("WebAuthn.getCredentials", { authenticatorId: id })).credentials;
+    expect(made).toHaveLength(1);
+    const key = createPrivateKey({ key: Buffer.from(made[0].privateKey, "base64"), format: "der", type: "pkcs8" });
+    expect(key.asymmetricKeyType).toBe("rsa");
+    // What the Worker stored is that key's public half: its modulus is in the COSE key.
+    const n = Buffer.from((key.export({ format: "jwk" }) as { n: string }).n, "base64url");
+    const rows = await app.sql("SELECT public_key FROM webauthn_credentials WHERE user_id = ?", signedUp.body.id);
+    expect(rows).toHaveLength(1);
+    expect(Buffer.from(rows[0].public_key as string, "base64url").includes(n)).toBe(true);
+
+    // Signed in twice (djoser's signup options ask for no resident key, so by name).
+    for (let i = 0; i < 2; i++) {
+      const signedIn = await tab.evaluate((u) => (window as any).signIn(u), username);
+      expect(signedIn.status, JSON.stringify(signedIn.body)).toBe(201);
+      const me = await app.call("/auth/users/me/", { auth: `Token ${signedIn.body.auth_token}` });
+      expect(me.body.username).toBe(username);
+    }
+    const counted = await app.sql("SELECT sign_count FROM webauthn_credentials WHERE user_id = ?", signedUp.body.id);
+    expect(counted[0].sign_count).toBeGreaterThanOrEqual(2);
+    await tab.close();
   },
   60_000,
 );

@@ -84,6 +84,7 @@ describe("djoser's routes", () => {
     expect(res.body.pubKeyCredParams).toEqual([
       { alg: -7, type: "public-key" },
       { alg: -8, type: "public-key" },
+      { alg: -257, type: "public-key" },
     ]);
     expect(res.body.timeout).toBe(60000);
     expect(res.body.excludeCredentials).toEqual([]);
@@ -224,6 +225,44 @@ describe("djoser's routes", () => {
     const options = await loginOptions(app, { username });
     const res = await app.post("/auth/webauthn/login/", { username, ...key.get({ challenge: options.challenge }) });
     expect(res.status, res.text).toBe(201);
+  });
+
+  test("rs256_passkeys_sign_up_with_either_format_and_sign_in", async () => {
+    for (const fmt of ["none", "packed"] as const) {
+      const { username, key, id } = await signUp(app, new SoftKey("RS256"), fmt);
+      const rows = await app.sql("SELECT public_key FROM webauthn_credentials WHERE user_id = ?", id);
+      expect(rows).toHaveLength(1);
+      // The stored COSE key is the RSA one the authenticator sent (kty 3, alg -257).
+      expect(Buffer.from(rows[0].public_key as string, "base64url")).toEqual(key.cose());
+      let options = await loginOptions(app, { username });
+      let res = await app.post("/auth/webauthn/login/", { username, ...key.get({ challenge: options.challenge }) });
+      expect(res.status, res.text).toBe(201);
+      expect(res.body.auth_token).toMatch(/^[0-9a-f]{40}$/);
+      // Another RSA key signing for this credential is refused.
+      const other = new SoftKey("RS256");
+      other.counter = key.counter;
+      options = await loginOptions(app, { username });
+      const forged = { ...other.get({ challenge: options.challenge }), id: key.credentialId };
+      res = await app.post("/auth/webauthn/login/", { username, ...forged });
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual(FAILED);
+    }
+  });
+
+  test("rsa_keys_under_2048_bits_are_refused_and_nothing_is_stored", async () => {
+    const username = unique("pk");
+    const options = await app.post("/auth/webauthn/signup_request/", { username, display_name: "Weak" });
+    expect(options.status, options.text).toBe(200);
+    const weak = new SoftKey("RS256", "localhost", "http://localhost:3000", 1024);
+    const res = await app.post(`/auth/webauthn/signup/${options.body.user.id}/`, {
+      username,
+      ...weak.create({ challenge: options.body.challenge }, "packed"),
+    });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual(FAILED);
+    expect(await app.sql("SELECT id FROM users WHERE username = ?", username)).toEqual([]);
+    const rows = await app.sql("SELECT id FROM webauthn_credentials WHERE credential_id = ?", weak.credentialId);
+    expect(rows).toEqual([]);
   });
 });
 

@@ -45,15 +45,29 @@ export interface Ceremony {
   flags?: number;
 }
 
-/** One credential on a software authenticator. */
+export type Alg = "ES256" | "EdDSA" | "RS256";
+const COSE_ALG: Record<Alg, number> = { ES256: -7, EdDSA: -8, RS256: -257 };
+
+function keyPair(alg: Alg, rsaBits: number) {
+  if (alg === "ES256") return generateKeyPairSync("ec", { namedCurve: "P-256" });
+  if (alg === "RS256") return generateKeyPairSync("rsa", { modulusLength: rsaBits, publicExponent: 65537 });
+  return generateKeyPairSync("ed25519");
+}
+
+/** One credential on a software authenticator (RS256: `rsaBits`, 2048 unless told). */
 export class SoftKey {
   readonly id: Buffer = randomBytes(16);
   counter = 0;
   private readonly priv: KeyObject;
   private readonly pub: KeyObject;
 
-  constructor(readonly alg: "ES256" | "EdDSA" = "ES256", readonly rpId = "localhost", readonly origin = "http://localhost:3000") {
-    const pair = alg === "ES256" ? generateKeyPairSync("ec", { namedCurve: "P-256" }) : generateKeyPairSync("ed25519");
+  constructor(
+    readonly alg: Alg = "ES256",
+    readonly rpId = "localhost",
+    readonly origin = "http://localhost:3000",
+    rsaBits = 2048,
+  ) {
+    const pair = keyPair(alg, rsaBits);
     this.priv = pair.privateKey;
     this.pub = pair.publicKey;
   }
@@ -64,7 +78,13 @@ export class SoftKey {
 
   /** The COSE_Key of the public key. */
   cose(): Buffer {
-    const jwk = this.pub.export({ format: "jwk" }) as { x: string; y?: string };
+    const jwk = this.pub.export({ format: "jwk" }) as { x: string; y?: string; n?: string; e?: string };
+    if (this.alg === "RS256") {
+      // RFC 8230: kty RSA (3), n at -1, e at -2.
+      const n = Buffer.from(jwk.n!, "base64url");
+      const e = Buffer.from(jwk.e!, "base64url");
+      return cbor(new Map<Cbor, Cbor>([[1, 3], [3, -257], [-1, n], [-2, e]]));
+    }
     const x = Buffer.from(jwk.x, "base64url");
     if (this.alg === "ES256") {
       const y = Buffer.from(jwk.y!, "base64url");
@@ -93,7 +113,10 @@ export class SoftKey {
   }
 
   sign(data: Buffer): Buffer {
-    return this.alg === "ES256" ? sign("sha256", data, { key: this.priv, dsaEncoding: "der" }) : sign(null, data, this.priv);
+    if (this.alg === "ES256") return sign("sha256", data, { key: this.priv, dsaEncoding: "der" });
+    // An RSA key signs RSASSA-PKCS1-v1_5 by default.
+    if (this.alg === "RS256") return sign("sha256", data, this.priv);
+    return sign(null, data, this.priv);
   }
 
   /** navigator.credentials.create()'s answer, as djoser's signup takes it. */
@@ -104,7 +127,7 @@ export class SoftKey {
       fmt === "none"
         ? new Map<Cbor, Cbor>()
         : new Map<Cbor, Cbor>([
-            ["alg", this.alg === "ES256" ? -7 : -8],
+            ["alg", COSE_ALG[this.alg]],
             ["sig", this.sign(Buffer.concat([authData, sha256(clientData)]))],
           ]);
     const attObj = cbor(new Map<Cbor, Cbor>([["fmt", fmt], ["attStmt", stmt], ["authData", authData]]));

@@ -1174,7 +1174,7 @@ export interface components {
             };
             pubKeyCredParams: {
                 /** @enum {integer} */
-                alg: -7 | -8;
+                alg: -7 | -8 | -257;
                 /** @constant */
                 type: "public-key";
             }[];

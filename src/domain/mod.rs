@@ -5,6 +5,7 @@ pub mod event;
 pub mod oidc;
 pub mod password;
 pub mod profile;
+pub mod rs256;
 pub mod totp;
 pub mod user;
 pub mod username;

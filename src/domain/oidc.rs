@@ -11,6 +11,8 @@ use jwt_compact::{Algorithm, AlgorithmSignature};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::rs256;
+
 /// The PKCE challenge of `verifier` by the S256 method: BASE64URL(SHA256(verifier)).
 pub fn pkce_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
@@ -261,10 +263,9 @@ fn verify_with_key(alg: &str, key: &Value, input: &[u8], signature: &[u8]) -> bo
     }
 }
 
-/// RS256 (RSASSA-PKCS1-v1_5 with SHA-256) with the `rsa` crate directly: jwt-compact's `rsa`
-/// feature would also pull an RNG for key generation that a verifier never needs.
+/// RS256 with the shared verifier (`domain::rs256`, the `rsa` crate directly: jwt-compact's
+/// `rsa` feature would also pull an RNG for key generation that a verifier never needs).
 fn verify_rs256(jwk: &JsonWebKey<'_>, input: &[u8], signature: &[u8]) -> bool {
-    use rsa::signature::Verifier as _;
     let JsonWebKey::Rsa {
         modulus,
         public_exponent,
@@ -273,21 +274,9 @@ fn verify_rs256(jwk: &JsonWebKey<'_>, input: &[u8], signature: &[u8]) -> bool {
     else {
         return false;
     };
-    let n = rsa::BigUint::from_bytes_be(modulus);
-    let e = rsa::BigUint::from_bytes_be(public_exponent);
-    // 2048 bits at least (RFC 7518 3.3), and at most what a provider uses (rsa's own limit).
-    if n.bits() < 2048 {
-        return false;
-    }
-    let Ok(public) = rsa::RsaPublicKey::new(n, e) else {
-        return false;
-    };
-    let Ok(signature) = rsa::pkcs1v15::Signature::try_from(signature) else {
-        return false;
-    };
-    rsa::pkcs1v15::VerifyingKey::<Sha256>::new(public)
-        .verify(input, &signature)
-        .is_ok()
+    // 2048 to 4096 bits (RFC 7518 3.3 asks for 2048 at least), an odd exponent from 3.
+    rs256::PublicKey::from_be_bytes(modulus, public_exponent)
+        .is_ok_and(|key| key.verify(input, signature))
 }
 
 fn int_claim(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, IdTokenError> {

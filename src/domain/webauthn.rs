@@ -15,12 +15,17 @@
 //! counter (when either side is non-zero, it must grow: anything else suggests a cloned
 //! authenticator and is refused).
 //!
-//! Algorithms: ES256 (COSE -7, P-256) and EdDSA (COSE -8, Ed25519). RS256 is not offered: it
-//! would bring an RSA implementation into the Worker for authenticators that all offer ES256.
+//! Algorithms: ES256 (COSE -7, P-256), EdDSA (COSE -8, Ed25519) and RS256 (COSE -257,
+//! RSASSA-PKCS1-v1_5 with SHA-256; RSA keys of 2048 to 4096 bits with an odd exponent from 3,
+//! the policy of `domain::rs256`, which social sign-in's ID tokens share). RS256 is what
+//! Windows Hello's TPM-backed credentials use, and with ES256 what Chromium asks for when a site
+//! names no algorithm; the `rsa` crate was in the Worker already for ID tokens.
 
 use ciborium::value::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use super::rs256;
 
 /// User present.
 pub const FLAG_UP: u8 = 0x01;
@@ -42,6 +47,8 @@ pub const MAX_CREDENTIAL_ID: usize = 1023;
 pub const COSE_ES256: i64 = -7;
 /// COSE algorithm EdDSA.
 pub const COSE_EDDSA: i64 = -8;
+/// COSE algorithm RS256 (RFC 8812).
+pub const COSE_RS256: i64 = -257;
 
 /// A credential public key algorithm this relying party verifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +57,8 @@ pub enum Alg {
     Es256,
     /// Ed25519.
     EdDsa,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
 }
 
 impl Alg {
@@ -58,12 +67,13 @@ impl Alg {
         match self {
             Alg::Es256 => COSE_ES256,
             Alg::EdDsa => COSE_EDDSA,
+            Alg::Rs256 => COSE_RS256,
         }
     }
 
     /// The algorithm a COSE identifier names, if supported.
     pub fn from_cose(id: i64) -> Option<Alg> {
-        [Alg::Es256, Alg::EdDsa]
+        [Alg::Es256, Alg::EdDsa, Alg::Rs256]
             .into_iter()
             .find(|a| a.cose() == id)
     }
@@ -100,6 +110,9 @@ pub enum Reject {
     /// The credential's algorithm is not allowed (or its key is not of that algorithm).
     #[error("algorithm not allowed")]
     Algorithm,
+    /// An RSA key outside the accepted sizes or exponents.
+    #[error("refused key: {0}")]
+    WeakKey(rs256::KeyError),
     /// The attestation statement is wrong.
     #[error("bad attestation statement")]
     Attestation,
@@ -158,6 +171,8 @@ pub enum PublicKey {
     Es256(p256::ecdsa::VerifyingKey),
     /// An Ed25519 key.
     EdDsa(ed25519_dalek::VerifyingKey),
+    /// An RSA key.
+    Rs256(rs256::PublicKey),
 }
 
 impl PublicKey {
@@ -166,10 +181,12 @@ impl PublicKey {
         match self {
             PublicKey::Es256(_) => Alg::Es256,
             PublicKey::EdDsa(_) => Alg::EdDsa,
+            PublicKey::Rs256(_) => Alg::Rs256,
         }
     }
 
-    /// Verifies `signature` over `message` (ES256: DER, as authenticators send it).
+    /// Verifies `signature` over `message` (ES256: DER, as authenticators send it; RS256: the
+    /// modulus's length).
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), Reject> {
         match self {
             PublicKey::Es256(key) => {
@@ -184,6 +201,10 @@ impl PublicKey {
                 key.verify_strict(message, &sig)
                     .map_err(|_| Reject::Signature)
             }
+            PublicKey::Rs256(key) => key
+                .verify(message, signature)
+                .then_some(())
+                .ok_or(Reject::Signature),
         }
     }
 }
@@ -204,7 +225,8 @@ fn bytes_at(map: &[(Value, Value)], key: i64) -> Option<&[u8]> {
     map_get(map, key)?.as_bytes().map(Vec::as_slice)
 }
 
-/// Parses a COSE_Key (RFC 9052/9053): EC2 P-256 with alg ES256, or OKP Ed25519 with EdDSA.
+/// Parses a COSE_Key (RFC 9052/9053, RFC 8230): EC2 P-256 with alg ES256, OKP Ed25519 with
+/// EdDSA, or RSA with RS256.
 pub fn parse_cose_key(cose: &[u8]) -> Result<PublicKey, Reject> {
     let mut reader = cose;
     let value: Value =
@@ -248,6 +270,16 @@ fn cose_key_from_value(value: &Value) -> Result<PublicKey, Reject> {
             ed25519_dalek::VerifyingKey::from_bytes(&x)
                 .map(PublicKey::EdDsa)
                 .map_err(|_| Reject::Malformed("COSE key"))
+        }
+        Alg::Rs256 => {
+            // RFC 8230 §4: kty 3, n at -1, e at -2 (where EC2 keys have crv and x).
+            let (n, e) = (bytes_at(map, -1), bytes_at(map, -2));
+            let (3, Some(n), Some(e)) = (kty, n, e) else {
+                return Err(Reject::Algorithm);
+            };
+            rs256::PublicKey::from_be_bytes(n, e)
+                .map(PublicKey::Rs256)
+                .map_err(Reject::WeakKey)
         }
     }
 }
@@ -532,12 +564,16 @@ pub mod testing {
     use ciborium::value::Integer;
     use p256::ecdsa::signature::Signer;
 
+    pub use crate::domain::rs256::testing::TestRsa;
+
     /// An authenticator's key.
     pub enum TestKey {
         /// P-256.
         P256(p256::ecdsa::SigningKey),
         /// Ed25519.
         Ed(ed25519_dalek::SigningKey),
+        /// RSA (2048 bits).
+        Rsa(TestRsa),
     }
 
     fn int(i: i64) -> Value {
@@ -562,11 +598,22 @@ pub mod testing {
             TestKey::Ed(ed25519_dalek::SigningKey::from_bytes(&[seed; 32]))
         }
 
+        /// The shared 2048-bit RSA key.
+        pub fn rsa() -> TestKey {
+            TestKey::Rsa(TestRsa::shared().clone())
+        }
+
+        /// Another 2048-bit RSA key.
+        pub fn rsa_other() -> TestKey {
+            TestKey::Rsa(TestRsa::other().clone())
+        }
+
         /// The COSE algorithm.
         pub fn alg(&self) -> i64 {
             match self {
                 TestKey::P256(_) => COSE_ES256,
                 TestKey::Ed(_) => COSE_EDDSA,
+                TestKey::Rsa(_) => COSE_RS256,
             }
         }
 
@@ -589,6 +636,7 @@ pub mod testing {
                     (int(-1), int(6)),
                     (int(-2), Value::Bytes(k.verifying_key().to_bytes().to_vec())),
                 ]),
+                TestKey::Rsa(k) => rsa_cose(&k.n(), &k.e()),
             }
         }
 
@@ -608,8 +656,19 @@ pub mod testing {
                     use ed25519_dalek::Signer as _;
                     k.sign(message).to_bytes().to_vec()
                 }
+                TestKey::Rsa(k) => k.sign(message),
             }
         }
+    }
+
+    /// An RSA COSE_Key of modulus `n` and exponent `e` (RFC 8230 §4).
+    pub fn rsa_cose(n: &[u8], e: &[u8]) -> Value {
+        Value::Map(vec![
+            (int(1), int(3)),
+            (int(3), int(COSE_RS256)),
+            (int(-1), Value::Bytes(n.to_vec())),
+            (int(-2), Value::Bytes(e.to_vec())),
+        ])
     }
 
     /// clientDataJSON.
@@ -675,7 +734,7 @@ mod tests {
     const RP: &str = "example.com";
     const ORIGIN: &str = "https://example.com";
     const CHALLENGE: &str = "Q2hhbGxlbmdlQ2hhbGxlbmdlQ2hhbGxl";
-    const BOTH: &[Alg] = &[Alg::Es256, Alg::EdDsa];
+    const ALL: &[Alg] = &[Alg::Es256, Alg::EdDsa, Alg::Rs256];
     const ID: &[u8] = b"credential-one";
 
     fn expect() -> Expect<'static> {
@@ -684,7 +743,7 @@ mod tests {
             origin: ORIGIN,
             rp_id: RP,
             require_user_verification: false,
-            algorithms: BOTH,
+            algorithms: ALL,
         }
     }
 
@@ -709,8 +768,8 @@ mod tests {
     }
 
     #[test]
-    fn registration_none_and_packed_with_both_algorithms() {
-        for key in [TestKey::p256(3), TestKey::ed25519(4)] {
+    fn registration_none_and_packed_with_each_algorithm() {
+        for key in [TestKey::p256(3), TestKey::ed25519(4), TestKey::rsa()] {
             for fmt in ["none", "packed"] {
                 let r = register_with(
                     &key,
@@ -873,10 +932,33 @@ mod tests {
             register_with(&ed, &create_cd(), FLAG_UP | FLAG_AT, "none", &only_es),
             Err(Reject::Algorithm)
         );
-        // RS256 (-257) and a key whose kty does not fit its alg.
+        // PS256 (-37), RS1 (-65535), keys whose kty does not fit their alg, an RSA key without e.
         let int = |i: i64| Value::Integer(Integer::from(i));
+        let rsa = TestRsa::shared();
         for cose in [
-            cbor(&Value::Map(vec![(int(1), int(3)), (int(3), int(-257))])),
+            cbor(&Value::Map(vec![
+                (int(1), int(3)),
+                (int(3), int(-37)),
+                (int(-1), Value::Bytes(rsa.n())),
+                (int(-2), Value::Bytes(rsa.e())),
+            ])),
+            cbor(&Value::Map(vec![
+                (int(1), int(3)),
+                (int(3), int(-65535)),
+                (int(-1), Value::Bytes(rsa.n())),
+                (int(-2), Value::Bytes(rsa.e())),
+            ])),
+            cbor(&Value::Map(vec![
+                (int(1), int(2)),
+                (int(3), int(COSE_RS256)),
+                (int(-1), Value::Bytes(rsa.n())),
+                (int(-2), Value::Bytes(rsa.e())),
+            ])),
+            cbor(&Value::Map(vec![
+                (int(1), int(3)),
+                (int(3), int(COSE_RS256)),
+                (int(-1), Value::Bytes(rsa.n())),
+            ])),
             cbor(&Value::Map(vec![
                 (int(1), int(1)),
                 (int(3), int(COSE_ES256)),
@@ -901,6 +983,45 @@ mod tests {
             (int(-3), Value::Bytes(vec![1; 32])),
         ]));
         assert_eq!(parse_cose_key(&cose), Err(Reject::Malformed("COSE key")));
+    }
+
+    #[test]
+    fn rsa_keys_need_2048_to_4096_bits_and_an_odd_exponent_from_3() {
+        use crate::domain::rs256::KeyError;
+        let rsa = TestRsa::shared();
+        let odd = |bytes: usize| vec![0xffu8; bytes];
+        let cases = [
+            (odd(128), rsa.e(), KeyError::ModulusSize(1024)),
+            (odd(255), rsa.e(), KeyError::ModulusSize(2040)),
+            (odd(513), rsa.e(), KeyError::ModulusSize(4104)),
+            (rsa.n(), vec![1], KeyError::Exponent),
+            (rsa.n(), vec![2], KeyError::Exponent),
+            (rsa.n(), vec![1, 0, 0], KeyError::Exponent),
+            (rsa.n(), vec![], KeyError::Exponent),
+        ];
+        for (n, e, why) in cases {
+            let cose = cbor(&rsa_cose(&n, &e));
+            assert_eq!(parse_cose_key(&cose), Err(Reject::WeakKey(why)));
+            let auth = auth_data(RP, FLAG_UP | FLAG_AT, 0, Some((ID, &cose)));
+            let obj = attestation_object("none", &auth, vec![]);
+            assert_eq!(
+                verify_registration(&create_cd(), &obj, &expect()),
+                Err(Reject::WeakKey(why))
+            );
+        }
+        // A 3072-bit key and exponent 3 pass the policy.
+        let cose = cbor(&rsa_cose(&odd(384), &[3]));
+        assert_eq!(parse_cose_key(&cose).unwrap().alg(), Alg::Rs256);
+        // Refused when RS256 is not among the accepted algorithms.
+        let no_rsa = Expect {
+            algorithms: &[Alg::Es256, Alg::EdDsa],
+            ..expect()
+        };
+        let key = TestKey::rsa();
+        assert_eq!(
+            register_with(&key, &create_cd(), FLAG_UP | FLAG_AT, "packed", &no_rsa),
+            Err(Reject::Algorithm)
+        );
     }
 
     #[test]
@@ -935,13 +1056,52 @@ mod tests {
         assert!(verify_registration(&cd, &obj, &expect()).is_ok());
     }
 
+    #[test]
+    fn rsa_packed_self_attestation_is_checked() {
+        let key = TestKey::rsa();
+        let cd = create_cd();
+        let cose = key.cose();
+        let auth = auth_data(RP, FLAG_UP | FLAG_AT, 0, Some((ID, &cose)));
+        let good = packed_self(&key, &auth, &cd);
+        let obj = attestation_object("packed", &auth, good.clone());
+        assert_eq!(
+            verify_registration(&cd, &obj, &expect()).unwrap().alg,
+            Alg::Rs256
+        );
+        // Another RSA key's signature, over other client data, a truncated signature, and the
+        // right signature under another stated alg.
+        let sig = |stmt: &[(Value, Value)]| stmt[1].1.as_bytes().unwrap().clone();
+        let stated = |alg: i64, sig: Vec<u8>| {
+            vec![
+                (
+                    Value::Text("alg".into()),
+                    Value::Integer(Integer::from(alg)),
+                ),
+                (Value::Text("sig".into()), Value::Bytes(sig)),
+            ]
+        };
+        for stmt in [
+            packed_self(&TestKey::rsa_other(), &auth, &cd),
+            packed_self(&key, &auth, b"other client data"),
+            stated(COSE_RS256, sig(&good)[..255].to_vec()),
+            stated(COSE_ES256, sig(&good)),
+            stated(-37, sig(&good)),
+        ] {
+            let obj = attestation_object("packed", &auth, stmt);
+            assert_eq!(
+                verify_registration(&cd, &obj, &expect()),
+                Err(Reject::Attestation)
+            );
+        }
+    }
+
     fn get_cd(challenge: &str) -> Vec<u8> {
         client_data("webauthn.get", challenge, ORIGIN)
     }
 
     #[test]
-    fn assertion_verifies_with_both_algorithms() {
-        for key in [TestKey::p256(11), TestKey::ed25519(12)] {
+    fn assertion_verifies_with_each_algorithm() {
+        for key in [TestKey::p256(11), TestKey::ed25519(12), TestKey::rsa()] {
             let cd = get_cd(CHALLENGE);
             let auth = auth_data(RP, FLAG_UP | FLAG_UV, 5, None);
             let sig = assertion(&key, &auth, &cd);
@@ -1026,6 +1186,51 @@ mod tests {
             ..expect()
         };
         assert_eq!(check(&cd, &ok_auth, &sig, &only_ed), Err(Reject::Algorithm));
+    }
+
+    #[test]
+    fn rsa_assertions_refuse_other_signatures() {
+        let key = TestKey::rsa();
+        let cose = key.cose();
+        let cd = get_cd(CHALLENGE);
+        let auth = auth_data(RP, FLAG_UP, 3, None);
+        let sig = assertion(&key, &auth, &cd);
+        assert!(verify_assertion(&cd, &auth, &sig, &cose, 2, &expect()).is_ok());
+        let mut flipped = sig.clone();
+        flipped[0] ^= 0x80;
+        let mut tampered = auth.clone();
+        tampered[36] = 4;
+        for (auth, sig) in [
+            (auth.clone(), assertion(&TestKey::rsa_other(), &auth, &cd)),
+            (auth.clone(), assertion(&key, &auth, &get_cd("other"))),
+            (auth.clone(), flipped),
+            (auth.clone(), sig[..128].to_vec()),
+            (auth.clone(), [&[0u8][..], &sig].concat()),
+            (auth.clone(), vec![]),
+            (tampered, sig.clone()),
+        ] {
+            assert_eq!(
+                verify_assertion(&cd, &auth, &sig, &cose, 2, &expect()),
+                Err(Reject::Signature)
+            );
+        }
+        // The counter rule holds for RSA credentials as for the others.
+        assert_eq!(
+            verify_assertion(&cd, &auth, &sig, &cose, 3, &expect()),
+            Err(Reject::Counter {
+                stored: 3,
+                received: 3
+            })
+        );
+        // A credential stored as RS256 is refused once RS256 is no longer accepted.
+        let no_rsa = Expect {
+            algorithms: &[Alg::Es256],
+            ..expect()
+        };
+        assert_eq!(
+            verify_assertion(&cd, &auth, &sig, &cose, 2, &no_rsa),
+            Err(Reject::Algorithm)
+        );
     }
 
     #[test]

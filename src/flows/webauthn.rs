@@ -38,8 +38,11 @@ pub const CHALLENGE_LIFETIME: i64 = 300;
 pub const LOGIN_CHALLENGE_LENGTH: usize = 32;
 /// The timeout the options give the browser, in milliseconds (djoser's).
 pub const TIMEOUT_MS: u32 = 60_000;
-/// The algorithms offered and accepted.
-pub const ALGORITHMS: &[Alg] = &[Alg::Es256, Alg::EdDsa];
+/// The algorithms offered and accepted, in the order of preference the options give
+/// authenticators: ES256 first (every authenticator has it; djoser's py_webauthn 0.4 offers it
+/// first too), then EdDSA, then RS256 (Windows Hello's TPM keys; py_webauthn's second).
+/// py_webauthn's third, PS256, is not verified here: authenticators with RSA keys sign RS256.
+pub const ALGORITHMS: &[Alg] = &[Alg::Es256, Alg::EdDsa, Alg::Rs256];
 /// The longest passkey name.
 pub const MAX_NAME_CHARS: usize = 100;
 
@@ -755,7 +758,7 @@ mod tests {
     use super::*;
     use crate::config::Settings;
     use crate::domain::webauthn::testing::{
-        assertion, attestation_object, auth_data, client_data, TestKey,
+        assertion, attestation_object, auth_data, client_data, TestKey, TestRsa,
     };
     use crate::domain::webauthn::{FLAG_UP, FLAG_UV};
     use crate::flows::testing::{cx, cx_at, settings, user_with_password, NOW};
@@ -868,6 +871,60 @@ mod tests {
         let input = asserted(&key, b"cred-1", &challenge, 2, Some("pat"));
         assert_eq!(
             block_on(login(&late, input)),
+            Err(FlowError::WebauthnFailed)
+        );
+    }
+
+    #[test]
+    fn an_rsa_passkey_signs_up_and_in_and_a_weak_rsa_key_changes_nothing() {
+        let s = rp_settings();
+        let store = MemoryStore::new();
+        // A 1024-bit RSA key is refused at signup: no user, no passkey.
+        let weak = TestKey::Rsa(TestRsa::generate(1024, 9));
+        let options = block_on(signup_request(
+            &cx(&s, &store),
+            Ok("pat".into()),
+            Ok("Pat".into()),
+        ))
+        .unwrap();
+        let (client_data, att_obj) = created(&weak, b"cred-weak", &options.challenge);
+        let input = SignupInput {
+            username: Ok("pat".into()),
+            email: Ok(None),
+            profile: Ok(ProfileChange::default()),
+            client_data: Some(client_data),
+            att_obj: Some(att_obj),
+        };
+        assert_eq!(
+            block_on(signup(&cx(&s, &store), &options.user_id, input)).map(|_| ()),
+            Err(FlowError::WebauthnFailed)
+        );
+        assert!(store.snapshot().users.is_empty());
+        assert!(store.snapshot().passkeys.is_empty());
+        // A 2048-bit one signs up, then in.
+        let key = TestKey::rsa();
+        sign_up(&s, &store, &key, b"cred-rsa");
+        let stored = store.snapshot().passkeys.values().next().unwrap().clone();
+        assert_eq!(
+            wa::parse_cose_key(&URL_SAFE_NO_PAD.decode(&stored.public_key).unwrap())
+                .unwrap()
+                .alg(),
+            Alg::Rs256
+        );
+        let challenge = challenge_for(&s, &store, Some("pat"));
+        let input = asserted(&key, b"cred-rsa", &challenge, 1, Some("pat"));
+        assert!(block_on(login(&cx(&s, &store), input)).is_ok());
+        // Another RSA key's assertion for that credential is refused.
+        let challenge = challenge_for(&s, &store, Some("pat"));
+        let input = asserted(
+            &TestKey::rsa_other(),
+            b"cred-rsa",
+            &challenge,
+            2,
+            Some("pat"),
+        );
+        assert_eq!(
+            block_on(login(&cx(&s, &store), input)).map(|_| ()),
             Err(FlowError::WebauthnFailed)
         );
     }
