@@ -561,3 +561,36 @@ export function totp(secret: string, offset = 0): string {
   const value = (mac.readUInt32BE(at) & 0x7fffffff) % 1_000_000;
   return String(value).padStart(6, "0");
 }
+
+// ---- query plans: the statements a Worker with SQL_TRACE=true logged, and their full scans. ----
+
+/** The distinct SQL statements `app` logged as `sql_trace` events. */
+export function tracedStatements(app: TestApp): string[] {
+  const out = new Set<string>();
+  for (const line of app.logs) {
+    if (!line.startsWith("{")) continue;
+    const parsed = JSON.parse(line);
+    if (parsed.event === "sql_trace") out.add(parsed.sql);
+  }
+  return [...out];
+}
+
+/** Each full table scan in the `EXPLAIN QUERY PLAN` of `statements` (parameters bound to NULL),
+ * as "SCAN t\n    in: <sql>", except statements `allowed` matches. "SCAN t" reads every row of
+ * t; "SCAN t USING [COVERING] INDEX" and "SEARCH" do not. */
+export async function fullScans(app: TestApp, statements: string[], allowed: RegExp[] = []): Promise<string[]> {
+  const db = await app.mf.getD1Database("DB");
+  const scans: string[] = [];
+  for (const sql of statements) {
+    const params = new Set([...sql.matchAll(/\?(\d+)/g)].map((m) => Number(m[1])));
+    const count = params.size ? Math.max(...params) : (sql.match(/\?/g) ?? []).length;
+    const plan = await db.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...Array(count).fill(null)).all();
+    for (const row of plan.results as any[]) {
+      const detail = String(row.detail);
+      if (/^SCAN \w+( AS \w+)?$/.test(detail) && !allowed.some((re) => re.test(sql))) {
+        scans.push(`${detail}\n    in: ${sql}`);
+      }
+    }
+  }
+  return scans;
+}

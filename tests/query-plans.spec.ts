@@ -3,7 +3,7 @@
 // Worker log each distinct statement once; a workload below exercises every endpoint and the
 // scheduled purge, then each logged statement is explained against the same database.
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { expectNoContent, signedIn, spawnApp, TestApp, totp, unique } from "./helpers";
+import { expectNoContent, fullScans, signedIn, spawnApp, TestApp, totp, tracedStatements, unique } from "./helpers";
 import { SoftKey } from "./webauthn-authenticator";
 
 let app: TestApp;
@@ -28,16 +28,6 @@ afterAll(async () => {
 const SCANS_ALLOWED: [RegExp, string][] = [
   [/^SELECT .* FROM users ORDER BY id$/, "the staff user list reads every user by design (djoser's list view)"],
 ];
-
-function traced(): string[] {
-  const out = new Set<string>();
-  for (const line of app.logs) {
-    if (!line.startsWith("{")) continue;
-    const parsed = JSON.parse(line);
-    if (parsed.event === "sql_trace") out.add(parsed.sql);
-  }
-  return [...out];
-}
 
 async function workload(): Promise<void> {
   const me = await signedIn(app);
@@ -141,22 +131,9 @@ async function workload(): Promise<void> {
 test("no_statement_the_service_sends_scans_a_whole_table", async () => {
   await workload();
   await new Promise((r) => setTimeout(r, 200));
-  const statements = traced();
+  const statements = tracedStatements(app);
   // The workload reaches the storage of every area; a trace this short means the trace broke.
   expect(statements.length).toBeGreaterThan(30);
-  const db = await app.mf.getD1Database("DB");
-  const scans: string[] = [];
-  for (const sql of statements) {
-    const params = new Set([...sql.matchAll(/\?(\d+)/g)].map((m) => Number(m[1])));
-    const count = params.size ? Math.max(...params) : (sql.match(/\?/g) ?? []).length;
-    const plan = await db.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...Array(count).fill(null)).all();
-    for (const row of plan.results as any[]) {
-      const detail = String(row.detail);
-      // "SCAN t" reads every row of t; "SCAN t USING [COVERING] INDEX" and "SEARCH" do not.
-      if (/^SCAN \w+( AS \w+)?$/.test(detail) && !SCANS_ALLOWED.some(([re]) => re.test(sql))) {
-        scans.push(`${detail}\n    in: ${sql}`);
-      }
-    }
-  }
+  const scans = await fullScans(app, statements, SCANS_ALLOWED.map(([re]) => re));
   expect(scans, scans.join("\n")).toEqual([]);
 });

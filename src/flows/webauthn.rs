@@ -151,6 +151,20 @@ fn echoed_challenge(client_data: &[u8]) -> Option<String> {
     wa::parse_client_data(client_data).ok().map(|c| c.challenge)
 }
 
+/// Spends the stored challenge of `purpose` that the client data echoes; a ceremony (`what`)
+/// whose challenge is unknown, expired or already used is refused.
+async fn take_echoed<S: PasskeyStore>(
+    cx: &Cx<'_, S>,
+    echoed: &str,
+    purpose: &str,
+    what: &str,
+) -> Result<PasskeyChallenge, FlowError> {
+    cx.store
+        .take_passkey_challenge(echoed, purpose, cx.now)
+        .await?
+        .ok_or_else(|| refused(cx, what, &"unknown, expired or used challenge"))
+}
+
 /// The user `login` names by the LOGIN_FIELD, throttled like a login.
 async fn find_by_login<S: ThrottleStore>(
     cx: &Cx<'_, S>,
@@ -475,17 +489,7 @@ pub async fn login<S: ThrottleStore + PasskeyStore + AuthTokenStore + SessionInd
     let Some(echoed) = echoed_challenge(&client_data) else {
         return Err(refused(cx, "sign-in", &Reject::Malformed("client data")));
     };
-    let Some(challenge) = cx
-        .store
-        .take_passkey_challenge(&echoed, LOGIN, cx.now)
-        .await?
-    else {
-        return Err(refused(
-            cx,
-            "sign-in",
-            &"unknown, expired or used challenge",
-        ));
-    };
+    let challenge = take_echoed(cx, &echoed, LOGIN, "sign-in").await?;
     let chosen = input.credential_id.as_deref();
     let (user, candidates) = match named {
         Some((user, passkeys)) => {
@@ -672,17 +676,7 @@ pub async fn add<S: PasskeyStore>(
             &Reject::Malformed("client data"),
         ));
     };
-    let Some(challenge) = cx
-        .store
-        .take_passkey_challenge(&echoed, ADD, cx.now)
-        .await?
-    else {
-        return Err(refused(
-            cx,
-            "registration",
-            &"unknown, expired or used challenge",
-        ));
-    };
+    let challenge = take_echoed(cx, &echoed, ADD, "registration").await?;
     if challenge.user_id != Some(me.id) {
         return Err(refused(
             cx,
