@@ -57,6 +57,17 @@ SH
   export CARGO_TARGET_DIR="$ROOT/target/debian"
 fi
 
+# ---- wasm target features ----------------------------------------------------------------
+# wasm's 128-bit SIMD and relaxed SIMD (every V8 that runs Workers has both): the argon2id
+# kernel runs on them (src/edge-argon2id). Only the wasm target gets the flags, so host builds
+# and their cache are untouched; an explicit RUSTFLAGS would take precedence, so it is added to.
+WASM_FEATURES="-C target-feature=+simd128,+relaxed-simd"
+if [ -n "${RUSTFLAGS:-}" ]; then
+  case " $RUSTFLAGS " in *"+simd128"*) ;; *) export RUSTFLAGS="$RUSTFLAGS $WASM_FEATURES" ;; esac
+else
+  export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$WASM_FEATURES"
+fi
+
 # ---- cargo tools -------------------------------------------------------------------------
 WB_VERSION=0.8.7
 if ! worker-build --version 2>/dev/null | grep -q "$WB_VERSION"; then

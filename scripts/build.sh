@@ -5,7 +5,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 OUT="build/index_bg.wasm"
-if [ -f "$OUT" ] && [ -z "$(find src data openapi Cargo.toml Cargo.lock -newer "$OUT" -print -quit 2>/dev/null)" ]; then
+if [ -f "$OUT" ] && [ -z "$(find src data openapi Cargo.toml Cargo.lock scripts/build.sh scripts/bootstrap.sh -newer "$OUT" -print -quit 2>/dev/null)" ]; then
   echo "[build] build/ is up to date" >&2
   exit 0
 fi

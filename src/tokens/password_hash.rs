@@ -5,10 +5,15 @@
 //! `bcrypt_sha256$$2b$…` (`django[bcrypt]`).
 //!
 //! Pure and synchronous: the caller supplies the salt (from getrandom) and decides when to re-hash.
+//!
+//! The `argon2` crate parses, validates and formats the PHC strings; the hashing itself is the
+//! `edge-argon2id` crate's (src/edge-argon2id), which has a wasm SIMD path (byte-identical
+//! results, pinned by the tests below against the crate).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Params, Version};
 use base64::Engine;
+use edge_argon2id as argon2id;
 use sha2::Digest;
 use subtle::ConstantTimeEq;
 
@@ -31,19 +36,79 @@ pub const MAX_PASSWORD_CHARS: usize = 4096;
 #[error("password hashing failed: {0}")]
 pub struct HashError(String);
 
-fn hasher(cost: HashCost) -> Result<Argon2<'static>, HashError> {
-    let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
-        .map_err(|e| HashError(e.to_string()))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+/// edge-argon2id's parameters for the argon2 crate's validated `params`.
+fn module_params(params: &Params, algorithm: Algorithm, version: Version) -> argon2id::Params {
+    argon2id::Params {
+        memory_kib: params.m_cost(),
+        passes: params.t_cost(),
+        lanes: params.p_cost(),
+        variant: match algorithm {
+            Algorithm::Argon2d => argon2id::Variant::D,
+            Algorithm::Argon2i => argon2id::Variant::I,
+            Algorithm::Argon2id => argon2id::Variant::Id,
+        },
+        version: match version {
+            Version::V0x10 => argon2id::Version::V10,
+            Version::V0x13 => argon2id::Version::V13,
+        },
+    }
 }
 
 /// A new argon2id PHC string for `password` with the given 16-byte random salt.
 pub fn hash_password(password: &str, cost: HashCost, salt: &[u8; 16]) -> Result<String, HashError> {
-    let salt = SaltString::encode_b64(salt).map_err(|e| HashError(e.to_string()))?;
-    hasher(cost)?
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| HashError(e.to_string()))
+    let err = |e: &dyn std::fmt::Display| HashError(e.to_string());
+    let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
+        .map_err(|e| err(&e))?;
+    let salt_string = SaltString::encode_b64(salt).map_err(|e| err(&e))?;
+    let mut tag = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let ours = module_params(&params, Algorithm::Argon2id, Version::V0x13);
+    argon2id::hash(ours, password.as_bytes(), salt, &[], &[], &mut tag).map_err(|e| err(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| err(&e))?,
+        salt: Some(salt_string.as_salt()),
+        hash: Some(Output::new(&tag).map_err(|e| err(&e))?),
+    };
+    Ok(phc.to_string())
+}
+
+/// True when `password` gives the tag of the argon2 PHC string `parsed`, with the variant,
+/// version and parameters it carries (what the crate's `verify_password` accepts, and nothing
+/// else: its `Params` validates them).
+fn verify_argon2_phc(password: &str, parsed: &PasswordHash) -> bool {
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from).transpose() {
+        Ok(version) => version.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = Params::try_from(parsed) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    if salt.len() < argon2::MIN_SALT_LEN {
+        return false;
+    }
+    let mut tag = vec![0u8; expected.len()];
+    let ours = module_params(&params, algorithm, version);
+    argon2id::hash(
+        ours,
+        password.as_bytes(),
+        salt,
+        &[],
+        params.data(),
+        &mut tag,
+    )
+    .is_ok()
+        && bool::from(tag.ct_eq(expected.as_bytes()))
 }
 
 /// True when `password` matches `stored`. Unknown formats and unusable (`!`) hashes never match.
@@ -53,9 +118,7 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
             return false;
         };
         // Verify with the parameters in the hash, not the current cost, so old hashes keep working.
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
+        verify_argon2_phc(password, &parsed)
     } else if let Some(rest) = stored.strip_prefix("pbkdf2_sha256$") {
         verify_django_pbkdf2(password, rest)
     } else if let Some(phc) = stored.strip_prefix("argon2") {
@@ -94,9 +157,7 @@ fn verify_django_argon2(password: &str, phc: &str) -> bool {
     if params.m_cost() > MAX_STORED_ARGON2_KIB {
         return false;
     }
-    Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok()
+    verify_argon2_phc(password, &parsed)
 }
 
 /// The highest bcrypt cost a stored hash may ask for; Django's default is 12.
@@ -231,13 +292,40 @@ mod tests {
     }
 }
 
-/// Stored PHC strings other than the ones this service makes: the reference implementation's
-/// (its test.c), argon2i as well as argon2id, with and without the version field, verify with
-/// the parameters they carry; malformed ones never do.
+/// The PHC strings against the `argon2` crate, which made and checked them before the
+/// edge-argon2id crate did: the same strings out, the same strings accepted.
 #[cfg(test)]
-mod reference_phc {
+mod against_the_crate {
     use super::*;
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+    use argon2::{Argon2, AssociatedData, ParamsBuilder};
+    use proptest::prelude::*;
 
+    fn crate_phc(password: &str, cost: HashCost, salt: &[u8; 16]) -> String {
+        let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None).unwrap();
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(password.as_bytes(), &SaltString::encode_b64(salt).unwrap())
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn the_shipped_cost_gives_the_crates_string() {
+        let cost = HashCost {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        };
+        let ours = hash_password("correct horse battery staple", cost, &[0x5a; 16]).unwrap();
+        assert_eq!(
+            ours,
+            crate_phc("correct horse battery staple", cost, &[0x5a; 16])
+        );
+        assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$WlpaWlpaWlpaWlpaWlpaWg$"));
+    }
+
+    /// The reference implementation's PHC strings (its test.c), argon2i and argon2id, with and
+    /// without the version field (absent means 0x13 to the crate, and so to us).
     #[test]
     fn reference_phc_strings_verify() {
         for phc in [
@@ -253,10 +341,9 @@ mod reference_phc {
     }
 
     #[test]
-    fn malformed_argon2_strings_never_verify() {
+    fn malformed_argon2_strings_are_refused_like_the_crate_does() {
         for phc in [
-            // Salt under 8 bytes, unknown variant, unknown version, unknown parameter, m < 8p,
-            // t = 0, no hash.
+            // Salt under 8 bytes, unknown variant, unknown version, unknown parameter, m < 8p.
             "$argon2id$v=19$m=256,t=2,p=1$c29tZQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
             "$argon2x$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
             "$argon2id$v=18$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
@@ -265,7 +352,71 @@ mod reference_phc {
             "$argon2id$v=19$m=256,t=0,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
             "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ",
         ] {
+            let crate_says = PasswordHash::new(phc)
+                .map(|h| Argon2::default().verify_password(b"password", &h).is_ok())
+                .unwrap_or(false);
+            assert!(!crate_says, "{phc}");
             assert!(!verify_password("password", phc), "{phc}");
+        }
+    }
+
+    fn algorithm() -> impl Strategy<Value = Algorithm> {
+        prop_oneof![
+            Just(Algorithm::Argon2id),
+            Just(Algorithm::Argon2i),
+            Just(Algorithm::Argon2d)
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// New hashes: the crate's exact string for any password, salt and small cost.
+        #[test]
+        fn new_hashes_are_the_crates_strings(
+            password in "\\PC{0,40}",
+            salt in any::<[u8; 16]>(),
+            parallelism in 1u32..=4,
+            extra_kib in 0u32..300,
+            iterations in 1u32..=3,
+        ) {
+            let cost = HashCost { memory_kib: 8 * parallelism + extra_kib, iterations, parallelism };
+            let ours = hash_password(&password, cost, &salt).unwrap();
+            prop_assert_eq!(&ours, &crate_phc(&password, cost, &salt));
+            prop_assert!(verify_password(&password, &ours));
+        }
+
+        /// Stored hashes: whatever the crate made (any variant, version, cost, salt length,
+        /// tag length, associated data) verifies here, and not with another password.
+        #[test]
+        fn crate_made_hashes_verify(
+            password in "\\PC{0,40}",
+            salt in proptest::collection::vec(any::<u8>(), 8..48),
+            algorithm in algorithm(),
+            old_version in any::<bool>(),
+            parallelism in 1u32..=4,
+            extra_kib in 0u32..300,
+            iterations in 1u32..=3,
+            output_len in 10usize..=64,
+            data in proptest::collection::vec(any::<u8>(), 0..=8),
+        ) {
+            let mut builder = ParamsBuilder::new();
+            builder
+                .m_cost(8 * parallelism + extra_kib)
+                .t_cost(iterations)
+                .p_cost(parallelism)
+                .output_len(output_len);
+            if !data.is_empty() {
+                builder.data(AssociatedData::new(&data).unwrap());
+            }
+            let version = if old_version { Version::V0x10 } else { Version::V0x13 };
+            let salt = SaltString::encode_b64(&salt).unwrap();
+            let phc = Argon2::new(algorithm, version, builder.build().unwrap())
+                .hash_password(password.as_bytes(), &salt)
+                .unwrap()
+                .to_string();
+            prop_assert!(verify_password(&password, &phc), "{}", phc);
+            prop_assert!(!verify_password(&format!("{password}!"), &phc), "{}", phc);
         }
     }
 }
