@@ -9,8 +9,7 @@
 // minimums are printed too: on a shared machine they are the steadier figure.
 // Run: `npm run bench:argon2` (after a build); `SETTINGS=19456:2,4096:3` picks the settings.
 import { randomBytes } from "node:crypto";
-import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { childPids, procStat } from "./proc.mjs";
 import { discardOutput, startWorker } from "./worker.mjs";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 30);
@@ -27,36 +26,8 @@ const SETTINGS = process.env.SETTINGS
 ];
 const min = (xs) => Math.min(...xs);
 
-// Server CPU from /proc (Linux): user + system ms of a process, and the workerd children of
-// this process. Unlike latency it hardly moves when other work shares the machine.
-let clockTicks = 100;
-try {
-  clockTicks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-} catch {
-  // keep 100, the usual value
-}
-function stat(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    const comm = s.slice(s.indexOf("(") + 1, s.lastIndexOf(")"));
-    return { ppid: Number(f[1]), comm, cpuMs: ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks };
-  } catch {
-    return null;
-  }
-}
-function workerdChildren() {
-  let pids = [];
-  try {
-    pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number);
-  } catch {
-    return [];
-  }
-  return pids.filter((pid) => {
-    const st = stat(pid);
-    return st && st.ppid === process.pid && st.comm === "workerd";
-  });
-}
+/** The workerd processes this process started. */
+const workerdChildren = () => childPids(process.pid, "workerd");
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -102,7 +73,7 @@ async function measure(memory, iterations) {
     }
     // Server CPU per request: the same requests again in two runs of ROUNDS, read around each.
     const mine = workerdChildren().filter((pid) => !before.has(pid));
-    const cpu = () => mine.reduce((sum, pid) => sum + (stat(pid)?.cpuMs ?? 0), 0);
+    const cpu = () => mine.reduce((sum, pid) => sum + (procStat(pid)?.cpuMs ?? 0), 0);
     let cpuLogin = NaN;
     let cpuVerify = NaN;
     if (mine.length === 1) {

@@ -28,6 +28,7 @@ import { gzipSync } from "node:zlib";
 import { randomBytes } from "node:crypto";
 import { closedLoop } from "./load.mjs";
 import { discardOutput } from "./worker.mjs";
+import { childPids, cpuMeter } from "./proc.mjs";
 import { WITH_BETTER_AUTH, peerReport, peerRound, startPeer } from "./peer.mjs";
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -194,45 +195,7 @@ function freePort() {
   });
 }
 
-// ---- server CPU time, from /proc (Linux) ---------------------------------------------------
-
-let clockTicks = 100;
-try {
-  clockTicks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-} catch {
-  // keep 100, the usual value
-}
-
-/** [ppid, comm, cpu ms (user + system)] of a process, or null once it is gone. */
-function procStat(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { ppid: Number(f[1]), comm, cpuMs: ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks };
-  } catch {
-    return null;
-  }
-}
-
-/** Pids of the direct children of `parent` (optionally only those named `comm`). */
-function childPids(parent, comm) {
-  let entries = [];
-  try {
-    entries = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
-  } catch {
-    return [];
-  }
-  return entries.map(Number).filter((pid) => {
-    const st = procStat(pid);
-    return st && st.ppid === parent && (!comm || st.comm === comm);
-  });
-}
-
-/** CPU ms used so far by a server: `pids()` lists its processes at the time of the call. */
-function cpuMeter(pids) {
-  return () => pids().reduce((sum, pid) => sum + (procStat(pid)?.cpuMs ?? 0), 0);
-}
+// ---- server CPU time: bench/proc.mjs ------------------------------------------------------
 
 /** Starts a Worker and finds the workerd process Miniflare spawned for it. */
 async function startMeasuredWorker(dir, bindings, path, extra = {}) {
