@@ -81,6 +81,16 @@ impl Block {
     /// G(x, y) = P(x ^ y) ^ x ^ y into `out`, or XORed into `out`'s old value when `xor_into`.
     /// `out` is only read when `xor_into`, so its old contents may be anything otherwise.
     pub fn compress(x: &Block, y: &Block, out: &mut Block, xor_into: bool) {
+        if xor_into {
+            Block::compress_into::<true>(x, y, out);
+        } else {
+            Block::compress_into::<false>(x, y, out);
+        }
+    }
+
+    /// [`Block::compress`] with the choice made at compile time, out of the inner loop.
+    #[inline(always)]
+    fn compress_into<const XOR_INTO: bool>(x: &Block, y: &Block, out: &mut Block) {
         let (x, y) = (&x.0, &y.0);
         let m = Masks::new();
         // R = X ^ Y, kept for the final XOR, and Q, the block after P's row half, both filled
@@ -111,7 +121,7 @@ impl Block {
             for k in 0..8 {
                 let (i, j) = (column + 8 * k, column + 1 + 8 * k);
                 let (a, b) = (v128_xor(first[k], r[i]), v128_xor(second[k], r[j]));
-                if xor_into {
+                if XOR_INTO {
                     out[i] = v128_xor(out[i], a);
                     out[j] = v128_xor(out[j], b);
                 } else {
