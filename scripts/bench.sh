@@ -5,7 +5,8 @@
 # its own virtualenv on first use) on 127.0.0.1, loads them in interleaved rounds and prints one
 # markdown table (also written to bench/out/latest.md).
 # Then bench/algorithms.mjs prints what each ALGORITHM (HS256, ES256, EdDSA) costs on jwt/verify,
-# users/me and jwt/refresh (appended to bench/out/latest.md too).
+# users/me and jwt/refresh, and bench/argon2-kernel.mjs the argon2id hash alone inside workerd
+# against the same hash natively, with its budget line (both appended to bench/out/latest.md).
 # bench/run.mjs also runs better-auth (bench/better-auth, bundled by bench/peer.mjs on first use)
 # in the same rounds, and fails if it cannot.
 # With BENCH_SCALE=1, bench/scale.mjs last: the same endpoints on a database of a million rows a
@@ -84,6 +85,10 @@ if [ "${BENCH_ALGORITHMS:-on}" != "off" ]; then
   mkdir -p "$ROOT/bench/out"
   { echo; echo "### Per algorithm"; echo; node "$ROOT/bench/algorithms.mjs"; } | tee -a "$ROOT/bench/out/latest.md"
 fi
+
+say "argon2id, the hash alone, inside workerd and natively (bench/argon2-kernel.mjs)"
+mkdir -p "$ROOT/bench/out"
+{ echo; echo "### argon2id, the hash alone"; echo; node "$ROOT/bench/argon2-kernel.mjs"; } | tee -a "$ROOT/bench/out/latest.md"
 
 if [ "${BENCH_SCALE:-0}" = 1 ]; then
   say "scale: a million rows a table against an empty database (bench/scale.mjs)"
