@@ -46,6 +46,6 @@ export async function startWorker(bindings, options = {}) {
     ...options,
   });
   const db = await mf.getD1Database("DB");
-  for (const stmt of migrations()) await db.prepare(stmt).run();
+  await db.batch(migrations().map((stmt) => db.prepare(stmt)));
   return mf;
 }
