@@ -176,7 +176,8 @@ pub fn hash(
 thread_local! {
     /// The last hash's memory, kept for the next one: a Worker isolate hashes one password after
     /// another, and allocating and zeroing 19 MiB each time cost 5% of a hash. wasm memory never
-    /// shrinks, so keeping the allocation costs nothing more.
+    /// shrinks, so the isolate holds the largest hash's memory either way; kept here, it only
+    /// cannot serve other allocations between hashes.
     static MEMORY: core::cell::Cell<Vec<Block>> = const { core::cell::Cell::new(Vec::new()) };
 }
 
@@ -185,6 +186,11 @@ thread_local! {
 /// the first pass), so stale contents are never read.
 fn take_memory(blocks: usize) -> Vec<Block> {
     let mut memory = MEMORY.with(|m| m.take());
+    if memory.capacity() < blocks {
+        // Free the smaller buffer before the larger one is allocated, never both at once: a
+        // Django hash of 100 MiB after the service's 19 MiB must fit in a Worker's 128 MB.
+        memory = Vec::new();
+    }
     if memory.len() < blocks {
         memory.resize(blocks, Block::ZERO);
     }
