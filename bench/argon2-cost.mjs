@@ -11,6 +11,7 @@
 import { randomBytes } from "node:crypto";
 import { childPids, procStat } from "./proc.mjs";
 import { discardOutput, startWorker } from "./worker.mjs";
+import { median } from "./stats.mjs";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 30);
 const SETTINGS = process.env.SETTINGS
@@ -29,10 +30,6 @@ const min = (xs) => Math.min(...xs);
 /** The workerd processes this process started. */
 const workerdChildren = () => childPids(process.pid, "workerd");
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-};
 
 async function measure(memory, iterations) {
   const before = new Set(workerdChildren());

@@ -16,21 +16,18 @@ import { join } from "node:path";
 import { startProbe } from "./probe.mjs";
 import { childPids, cpuMeter } from "./proc.mjs";
 import { ROOT } from "./worker.mjs";
+import { median } from "./stats.mjs";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const N = Number(process.env.N ?? 20);
 const [M, T] = [19_456, 2];
 const BUDGET = 1.3;
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (xs) => `${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)})`;
 
 // The native timer (host toolchain, even on the Debian wasm route) and the probe in workerd.
-const hostEnv = { ...process.env };
-for (const name of ["RUSTC_BOOTSTRAP", "CARGO_UNSTABLE_BUILD_STD", "CARGO_TARGET_DIR"]) delete hostEnv[name];
-const nativeDir = join(ROOT, "bench/argon2-native");
-execFileSync("cargo", ["build", "--quiet", "--release"], { cwd: nativeDir, env: hostEnv, stdio: "inherit" });
-const nativeBin = join(nativeDir, "target/release/argon2-native");
+execFileSync("bash", [join(ROOT, "scripts/build-native-argon2.sh")], { stdio: "inherit" });
+const nativeBin = join(ROOT, "bench/argon2-native/target/release/argon2-native");
 
 const before = new Set(childPids(process.pid, "workerd"));
 const probe = await startProbe();

@@ -29,6 +29,7 @@ import { randomBytes } from "node:crypto";
 import { closedLoop } from "./load.mjs";
 import { discardOutput } from "./worker.mjs";
 import { childPids, cpuMeter } from "./proc.mjs";
+import { median } from "./stats.mjs";
 import { WITH_BETTER_AUTH, peerReport, peerRound, startPeer } from "./peer.mjs";
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -51,12 +52,6 @@ const WASM_GZIP_BUDGET = 600_000; // bytes ("600 KB", read strictly)
 
 const log = (...a) => console.error("[bench]", ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (xs) => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
 
 // ---- configuration shared by every workerd instance --------------------------------------
 

@@ -18,6 +18,7 @@
 // Knobs: SCALE_ROWS (1000000), SCALE_ROUNDS (5), SCALE_N (60 requests per endpoint and round).
 import { performance } from "node:perf_hooks";
 import { discardOutput, startWorker } from "./worker.mjs";
+import { median } from "./stats.mjs";
 
 const ROWS = Number(process.env.SCALE_ROWS ?? 1_000_000);
 const ROUNDS = Number(process.env.SCALE_ROUNDS ?? 5);
@@ -25,11 +26,6 @@ const N = Number(process.env.SCALE_N ?? 60);
 const BUDGET = 1.15;
 const PASSWORD = "scale-Pa55word-long";
 const log = (...a) => console.error("[scale]", ...a);
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
 const NOW = Math.floor(Date.now() / 1000);
 
 const BINDINGS = {

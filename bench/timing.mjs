@@ -7,6 +7,7 @@
 // median answer time of both and their difference. Run: `npm run bench:timing` (after a build).
 import { pbkdf2Sync, randomBytes } from "node:crypto";
 import { startWorker } from "./worker.mjs";
+import { median } from "./stats.mjs";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 40);
 const MAIL_DELAY_MS = Number(process.env.MAIL_DELAY_MS ?? 300);
@@ -53,10 +54,6 @@ await post("/auth/users/", { username: "waiting", email: "waiting@example.com", 
 await db.prepare(insert).bind("migrated", "migrated@example.com", "migrated@example.com", django, 1, 0).run();
 await db.prepare(insert).bind("unusable", "unusable@example.com", "unusable@example.com", "!no-password", 1, 0).run();
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-};
 
 const pairs = [
   ["reset_password", "/auth/users/reset_password/", { email: "known@example.com" }, { email: "nobody@example.com" }],

@@ -37,13 +37,7 @@ fi
 
 # ---- argon2id natively: host toolchain even on the Debian wasm route -----------------------
 say "building bench/argon2-native (opt-level 3 and \"s\")"
-(
-  unset RUSTC_BOOTSTRAP CARGO_UNSTABLE_BUILD_STD CARGO_TARGET_DIR
-  export PATH="$HOME/.cargo/bin:$PATH"
-  cd "$ROOT/bench/argon2-native"
-  cargo build --quiet --release >&2
-  cargo build --quiet --profile release-s >&2
-)
+bash "$ROOT/scripts/build-native-argon2.sh"
 
 # ---- run ----------------------------------------------------------------------------------
 # bench/run.mjs stops every server it starts; as a backstop it runs in its own process group
